@@ -1,0 +1,240 @@
+"""Every error remit raises, with a stable code.
+
+One small hierarchy: catch :class:`RemitError` for anything remit raises, or a
+subclass for one family. Every error carries a ``code`` that never changes between
+releases (journals and audits store it) and a message that says what was wrong,
+where, and what to do about it.
+
+>>> from remit.errors import WideningError
+>>> try:
+...     raise WideningError("budget.calls", "child asks for 10, parent has 5")
+... except RemitError as e:
+...     e.code
+'REMIT_WIDENING'
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RemitError(Exception):
+    """Base class of every error remit raises."""
+
+    code: ClassVar[str] = "REMIT_ERROR"
+    #: whether retrying the same step may succeed (timeouts, transient tool errors)
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, as stored in the journal."""
+        return {"code": self.code, "message": self.message, "type": type(self).__name__}
+
+
+# --- authority -------------------------------------------------------------------
+
+
+class AuthorityError(RemitError):
+    """Something would exceed the authority a task was granted."""
+
+    code = "AUTHORITY"
+
+
+class WideningError(AuthorityError):
+    """A child remit would be wider than its parent in some dimension."""
+
+    code = "REMIT_WIDENING"
+
+    def __init__(self, dimension: str, detail: str) -> None:
+        super().__init__(f"narrowing would widen {dimension}: {detail}")
+        self.dimension = dimension
+
+
+class DeniedError(AuthorityError):
+    """A call outside the task's remit (tool not granted, argument outside limits)."""
+
+    code = "DENIED"
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class DelegationError(AuthorityError):
+    """No delegation depth left, or a delegation the remit does not allow."""
+
+    code = "DELEGATION_DENIED"
+
+
+class DeadlineExceeded(AuthorityError):
+    """The task's deadline (or wall-time budget) has passed."""
+
+    code = "DEADLINE"
+
+
+class BudgetExceeded(AuthorityError):
+    """A reservation would overshoot the budget of the task or an ancestor."""
+
+    code = "BUDGET"
+
+    def __init__(self, message: str, *, dimension: str, account: str) -> None:
+        super().__init__(message)
+        self.dimension = dimension
+        self.account = account
+
+
+# --- input -----------------------------------------------------------------------
+
+
+class InvalidInput(RemitError):
+    """Malformed input: a remit file, a plan, tool arguments, model output."""
+
+    code = "INVALID_INPUT"
+
+
+class RemitFormatError(InvalidInput):
+    """A remit (dict, JSON or TOML) that does not parse or validate."""
+
+    code = "REMIT_FORMAT"
+
+
+class PlanError(InvalidInput):
+    """A plan that is not a DAG, or names unknown or duplicate subtasks."""
+
+    code = "PLAN_INVALID"
+
+
+class SchemaError(InvalidInput):
+    """A value (model output, child result) that violates its JSON schema."""
+
+    code = "SCHEMA_VIOLATION"
+
+
+class ToolArgumentError(InvalidInput):
+    """Tool arguments that fail the tool's own type validation."""
+
+    code = "TOOL_ARGUMENTS"
+
+
+class UnknownToolError(InvalidInput):
+    """A call to a tool no registry knows."""
+
+    code = "UNKNOWN_TOOL"
+
+
+class OutputTooLarge(InvalidInput):
+    """A step produced more output than the runtime accepts."""
+
+    code = "OUTPUT_TOO_LARGE"
+
+
+class TransitionError(RemitError):
+    """A task status change the transition table does not allow (a bug, not bad input)."""
+
+    code = "BAD_TRANSITION"
+
+
+# --- execution -------------------------------------------------------------------
+
+
+class StepFailed(RemitError):
+    """A step's function raised; the original error is recorded and chained."""
+
+    code = "STEP_FAILED"
+
+    def __init__(self, message: str, *, cause_type: str = "Exception") -> None:
+        super().__init__(message)
+        self.cause_type = cause_type
+
+
+class StepTimeout(RemitError):
+    """A step ran past its timeout or its task's deadline."""
+
+    code = "STEP_TIMEOUT"
+    retryable = True
+
+
+class RetryableToolError(RemitError):
+    """Raise from a tool to say: this may succeed if tried again."""
+
+    code = "TOOL_TRANSIENT"
+    retryable = True
+
+
+class ChildFailed(RemitError):
+    """A subtask failed and the plan's policy is to fail the parent."""
+
+    code = "CHILD_FAILED"
+
+
+class Cancelled(RemitError):
+    """The task was cancelled because an ancestor failed or timed out."""
+
+    code = "CANCELLED"
+
+
+# --- journal ---------------------------------------------------------------------
+
+
+class JournalError(RemitError):
+    """The journal cannot be used."""
+
+    code = "JOURNAL"
+
+
+class JournalCorrupt(JournalError):
+    """The journal file is truncated, not a journal, or holds an unreadable row."""
+
+    code = "JOURNAL_CORRUPT"
+
+
+class JournalVersionError(JournalError):
+    """The journal was written by a newer remit than this one."""
+
+    code = "JOURNAL_VERSION"
+
+
+class DeterminismError(JournalError):
+    """Replay met a different step at a recorded position: the code or plan changed."""
+
+    code = "NON_DETERMINISTIC"
+
+
+class RunNotFound(JournalError):
+    """No run with that id in the journal."""
+
+    code = "RUN_NOT_FOUND"
+
+
+class AgentNotFound(RemitError):
+    """The agent a run names cannot be imported."""
+
+    code = "AGENT_NOT_FOUND"
+
+
+_BY_CODE: dict[str, type[RemitError]] = {}
+
+
+def _index(cls: type[RemitError]) -> None:
+    _BY_CODE.setdefault(cls.code, cls)
+    for sub in cls.__subclasses__():
+        _index(sub)
+
+
+_index(RemitError)
+
+
+def error_class(code: str) -> type[RemitError]:
+    """The error class for a stored code (``RemitError`` if unknown)."""
+    return _BY_CODE.get(code, RemitError)
+
+
+def from_dict(data: dict[str, Any]) -> RemitError:
+    """Rebuild an error from its journaled form, keeping code and message."""
+    cls = error_class(str(data.get("code", "")))
+    err = RemitError.__new__(cls)
+    RemitError.__init__(err, str(data.get("message", "")))
+    return err

@@ -1,0 +1,107 @@
+"""The storage interface every journal backend implements.
+
+A journal holds runs and, per run, one record per step keyed by ``(run_id, step_id)``.
+A step is written twice at most: its *intent* (status ``started``) before it runs and
+its *result* (``ok``, ``error`` or ``denied``) after. Backends must pass the
+conformance suite in ``tests/journal_conformance`` unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+StepStatus = Literal["started", "ok", "error", "denied"]
+RunStatus = Literal["running", "done", "failed"]
+Durability = Literal["full", "normal"]
+
+#: step statuses that end a step; a result, once recorded, is never overwritten
+FINAL_STATUSES: frozenset[str] = frozenset({"ok", "error", "denied"})
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One step of a run, as the journal stores it.
+
+    ``input``, ``output``, ``error`` and ``spent`` are JSON text (or None); the
+    journal never interprets them beyond checking they parse on read.
+    """
+
+    run_id: str
+    step_id: str
+    task_id: str
+    seq: int
+    kind: str
+    name: str
+    status: StepStatus
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    spent: str | None = None
+    started_at: float = 0.0
+    ended_at: float | None = None
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One run: its goal, the agent that works it, its root remit, its outcome."""
+
+    run_id: str
+    goal: str
+    agent: str
+    remit: str
+    status: RunStatus = "running"
+    inputs: str | None = None
+    result: str | None = None
+    error: str | None = None
+    meta: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """What the engine needs from a journal backend."""
+
+    durability: Durability
+
+    @property
+    def schema_version(self) -> int: ...
+
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run; raises ``JournalError`` if the id exists."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run, or ``RunNotFound``."""
+        ...
+
+    def list_runs(self, limit: int = 100) -> list[RunRecord]:
+        """Most recent first."""
+        ...
+
+    def finish_run(
+        self, run_id: str, status: RunStatus, result: str | None, error: str | None
+    ) -> None:
+        """Record a run's outcome (durably, like a step result)."""
+        ...
+
+    def write(self, records: Sequence[StepRecord]) -> None:
+        """Write intents and results in one transaction, durable on return.
+
+        An intent for a step that already has a row is ignored; a result updates the
+        row unless it already holds a final status (then it is ignored: the first
+        recorded result wins). A result with no prior intent inserts the row whole.
+        """
+        ...
+
+    def steps(self, run_id: str) -> Iterator[StepRecord]:
+        """All steps of a run, in the order they were first written."""
+        ...
+
+    def get_step(self, run_id: str, step_id: str) -> StepRecord | None: ...
+
+    def get_steps(self, run_id: str, step_ids: Iterable[str]) -> dict[str, StepRecord]: ...
+
+    def close(self) -> None: ...
