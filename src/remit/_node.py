@@ -1,0 +1,104 @@
+"""The engine's mutable view of one task while a run is live (private).
+
+Kept small on purpose: a 10,000-child fan-out holds 10,000 of these, and finished
+results live in the journal, so a node lets go of its result once its parent has
+aggregated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from .ledger import Account
+from .remit import Remit
+from .tasks import Status, check_transition
+
+
+class Node:
+    __slots__ = (
+        "account",
+        "attempt",
+        "cancelled",
+        "children",
+        "deadline",
+        "dependents",
+        "deps",
+        "error",
+        "goal",
+        "id",
+        "inputs",
+        "key",
+        "output_schema",
+        "parent",
+        "plan",
+        "position",
+        "remit",
+        "result",
+        "scope",
+        "scope_n",
+        "scope_role",
+        "started_at",
+        "status",
+        "timer",
+        "waiting_on",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        goal: str,
+        remit: Remit,
+        account: Account,
+        *,
+        parent: Node | None = None,
+        key: str = "root",
+        position: int = 0,
+        inputs: Mapping[str, Any] | None = None,
+        output_schema: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+        deps: tuple[str, ...] = (),
+        attempt: int = 0,
+    ) -> None:
+        self.id = id
+        self.goal = goal
+        self.remit = remit
+        self.account = account
+        self.parent = parent
+        self.key = key
+        self.position = position
+        self.inputs: Mapping[str, Any] = inputs or {}
+        self.output_schema = output_schema
+        self.deadline = deadline
+        self.deps = deps
+        self.attempt = attempt
+        self.status = Status.PENDING
+        self.children: list[Node] | None = None
+        self.dependents: list[Node] | None = None
+        self.waiting_on = 0
+        self.plan: Any = None
+        self.result: Any = None
+        self.error: Any = None
+        self.cancelled = False
+        # the asyncio.Timeout of the step in flight: cancellation reschedules it to now
+        self.scope: asyncio.Timeout | None = None
+        self.scope_role = ""
+        self.scope_n = 0
+        self.started_at = 0.0
+        # the watchdog of a parent waiting on its children past its deadline
+        self.timer: asyncio.TimerHandle | None = None
+
+    def move(self, new: Status) -> None:
+        check_transition(self.id, self.status, new)
+        self.status = new
+
+    @property
+    def depth_index(self) -> int:
+        n, p = 0, self.parent
+        while p is not None:
+            n, p = n + 1, p.parent
+        return n
+
+    def __repr__(self) -> str:
+        return f"<Node {self.id} {self.status.value} {self.goal[:30]!r}>"

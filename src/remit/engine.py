@@ -1,0 +1,463 @@
+"""The recursive scheduler: atomize → execute, or plan → children → aggregate.
+
+A ready queue on asyncio, not waves: a task starts the moment its dependencies are
+done, on one of ``concurrency`` workers. A parent does not hold a worker while its
+children run; it is queued again to aggregate when the last one ends. The engine
+decides what happens next and never performs an effect itself: every role runs as a
+Gate step, and the Gate alone touches tools, models, the ledger and the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._node import Node
+from .agent import Agent, Context
+from .errors import (
+    Cancelled,
+    ChildFailed,
+    DeadlineExceeded,
+    DelegationError,
+    JournalError,
+    PlanError,
+    RemitError,
+    WideningError,
+)
+from .errors import from_dict as error_from_dict
+from .gate import Gate
+from .ledger import Ledger, Usage
+from .remit import Remit
+from .schemas import validate as validate_schema
+from .tasks import ChildResult, Plan, Status, Subtask, task_id
+
+#: hook called as (event, node) with event in "start", "plan", "done", "failed", "replayed"
+Observer = Callable[[str, Node], None]
+
+
+class Engine:
+    """Runs one task tree to its end. One engine per run (or resume)."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        agent: Agent,
+        ledger: Ledger,
+        *,
+        concurrency: int = 64,
+        observer: Observer | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.gate = gate
+        self.agent = agent
+        self.ledger = ledger
+        self.concurrency = concurrency
+        self.observer = observer
+        self.tasks_total = 0
+        self.tasks_replayed = 0
+        self._queue: asyncio.Queue[Node | None] = asyncio.Queue()
+        self._done: asyncio.Future[None] | None = None
+        self._fatal: BaseException | None = None
+        self._root: Node | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run(self, root: Node) -> Node:
+        """Drive ``root`` to a final status; raises only for failures of the runtime itself
+        (the journal cannot be written), never for a failed task."""
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self._root = root
+        self.tasks_total = 1
+        if not self._serve_recorded(root):
+            self._make_ready(root)
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+        try:
+            if not self._done.done():
+                await self._done
+        finally:
+            for _ in workers:
+                self._queue.put_nowait(None)
+            for w in workers:
+                if self._fatal is not None:
+                    w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            for t in list(self._background):
+                t.cancel()
+        if self._fatal is not None:
+            raise self._fatal
+        return root
+
+    # --- the worker loop ---------------------------------------------------------
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        while True:
+            node = await queue.get()
+            if node is None:
+                return
+            try:
+                await self._advance(node)
+            except JournalError as e:
+                self._stop(e)
+                return
+            except Exception as e:  # a bug in the engine: stop loudly, never hang
+                self._stop(e)
+                return
+
+    def _stop(self, error: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = error
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def _advance(self, node: Node) -> None:
+        if node.cancelled or node.status in (Status.CANCELLED, Status.FAILED, Status.DONE):
+            if node.status not in (Status.CANCELLED, Status.FAILED, Status.DONE):
+                node.move(Status.CANCELLED)
+            return
+        gate, agent = self.gate, self.agent
+        if node.status is Status.READY:
+            node.move(Status.RUNNING)
+            node.started_at = time.time()
+            wall = node.remit.budget.wall_seconds
+            if wall is not None:
+                end = node.started_at + wall
+                node.deadline = end if node.deadline is None else min(node.deadline, end)
+            if self.observer:
+                self.observer("start", node)
+            ctx = Context(gate, node, self._dep_results(node))
+            try:
+                if node.remit.depth > 0:
+                    decision = await gate.role(node, "atomize", agent.atomize, ctx)
+                    if decision not in ("execute", "plan", True, False):
+                        raise PlanError(
+                            f"task {node.id}: atomize returned {decision!r}; "
+                            "expected 'execute' or 'plan'"
+                        )
+                else:
+                    decision = "execute"  # the depth cap forces execution
+                if decision in ("execute", True):
+                    value = await gate.role(node, "execute", agent.execute, ctx)
+                    await self._finish(node, value)
+                else:
+                    plan_data = await gate.role(node, "plan", self._plan, node, ctx)
+                    self._spawn(node, Plan.from_dict(plan_data, where=f"task {node.id} plan"))
+            except JournalError:
+                raise
+            except RemitError as e:
+                await self._fail(node, e)
+        elif node.status is Status.AGGREGATING:
+            children = node.children or []
+            results = [self._child_result(c) for c in children]
+            ctx = Context(gate, node, self._dep_results(node))
+            try:
+                value = await gate.role(node, "aggregate", agent.aggregate, ctx, results)
+            except JournalError:
+                raise
+            except RemitError as e:
+                await self._fail(node, e)
+                return
+            await self._finish(node, value)
+            # the children's results now live in the journal (and in this one's)
+            node.children = None
+            node.plan = None
+
+    # --- planning and delegation ---------------------------------------------------
+
+    async def _plan(self, node: Node, ctx: Context) -> dict[str, Any]:
+        """The plan step: ask the planner, validate, check every delegation."""
+        raw = self.agent.plan(ctx)
+        if asyncio.iscoroutine(raw):
+            raw = await raw
+        if isinstance(raw, Plan):
+            plan = raw.validate()
+        else:
+            plan = Plan.from_dict(raw, where=f"task {node.id} plan")
+        if node.remit.depth <= 0:
+            raise DelegationError(f"task {node.id} has no delegation depth left")
+        for sub in plan.subtasks:
+            self._narrow(node, sub)  # raises on any widening: nothing is spawned
+        return plan.to_dict()
+
+    def _narrow(self, node: Node, sub: Subtask) -> Remit:
+        args = dict(sub.remit or {})
+        try:
+            return node.remit.narrow(**args)
+        except WideningError as e:
+            if e.dimension != "deadline":
+                raise WideningError(e.dimension, f"subtask {sub.key!r} of task {node.id}: "
+                                    f"{e.message}") from None  # fmt: skip
+            # a child's deadline is min(parent's, its own): a later one is simply capped
+            args.pop("deadline")
+            return node.remit.narrow(**args)
+        except TypeError as e:
+            raise PlanError(f"subtask {sub.key!r} of task {node.id}: bad remit: {e}") from None
+
+    def _spawn(self, node: Node, plan: Plan) -> None:
+        node.plan = plan
+        cache: dict[str, Remit] = {}
+        children: list[Node] = []
+        by_key: dict[str, Node] = {}
+        for i, sub in enumerate(plan.subtasks):
+            spec = json.dumps(sub.remit, sort_keys=True, default=str) if sub.remit else ""
+            remit = cache.get(spec)
+            if remit is None:
+                remit = cache[spec] = self._narrow(node, sub)
+            child = self._make_child(node, i, sub, remit)
+            children.append(child)
+            by_key[sub.key] = child
+        for child, sub in zip(children, plan.subtasks, strict=True):
+            for dep in sub.deps:
+                d = by_key[dep]
+                if d.dependents is None:
+                    d.dependents = []
+                d.dependents.append(child)
+        node.children = children
+        node.waiting_on = len(children)
+        node.move(Status.WAITING)
+        self.tasks_total += len(children)
+        if self.observer:
+            self.observer("plan", node)
+        if node.deadline is not None:
+            loop = asyncio.get_running_loop()
+            node.timer = loop.call_at(loop.time() + max(0.0, node.deadline - time.time()),
+                                      self._watchdog, node)  # fmt: skip
+        # finished children first: their dependents' counters must be right before
+        # anything starts
+        pending: list[Node] = []
+        for child in children:
+            if not self._serve_recorded(child):
+                pending.append(child)
+        for child in pending:
+            if node.status is not Status.WAITING:
+                break
+            if child.status is Status.PENDING and child.waiting_on == 0:
+                self._make_ready(child)
+
+    def _make_child(self, parent: Node, position: int, sub: Subtask, remit: Remit,
+                    attempt: int = 0) -> Node:  # fmt: skip
+        cid = task_id(parent.id, position, sub.goal, attempt)
+        deadline = parent.deadline
+        if remit.deadline is not None:
+            deadline = remit.deadline if deadline is None else min(deadline, remit.deadline)
+        child = Node(cid, sub.goal, remit, self.ledger.open(cid, remit.budget, parent.account),
+                     parent=parent, key=sub.key, position=position, inputs=sub.inputs,
+                     output_schema=sub.output_schema, deadline=deadline, deps=sub.deps,
+                     attempt=attempt)  # fmt: skip
+        child.waiting_on = len(sub.deps)
+        return child
+
+    def _make_ready(self, node: Node) -> None:
+        node.move(Status.READY)
+        self._queue.put_nowait(node)
+
+    # --- ending tasks ----------------------------------------------------------------
+
+    def _serve_recorded(self, node: Node) -> bool:
+        """Finish ``node`` from its recorded end, if a previous process got that far."""
+        rec = self.gate.recorded_end(node.id)
+        if rec is None:
+            return False
+        self.ledger.charge(node.account, Usage.from_dict(self.gate.decode(rec, "spent")))
+        self.tasks_replayed += 1
+        self.gate.replayed += 1
+        if rec.status == "ok":
+            node.result = self.gate.decode(rec)
+            node.status = Status.DONE
+        else:
+            node.error = error_from_dict(self.gate.decode(rec, "error") or {})
+            node.status = Status.FAILED
+        if self.observer:
+            self.observer("replayed", node)
+        self._on_final(node)
+        return True
+
+    async def _finish(self, node: Node, value: Any) -> None:
+        if node.output_schema is not None:
+            try:
+                validate_schema(value, node.output_schema, where=f"result of task {node.id}")
+            except RemitError as e:
+                await self._fail(node, e)
+                return
+        try:
+            self.gate.end(node, True, value, None, node.account.spent)
+        except RemitError as e:  # an oversized or unserializable result fails the task
+            await self._fail(node, e)
+            return
+        # durability: a task is reported done only once its end is on disk
+        await self.gate.writer.durable()
+        if node.status in (Status.CANCELLED, Status.FAILED):
+            return
+        node.result = value
+        node.move(Status.DONE)
+        if self.observer:
+            self.observer("done", node)
+        self._on_final(node)
+
+    async def _fail(self, node: Node, error: RemitError) -> None:
+        if node.status in (Status.DONE, Status.FAILED, Status.CANCELLED):
+            return
+        if node.cancelled and not isinstance(error, Cancelled):
+            error = Cancelled(f"task {node.id} was cancelled ({error.message})")
+        node.error = error
+        self._cancel_children(node)
+        node.move(Status.FAILED)
+        self.gate.end(node, False, None, error, node.account.spent)
+        await self.gate.writer.durable()
+        if self.observer:
+            self.observer("failed", node)
+        self._on_final(node)
+
+    def _cancel_children(self, node: Node) -> None:
+        if node.timer is not None:
+            node.timer.cancel()
+            node.timer = None
+        loop = asyncio.get_running_loop()
+        stack = list(node.children or ())
+        while stack:
+            c = stack.pop()
+            if c.status in (Status.DONE, Status.FAILED, Status.CANCELLED):
+                continue
+            c.cancelled = True
+            if c.timer is not None:
+                c.timer.cancel()
+                c.timer = None
+            if c.status in (Status.PENDING, Status.READY):
+                c.status = Status.CANCELLED
+            elif c.scope is not None:
+                c.scope.reschedule(loop.time())
+            stack.extend(c.children or ())
+
+    def _watchdog(self, node: Node) -> None:
+        node.timer = None
+        if node.status is not Status.WAITING:
+            return
+        err = DeadlineExceeded(
+            f"task {node.id}: its children did not finish before its deadline; "
+            "the unfinished ones were cancelled"
+        )
+        t = asyncio.get_running_loop().create_task(self._guard(self._fail(node, err)))
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+    async def _guard(self, coro: Any) -> None:
+        try:
+            await coro
+        except Exception as e:
+            self._stop(e)
+
+    def _on_final(self, node: Node) -> None:
+        parent = node.parent
+        if parent is None:
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+            return
+        if parent.status is not Status.WAITING:
+            return  # the parent already failed or was cancelled
+        failed = node.status is not Status.DONE
+        if failed:
+            policy = parent.plan.on_failure if parent.plan is not None else "fail"
+            if policy == "replan" and node.attempt == 0 and not node.cancelled:
+                self._replan(parent, node)
+                return
+            if policy != "aggregate":
+                err = ChildFailed(
+                    f"subtask {node.key!r} ({node.id}) failed: "
+                    f"{getattr(node.error, 'message', node.error)}"
+                )
+                self._spawn_bg(self._fail(parent, err))
+                return
+        for dep in node.dependents or ():
+            if dep.status is not Status.PENDING:
+                continue
+            if failed:
+                dep.error = ChildFailed(f"dependency {node.key!r} of subtask {dep.key!r} failed")
+                dep.status = Status.FAILED
+                self._spawn_bg(self._record_skipped(dep))
+                continue
+            dep.waiting_on -= 1
+            if dep.waiting_on == 0:
+                self._make_ready(dep)
+        parent.waiting_on -= 1
+        if parent.waiting_on == 0:
+            if parent.timer is not None:
+                parent.timer.cancel()
+                parent.timer = None
+            parent.move(Status.AGGREGATING)
+            self._queue.put_nowait(parent)
+
+    async def _record_skipped(self, node: Node) -> None:
+        err = node.error if isinstance(node.error, RemitError) else ChildFailed(str(node.error))
+        self.gate.end(node, False, None, err, node.account.spent)
+        await self.gate.writer.durable()
+        if self.observer:
+            self.observer("failed", node)
+        self._on_final(node)
+
+    def _replan(self, parent: Node, failed: Node) -> None:
+        self._spawn_bg(self._replan_async(parent, failed))
+
+    async def _replan_async(self, parent: Node, failed: Node) -> None:
+        result = self._child_result(failed)
+        ctx = Context(self.gate, parent, failed=result)
+        sub: Subtask = parent.plan.subtasks[failed.position]
+        try:
+            raw = await self.gate.role(parent, f"replan.{failed.position}", self._replan_step,
+                                       ctx, result, sub)  # fmt: skip
+            new = Subtask(sub.key, raw["goal"], sub.deps, raw.get("inputs", sub.inputs),
+                          sub.output_schema, sub.remit)  # fmt: skip
+            remit = self._narrow(parent, new)
+        except JournalError:
+            raise
+        except RemitError as e:
+            await self._fail(parent, e)
+            return
+        if parent.status is not Status.WAITING:
+            return
+        child = self._make_child(parent, failed.position, new, remit, attempt=1)
+        child.dependents = failed.dependents
+        child.waiting_on = 0  # its dependencies were done when the first attempt ran
+        assert parent.children is not None
+        parent.children[failed.position] = child
+        self.tasks_total += 1
+        if not self._serve_recorded(child):
+            self._make_ready(child)
+
+    async def _replan_step(self, ctx: Context, failed: ChildResult, sub: Subtask) -> dict[str, Any]:
+        raw = self.agent.replan(ctx, failed)
+        if asyncio.iscoroutine(raw):
+            raw = await raw
+        if raw is None:
+            return {"goal": sub.goal, "inputs": dict(sub.inputs)}
+        if isinstance(raw, Subtask):
+            return {"goal": raw.goal, "inputs": dict(raw.inputs)}
+        if isinstance(raw, Mapping) and isinstance(raw.get("goal"), str):  # pyright: ignore[reportUnknownMemberType]
+            return {"goal": raw["goal"], "inputs": dict(raw.get("inputs", sub.inputs))}  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+        raise PlanError(f"replan of subtask {sub.key!r} returned {raw!r}; expected a Subtask")
+
+    def _spawn_bg(self, coro: Any) -> None:
+        t = asyncio.get_running_loop().create_task(self._guard(coro))
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _dep_results(self, node: Node) -> dict[str, Any]:
+        parent = node.parent
+        if not node.deps or parent is None or parent.children is None:
+            return {}
+        by_key = {c.key: c for c in parent.children}
+        return {k: by_key[k].result for k in node.deps if k in by_key}
+
+    @staticmethod
+    def _child_result(c: Node) -> ChildResult:
+        if c.status is Status.DONE:
+            return ChildResult(c.key, c.goal, True, c.result)
+        err = c.error
+        return ChildResult(c.key, c.goal, False, None,
+                           getattr(err, "message", str(err) if err else "cancelled"),
+                           getattr(err, "code", "CANCELLED"))  # fmt: skip

@@ -1,0 +1,440 @@
+"""The Gate: the one place where effects happen.
+
+Model calls, tool calls, delegations and spending all pass through here, in this
+order (see DESIGN.md):
+
+1. check against the task's remit (tool granted? arguments inside? deadline?) and
+   record a denial with its reason;
+2. look up the journal by the step's deterministic id: a recorded result or error is
+   returned or re-raised without executing, and its recorded spend is booked;
+3. reserve the worst case on the ledger, on the task and every ancestor;
+4. record the intent (for an effect: on disk before it runs);
+5. execute, with timeout and retry of retryable errors;
+6. record the result or the error;
+7. settle the actual spend, releasing the rest of the reservation.
+
+The engine decides *what* to do; the Gate decides *whether and how*; the Journal
+remembers *what happened*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import pydantic
+
+from ._node import Node
+from .errors import (
+    BudgetExceeded,
+    Cancelled,
+    DeadlineExceeded,
+    DeniedError,
+    DeterminismError,
+    EffectUncertain,
+    JournalCorrupt,
+    OutputTooLarge,
+    RemitError,
+    SchemaError,
+    StepFailed,
+    StepTimeout,
+)
+from .errors import from_dict as error_from_dict
+from .journal import StepRecord
+from .journal._writer import JournalWriter
+from .ledger import ZERO, Ledger, Usage
+from .models import Completion, Message, Model
+from .schemas import validate as validate_schema
+from .tools import ToolRegistry
+
+DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
+_PRIMITIVES = (str, int, float, bool, type(None))
+
+
+def idempotency_key(run_id: str, step_id: str) -> str:
+    """The key an effectful tool receives: stable across resumes, unique per step."""
+    return hashlib.blake2b(f"{run_id}\x00{step_id}".encode(), digest_size=16).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)  # pyright: ignore[reportUnknownArgumentType]
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+class Gate:
+    """Checks, journals, budgets and executes every effect of one run."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        writer: JournalWriter,
+        ledger: Ledger,
+        tools: ToolRegistry,
+        model: Model | None = None,
+        recorded: Mapping[str, StepRecord] | None = None,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        retry_base_s: float = 0.05,
+    ) -> None:
+        self.run_id = run_id
+        self.writer = writer
+        self.ledger = ledger
+        self.tools = tools
+        self.model = model
+        self.recorded: Mapping[str, StepRecord] = recorded or {}
+        self.max_output_bytes = max_output_bytes
+        self.retry_base_s = retry_base_s
+        #: counters a run reports: steps executed, served from the journal, denied
+        self.executed = 0
+        self.replayed = 0
+        self.denied = 0
+
+    # --- what roles call ---------------------------------------------------------
+
+    async def call_tool(self, node: Node, name: str, args: Mapping[str, Any]) -> Any:
+        """Call tool ``name`` for ``node``; returns its (JSON-shaped) output."""
+        step_id = self._next_effect(node)
+        decision = node.remit.check(name, args, now=time.time())
+        if not decision.allowed:
+            self._deny(node, step_id, "tool", name, args, DeniedError(decision.reason))
+        t = self.tools.get(name)
+        valid = t.validate(args)
+        hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
+        if hit is not _MISS:
+            return hit
+        worst = Usage(calls=1, cost_usd=t.cost_usd)
+        if t.takes_key:
+            valid["idempotency_key"] = idempotency_key(self.run_id, step_id)
+        fn = t.fn
+
+        async def execute() -> tuple[Any, Usage]:
+            if t.is_async:
+                return await fn(**valid), worst
+            if t.thread:
+                return await asyncio.to_thread(fn, **valid), worst
+            return fn(**valid), worst
+
+        return await self._execute(
+            node, step_id, "tool", name, valid, worst, execute,
+            effect=t.effect, timeout=t.timeout, retries=t.retries,
+        )  # fmt: skip
+
+    async def complete(
+        self,
+        node: Node,
+        messages: Sequence[Message],
+        *,
+        schema: Mapping[str, Any] | None = None,
+        max_tokens: int = 512,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Completion:
+        """A model call for ``node``; with ``schema``, the output must be valid JSON for it."""
+        model = self.model
+        if model is None:
+            raise RemitError("this runtime has no model; pass model=... to Runtime")
+        step_id = self._next_effect(node)
+        self._check_deadline(node, step_id, "model", model.name)
+        hit = self._replay(node, step_id, "model", model.name)
+        if hit is not _MISS:
+            return Completion(**hit)
+        # characters bound tokens from above for every tokenizer we know of
+        worst_in = sum(len(str(m.get("content", ""))) + 8 for m in messages)
+        worst = Usage(
+            calls=1,
+            input_tokens=worst_in,
+            output_tokens=max_tokens,
+            cost_usd=worst_in * model.usd_per_input_token
+            + max_tokens * model.usd_per_output_token,
+        )
+
+        async def execute() -> tuple[Any, Usage]:
+            c = await model.complete(messages, schema=schema, tools=tools, max_tokens=max_tokens)
+            used = Usage(1, c.input_tokens, c.output_tokens, c.cost_usd)
+            if schema is not None:
+                try:
+                    parsed = json.loads(c.content)
+                except json.JSONDecodeError as e:
+                    raise SchemaError(
+                        f"model {model.name} output is not JSON ({e.msg} at char {e.pos}): "
+                        f"{c.content[:120]!r}"
+                    ) from None
+                validate_schema(parsed, schema, where=f"model {model.name} output")
+            return dataclasses.asdict(c), used
+
+        out = await self._execute(
+            node, step_id, "model", model.name, {"messages": list(messages), "schema": schema},
+            worst, execute, effect=False, timeout=None, retries=0,
+        )  # fmt: skip
+        return Completion(**out)
+
+    async def role(
+        self, node: Node, role: str, fn: Callable[..., Any], *args: Any
+    ) -> Any:
+        """Run a role (atomize, plan, execute, aggregate...) of ``node`` as a journaled step.
+
+        Effects the role makes get ids nested under the role's, so a role served from
+        the journal on resume skips its effects without shifting anyone's position.
+        """
+        step_id = f"{node.id}:{role}"
+        if node.cancelled:
+            raise Cancelled(f"task {node.id} was cancelled")
+        self._check_deadline(node, step_id, role, role)
+        hit = self._replay(node, step_id, role, role)
+        if hit is not _MISS:
+            return hit
+        node.scope_role, node.scope_n = role, 0
+        is_coro = asyncio.iscoroutinefunction(fn)
+
+        async def execute() -> tuple[Any, Usage]:
+            if is_coro:
+                return await fn(*args), ZERO
+            return fn(*args), ZERO
+
+        return await self._execute(node, step_id, role, role, None, ZERO, execute,
+                                   effect=False, timeout=None, retries=0)  # fmt: skip
+
+    # --- what the engine calls ---------------------------------------------------
+
+    def recorded_end(self, node_id: str) -> StepRecord | None:
+        """The recorded end of a task, if a previous process finished it."""
+        if not self.recorded:
+            return None
+        rec = self.recorded.get(f"{node_id}:end")
+        return rec if rec is not None and rec.status != "started" else None
+
+    def end(self, node: Node, ok: bool, result: Any, error: RemitError | None,
+            subtree_spent: Usage) -> None:  # fmt: skip
+        """Record how a task ended (the caller awaits ``writer.durable()`` before reporting)."""
+        now = time.time()
+        self.writer.add(
+            StepRecord(
+                self.run_id, f"{node.id}:end", node.id, 1_000_000, "task",
+                "done" if ok else "failed", "ok" if ok else "error",
+                None, self._encode(result, f"{node.id}:end") if ok else None,
+                json.dumps(error.to_dict()) if error is not None else None,
+                json.dumps(subtree_spent.to_dict()), node.started_at or now, now,
+            )
+        )  # fmt: skip
+
+    def decode(self, record: StepRecord, field: str = "output") -> Any:
+        text = getattr(record, field)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise JournalCorrupt(
+                f"run {self.run_id} step {record.step_id}: {field} is not valid JSON ({e.msg})"
+            ) from None
+
+    # --- internals ----------------------------------------------------------------
+
+    def _next_effect(self, node: Node) -> str:
+        if node.cancelled:
+            raise Cancelled(f"task {node.id} was cancelled")
+        n = node.scope_n
+        node.scope_n = n + 1
+        return f"{node.id}:{node.scope_role}.{n}"
+
+    def _check_deadline(self, node: Node, step_id: str, kind: str, name: str) -> None:
+        if node.deadline is not None and time.time() >= node.deadline:
+            self._deny(node, step_id, kind, name, None,
+                       DeadlineExceeded(f"task {node.id}: deadline passed before {kind} {name}"))  # fmt: skip
+
+    def _deny(self, node: Node, step_id: str, kind: str, name: str, args: Any,
+              error: RemitError) -> None:  # fmt: skip
+        self.denied += 1
+        now = time.time()
+        self.writer.add(
+            StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "denied",
+                       self._encode_input(args), None, json.dumps(error.to_dict()), None, now, now)
+        )  # fmt: skip
+        raise error
+
+    def _replay(self, node: Node, step_id: str, kind: str, name: str,
+                effect: bool = False) -> Any:  # fmt: skip
+        if not self.recorded:
+            return _MISS
+        rec = self.recorded.get(step_id)
+        if rec is None:
+            return _MISS
+        if rec.kind != kind or rec.name != name:
+            raise DeterminismError(
+                f"run {self.run_id} step {step_id}: the journal recorded {rec.kind} "
+                f"{rec.name!r} here but this run asked for {kind} {name!r}; the agent's code "
+                "or plan changed since the run started; resume it with the original code"
+            )
+        if rec.status == "started":
+            if effect:
+                raise EffectUncertain(
+                    f"step {step_id}: {kind} {name!r} was started but its result was never "
+                    "recorded, and the tool is not idempotent; check whether it happened "
+                    "before doing anything else"
+                )
+            return _MISS
+        self.replayed += 1
+        if rec.spent:
+            self.ledger.charge(node.account, Usage.from_dict(self.decode(rec, "spent")))
+        if rec.status == "ok":
+            return self.decode(rec)
+        raise error_from_dict(self.decode(rec, "error") or {})
+
+    async def _execute(
+        self,
+        node: Node,
+        step_id: str,
+        kind: str,
+        name: str,
+        args: Any,
+        worst: Usage,
+        execute: Callable[[], Awaitable[tuple[Any, Usage]]],
+        *,
+        effect: bool,
+        timeout: float | None,
+        retries: int,
+    ) -> Any:
+        writer, ledger = self.writer, self.ledger
+        started = time.time()
+        writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "started",
+                              self._encode_input(args), None, None, None, started, None))  # fmt: skip
+        if effect:
+            # write-ahead: the intent is on disk before the world changes
+            await writer.durable()
+        attempt = 0
+        spent = ZERO
+        while True:
+            reservation = None
+            if not worst.is_zero():
+                try:
+                    reservation = ledger.reserve(node.account, worst)
+                except BudgetExceeded as e:
+                    self._record_error(node, step_id, kind, name, e, spent, started, "denied")
+                    self.denied += 1
+                    raise
+            try:
+                value, used = await self._run_bounded(node, execute, timeout, kind, name)
+            except asyncio.CancelledError:
+                # the whole run is being torn down: leave the intent without a result,
+                # so a resume runs the step again (under the same idempotency key)
+                if reservation is not None:
+                    ledger.release(reservation)
+                raise
+            except Exception as exc:
+                used = worst if reservation is not None and kind != "model" else ZERO
+                if reservation is not None:
+                    ledger.settle(reservation, Usage(calls=worst.calls) if kind == "model"
+                                  else used)  # fmt: skip
+                spent = spent + (Usage(calls=worst.calls) if kind == "model" else used)
+                err = _as_remit_error(exc, kind, name)
+                if err.retryable and attempt < retries and not node.cancelled:
+                    attempt += 1
+                    await asyncio.sleep(self.retry_base_s * 2**attempt * (0.5 + random.random()))
+                    continue
+                self._record_error(node, step_id, kind, name, err, spent, started, "error")
+                if err is exc:
+                    raise
+                raise err from exc
+            if reservation is not None:
+                ledger.settle(reservation, used)
+            spent = spent + used
+            break
+        self.executed += 1
+        text = self._encode(value, step_id)
+        writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "ok",
+                              None, text, None, json.dumps(spent.to_dict()) if not spent.is_zero()
+                              else None, started, time.time()))  # fmt: skip
+        if type(value) in _PRIMITIVES:
+            return value
+        # the caller sees exactly what a replay will see (tuples become lists, ...)
+        return json.loads(text)
+
+    async def _run_bounded(
+        self,
+        node: Node,
+        execute: Callable[[], Awaitable[tuple[Any, Usage]]],
+        timeout: float | None,
+        kind: str,
+        name: str,
+    ) -> tuple[Any, Usage]:
+        loop = asyncio.get_running_loop()
+        when: float | None = None
+        if node.deadline is not None:
+            when = loop.time() + (node.deadline - time.time())
+        if timeout is not None:
+            t = loop.time() + timeout
+            when = t if when is None else min(when, t)
+        scope = asyncio.timeout_at(when)
+        outer = node.scope
+        node.scope = scope
+        try:
+            async with scope:
+                return await execute()
+        except TimeoutError:
+            if node.cancelled:
+                raise Cancelled(f"task {node.id} was cancelled during {kind} {name}") from None
+            if node.deadline is not None and time.time() >= node.deadline:
+                raise DeadlineExceeded(
+                    f"task {node.id}: deadline passed during {kind} {name}"
+                ) from None
+            raise StepTimeout(f"{kind} {name} timed out after {timeout}s") from None
+        finally:
+            node.scope = outer
+
+    def _record_error(self, node: Node, step_id: str, kind: str, name: str, err: RemitError,
+                      spent: Usage, started: float, status: str) -> None:  # fmt: skip
+        self.writer.add(
+            StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name,
+                       status,  # pyright: ignore[reportArgumentType]
+                       None, None, json.dumps(err.to_dict()),
+                       json.dumps(spent.to_dict()) if not spent.is_zero() else None,
+                       started, time.time())
+        )  # fmt: skip
+
+    def _encode(self, value: Any, where: str) -> str:
+        try:
+            text = json.dumps(value, default=_json_default, ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            raise StepFailed(f"step {where}: result cannot be journaled as JSON: {e}") from None
+        if len(text) > self.max_output_bytes:
+            raise OutputTooLarge(
+                f"step {where}: output of {len(text)} bytes exceeds the limit of "
+                f"{self.max_output_bytes}; return less, or write it to a file with a tool"
+            )
+        return text
+
+    def _encode_input(self, args: Any) -> str | None:
+        if args is None:
+            return None
+        try:
+            text = json.dumps(args, default=_json_default, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = json.dumps(repr(args))
+        return text if len(text) <= self.max_output_bytes else json.dumps(text[:1000] + "...")
+
+
+class _Miss:
+    __slots__ = ()
+
+
+_MISS: Any = _Miss()
+
+
+def _as_remit_error(exc: BaseException, kind: str, name: str) -> RemitError:
+    if isinstance(exc, RemitError):
+        return exc
+    err = StepFailed(f"{kind} {name} raised {type(exc).__name__}: {exc}",
+                     cause_type=type(exc).__name__)  # fmt: skip
+    return err

@@ -1,0 +1,270 @@
+"""The Runtime: start a run, resume it after a crash, read its outcome.
+
+>>> from remit import Remit, Budget, Runtime
+>>> rt = Runtime(journal="runs.db", agent=MyAgent())            # doctest: +SKIP
+>>> run = rt.run("Audit src/", remit=Remit(tools={}, budget=Budget(calls=10)))  # doctest: +SKIP
+>>> run.status, run.result, run.spent                           # doctest: +SKIP
+>>> rt.resume(run.id)       # after kill -9: nothing recorded is done again  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._node import Node
+from .agent import Agent
+from .engine import Engine, Observer
+from .errors import AgentNotFound, RemitError, UnknownToolError
+from .gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
+from .journal import Durability, JournalStore, RunRecord, open_journal
+from .journal._writer import JournalWriter
+from .ledger import Ledger, Usage
+from .models import Model
+from .remit import Remit
+from .tasks import ROOT, Status, task_id
+from .tools import Tool, ToolRegistry, calculator, files
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The outcome of a run (or of one resume of it)."""
+
+    id: str
+    status: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+    spent: Usage = field(default_factory=Usage)
+    #: steps executed by this process / served from the journal / denied
+    executed: int = 0
+    replayed: int = 0
+    denied: int = 0
+    tasks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+
+def agent_ref(agent: Agent) -> str:
+    """``module:name`` that imports ``agent`` again, or ``""`` if there is none."""
+    cls = type(agent)
+    module = importlib.import_module(cls.__module__)
+    for name, value in vars(module).items():
+        if value is agent:
+            return f"{cls.__module__}:{name}"
+    if cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__:
+        return f"{cls.__module__}:{cls.__qualname__}"
+    return ""
+
+
+def load_agent(ref: str) -> Agent:
+    """Import ``module:name``; a class or zero-argument factory is called."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise AgentNotFound(f"agent reference {ref!r} must look like 'package.module:name'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise AgentNotFound(f"cannot import agent {ref!r}: {e}") from None
+    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Agent)):
+        obj = obj()
+    if not isinstance(obj, Agent):
+        raise AgentNotFound(f"{ref!r} is {type(obj).__name__}, not a remit Agent")
+    return obj
+
+
+class Runtime:
+    """Runs task trees under remits, journaled so any run can be resumed.
+
+    ``journal``: a path (SQLite) or a ``JournalStore``. ``agent``: an ``Agent`` or an
+    import reference ``"module:name"``. ``tools``: extra tools to register (the
+    built-in file tools, confined to ``workspace``, and the calculator are always
+    known; knowing grants nothing). ``concurrency``: tasks worked on at once.
+    ``durability``: ``"full"`` (a step is finished only once on disk) or ``"normal"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        journal: str | os.PathLike[str] | JournalStore = "remit.db",
+        agent: Agent | str | None = None,
+        tools: Iterable[Tool] = (),
+        model: Model | None = None,
+        concurrency: int = 64,
+        durability: Durability = "full",
+        workspace: str | os.PathLike[str] = ".",
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        observer: Observer | None = None,
+    ) -> None:
+        self.store = open_journal(journal, durability=durability)
+        self.agent = load_agent(agent) if isinstance(agent, str) else agent
+        self.extra_tools = list(tools)
+        self.model = model
+        self.concurrency = concurrency
+        self.workspace = Path(workspace).resolve()
+        self.max_output_bytes = max_output_bytes
+        self.observer = observer
+        #: the last engine's gate, for inspection in tests and benchmarks
+        self.last_gate: Gate | None = None
+
+    # --- public API ------------------------------------------------------------------
+
+    def run(
+        self,
+        goal: str,
+        *,
+        remit: Remit,
+        inputs: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        output_schema: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a run and carry it to its end (blocking)."""
+        return asyncio.run(self.arun(goal, remit=remit, inputs=inputs, run_id=run_id,
+                                     output_schema=output_schema))  # fmt: skip
+
+    async def arun(
+        self,
+        goal: str,
+        *,
+        remit: Remit,
+        inputs: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        output_schema: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """``run`` for code that already has an event loop."""
+        agent = self._need_agent()
+        tools = self._registry(agent, self.workspace)
+        self._check_tools(remit, tools)
+        rid = run_id or new_run_id()
+        meta = {"workspace": str(self.workspace), "concurrency": self.concurrency}
+        if output_schema is not None:
+            meta["output_schema"] = dict(output_schema)
+        now = time.time()
+        self.store.create_run(
+            RunRecord(rid, goal, agent_ref(agent), remit.to_json(), "running",
+                      json.dumps(dict(inputs or {})), None, None, json.dumps(meta), now, now)
+        )  # fmt: skip
+        return await self._drive(rid, goal, remit, dict(inputs or {}), output_schema, agent,
+                                 tools, {})  # fmt: skip
+
+    def resume(self, run_id: str) -> Run:
+        """Carry an interrupted run to its end; recorded steps are served, not redone."""
+        return asyncio.run(self.aresume(run_id))
+
+    async def aresume(self, run_id: str) -> Run:
+        """``resume`` for code that already has an event loop."""
+        rec = self.store.get_run(run_id)
+        if rec.status != "running":
+            return self._finished(rec)
+        agent = self.agent or (load_agent(rec.agent) if rec.agent else self._need_agent())
+        meta: dict[str, Any] = json.loads(rec.meta or "{}")
+        workspace = Path(meta.get("workspace", self.workspace))
+        tools = self._registry(agent, workspace)
+        remit = Remit.from_json(rec.remit)
+        recorded = {s.step_id: s for s in self.store.steps(run_id)}
+        inputs = json.loads(rec.inputs or "{}")
+        return await self._drive(run_id, rec.goal, remit, inputs, meta.get("output_schema"),
+                                 agent, tools, recorded)  # fmt: skip
+
+    def get(self, run_id: str) -> Run:
+        """The recorded outcome of a run (status ``running`` if it never finished)."""
+        return self._finished(self.store.get_run(run_id))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals -------------------------------------------------------------------
+
+    async def _drive(
+        self,
+        run_id: str,
+        goal: str,
+        remit: Remit,
+        inputs: Mapping[str, Any],
+        output_schema: Mapping[str, Any] | None,
+        agent: Agent,
+        tools: ToolRegistry,
+        recorded: Mapping[str, Any],
+    ) -> Run:
+        started = time.perf_counter()
+        ledger = Ledger()
+        writer = JournalWriter(self.store)
+        gate = Gate(run_id=run_id, writer=writer, ledger=ledger, tools=tools, model=self.model,
+                    recorded=recorded, max_output_bytes=self.max_output_bytes)  # fmt: skip
+        self.last_gate = gate
+        engine = Engine(gate, agent, ledger, concurrency=self.concurrency,
+                        observer=self.observer)  # fmt: skip
+        rid = task_id(ROOT, 0, goal)
+        root = Node(rid, goal, remit, ledger.open(rid, remit.budget), inputs=inputs,
+                    output_schema=output_schema, deadline=remit.deadline)  # fmt: skip
+        try:
+            await engine.run(root)
+        finally:
+            if writer.failure is None:
+                writer.flush()
+        ok = root.status is Status.DONE
+        error = None
+        if not ok:
+            err = root.error
+            error = err.to_dict() if isinstance(err, RemitError) else {"code": "FAILED",
+                                                                       "message": str(err)}  # fmt: skip
+        result_json = gate._encode(root.result, "run result") if ok else None  # pyright: ignore[reportPrivateUsage]
+        self.store.finish_run(run_id, "done" if ok else "failed", result_json,
+                              json.dumps(error) if error else None)  # fmt: skip
+        return Run(run_id, "done" if ok else "failed", root.result if ok else None, error,
+                   root.account.spent, gate.executed, gate.replayed, gate.denied,
+                   engine.tasks_total, time.perf_counter() - started)  # fmt: skip
+
+    def _finished(self, rec: RunRecord) -> Run:
+        result = json.loads(rec.result) if rec.result else None
+        error = json.loads(rec.error) if rec.error else None
+        spent = Usage()
+        end = self.store.get_step(rec.run_id, f"{task_id(ROOT, 0, rec.goal)}:end")
+        if end is not None and end.spent:
+            spent = Usage.from_dict(json.loads(end.spent))
+        return Run(rec.run_id, rec.status, result, error, spent)
+
+    def _need_agent(self) -> Agent:
+        if self.agent is None:
+            raise AgentNotFound("this runtime has no agent; pass agent=... to Runtime")
+        return self.agent
+
+    def _registry(self, agent: Agent, workspace: Path) -> ToolRegistry:
+        # later entries replace earlier ones of the same name: an agent may bring its own
+        # read_file; the runtime's extra tools have the last word
+        by_name = {t.name: t for t in [*files(workspace), calculator, *agent.tools,
+                                        *self.extra_tools]}  # fmt: skip
+        return ToolRegistry(by_name.values())
+
+    @staticmethod
+    def _check_tools(remit: Remit, tools: ToolRegistry) -> None:
+        for name in remit.tools:
+            if name not in tools:
+                raise UnknownToolError(
+                    f"the remit grants tool {name!r}, but no tool of that name is registered "
+                    f"(known: {', '.join(tools.names())}); register it or fix the remit"
+                )
+
+
+def new_run_id() -> str:
+    """A fresh run id: sortable by time, unique by chance."""
+    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
+

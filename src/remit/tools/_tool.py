@@ -1,0 +1,199 @@
+"""Typed tools: ``@tool`` turns a Python function into something the Gate can call.
+
+>>> @tool
+... def add(a: int, b: int) -> int:
+...     '''Add two integers.'''
+...     return a + b
+>>> add.name, add.effect
+('add', False)
+>>> add.validate({"a": "2", "b": 3})
+{'a': 2, 'b': 3}
+
+Effectful tools get an idempotency key derived from their journal position; a tool
+that accepts an ``idempotency_key`` parameter receives it:
+
+>>> @tool(effect=True)
+... def send(to: str, text: str, idempotency_key: str) -> str: ...
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, overload
+
+import pydantic
+
+from ..errors import ToolArgumentError, UnknownToolError
+
+_KEY_PARAM = "idempotency_key"
+
+
+class Tool:
+    """A validated, typed callable with the facts the Gate needs about it.
+
+    ``effect``: it changes the world (journaled write-ahead, gets an idempotency key).
+    ``idempotent``: for an effect, whether repeating it with the same key is safe; an
+    effect that is not idempotent and whose result was never recorded is escalated on
+    resume instead of being run again. ``thread``: run a blocking function in a worker
+    thread so timeouts and cancellation can act. ``cost_usd``: worst-case price of a
+    call, reserved on the ledger.
+    """
+
+    __slots__ = (
+        "_adapter",
+        "cost_usd",
+        "description",
+        "effect",
+        "fn",
+        "idempotent",
+        "is_async",
+        "name",
+        "retries",
+        "takes_key",
+        "thread",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        effect: bool = False,
+        idempotent: bool = True,
+        thread: bool = False,
+        timeout: float | None = None,
+        retries: int = 2,
+        cost_usd: float = 0.0,
+        description: str | None = None,
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.effect = effect
+        self.idempotent = idempotent
+        self.thread = thread
+        self.timeout = timeout
+        self.retries = retries
+        self.cost_usd = cost_usd
+        self.description = description or inspect.getdoc(fn) or ""
+        self.is_async = inspect.iscoroutinefunction(fn)
+        sig = inspect.signature(fn)
+        self.takes_key = _KEY_PARAM in sig.parameters
+        fields: dict[str, Any] = {}
+        for pname, param in sig.parameters.items():
+            if pname == _KEY_PARAM:
+                continue
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TypeError(f"tool {self.name}: *args/**kwargs are not allowed in tools")
+            annotation = Any if param.annotation is param.empty else param.annotation
+            default = ... if param.default is param.empty else param.default
+            fields[pname] = (annotation, default)
+        model = pydantic.create_model(  # pyright: ignore[reportCallIssue, reportArgumentType]
+            f"{self.name}_args",
+            __config__=pydantic.ConfigDict(extra="forbid"),
+            **fields,
+        )
+        self._adapter: type[pydantic.BaseModel] = model
+
+    def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Coerce and check arguments; ``ToolArgumentError`` names each bad one."""
+        try:
+            parsed = self._adapter.model_validate(args)
+        except pydantic.ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
+                for err in e.errors()
+            )
+            raise ToolArgumentError(f"tool {self.name}: invalid arguments: {problems}") from None
+        return {k: getattr(parsed, k) for k in type(parsed).model_fields}
+
+    def schema(self) -> dict[str, Any]:
+        """An OpenAI-style function description, for models that call tools."""
+        params = self._adapter.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # direct calls bypass the Gate on purpose: handy in unit tests of the tool itself
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        kind = "effect" if self.effect else "pure"
+        return f"<Tool {self.name} ({kind})>"
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    effect: bool = False,
+    idempotent: bool = True,
+    thread: bool = False,
+    timeout: float | None = None,
+    retries: int = 2,
+    cost_usd: float = 0.0,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    effect: bool = False,
+    idempotent: bool = True,
+    thread: bool = False,
+    timeout: float | None = None,
+    retries: int = 2,
+    cost_usd: float = 0.0,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a typed function a remit tool (see :class:`Tool` for the options)."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(
+            f,
+            name=name,
+            effect=effect,
+            idempotent=idempotent,
+            thread=thread,
+            timeout=timeout,
+            retries=retries,
+            cost_usd=cost_usd,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+class ToolRegistry:
+    """The tools a runtime knows, by name. Knowing a tool grants nothing: remits do."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, t: Tool) -> None:
+        if not isinstance(t, Tool):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"{t!r} is not a Tool; decorate the function with @tool")
+        if t.name in self._tools and self._tools[t.name] is not t:
+            raise ValueError(f"two different tools are named {t.name!r}")
+        self._tools[t.name] = t
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            known = ", ".join(sorted(self._tools)) or "none"
+            raise UnknownToolError(f"unknown tool {name!r} (known tools: {known})") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)

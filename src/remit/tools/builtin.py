@@ -1,0 +1,142 @@
+"""Built-in tools: files confined to one granted directory, and a calculator.
+
+>>> ws = files("/tmp")           # read_file, list_dir, write_file, all inside /tmp
+>>> [t.name for t in ws]
+['read_file', 'list_dir', 'write_file']
+>>> calculator("2 * (3 + 4)")
+14
+
+Paths are relative to the root; anything that resolves outside it (``..``, absolute
+paths, symlinks pointing out) is refused before the file system is touched. The
+remit's constraints narrow further (``within("out/")``); the root is the hard wall.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import DeniedError, InvalidInput
+from ._tool import Tool, tool
+
+MAX_READ_BYTES = 1_000_000
+
+
+def _confine(root: Path, path: str) -> Path:
+    if not path or "\x00" in path:
+        raise DeniedError(f"path {path!r} is empty or contains NUL")
+    if os.path.isabs(path):
+        raise DeniedError(f"path {path!r} is absolute; paths are relative to the workspace")
+    full = (root / path).resolve()
+    if full != root and root not in full.parents:
+        raise DeniedError(f"path {path!r} resolves outside the workspace {str(root)!r}")
+    return full
+
+
+def files(root: str | os.PathLike[str]) -> list[Tool]:
+    """``read_file``, ``list_dir`` and ``write_file`` confined to ``root``."""
+    base = Path(root).resolve()
+
+    def read_file(path: str) -> str:
+        """Read a UTF-8 text file (at most 1 MB) from the workspace."""
+        full = _confine(base, path)
+        if not full.is_file():
+            raise InvalidInput(f"read_file: {path!r} is not a file in the workspace")
+        data = full.read_bytes()[: MAX_READ_BYTES + 1]
+        if len(data) > MAX_READ_BYTES:
+            raise InvalidInput(f"read_file: {path!r} is larger than {MAX_READ_BYTES} bytes")
+        return data.decode("utf-8", errors="replace")
+
+    def list_dir(path: str = ".") -> list[dict[str, Any]]:
+        """List a workspace directory: name, whether it is a directory, size in bytes."""
+        full = _confine(base, path)
+        if not full.is_dir():
+            raise InvalidInput(f"list_dir: {path!r} is not a directory in the workspace")
+        out: list[dict[str, Any]] = []
+        for entry in sorted(os.scandir(full), key=lambda e: e.name):
+            is_dir = entry.is_dir(follow_symlinks=False)
+            size = 0 if is_dir else entry.stat(follow_symlinks=False).st_size
+            out.append({"name": entry.name, "dir": is_dir, "size": size})
+        return out
+
+    def write_file(path: str, text: str) -> str:
+        """Write a UTF-8 text file in the workspace (atomically; rewriting is idempotent)."""
+        full = _confine(base, path)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        tmp = full.with_name(f".{full.name}.remit-tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, full)
+        return f"wrote {len(text.encode())} bytes to {path}"
+
+    return [
+        Tool(read_file),
+        Tool(list_dir),
+        Tool(write_file, effect=True, idempotent=True),
+    ]
+
+
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "exp": math.exp,
+}
+
+
+def _eval(node: ast.AST) -> Any:
+    if isinstance(node, ast.Expression):
+        return _eval(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _eval(node.left), _eval(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > 1000:
+            raise InvalidInput("calculator: exponent larger than 1000")
+        return _BINOPS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_eval(node.operand))
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCS
+        and not node.keywords
+    ):
+        return _FUNCS[node.func.id](*(_eval(a) for a in node.args))
+    raise InvalidInput(f"calculator: unsupported expression element {ast.dump(node)[:60]}")
+
+
+@tool
+def calculator(expression: str) -> int | float:
+    """Evaluate an arithmetic expression: + - * / // % **, parentheses, abs round min
+    max sqrt log exp. No names, no attributes: nothing else can run."""
+    if len(expression) > 1000:
+        raise InvalidInput("calculator: expression longer than 1000 characters")
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as e:
+        raise InvalidInput(f"calculator: cannot parse {expression!r}: {e.msg}") from None
+    try:
+        return _eval(tree)
+    except (ZeroDivisionError, OverflowError, ValueError) as e:
+        raise InvalidInput(f"calculator: {expression!r}: {e}") from None
