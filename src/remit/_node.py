@@ -21,6 +21,7 @@ class Node:
         "account",
         "attempt",
         "cancelled",
+        "by_key",
         "children",
         "deadline",
         "dependents",
@@ -75,6 +76,7 @@ class Node:
         self.attempt = attempt
         self.status = Status.PENDING
         self.children: list[Node] | None = None
+        self.by_key: dict[str, Node] | None = None
         self.dependents: list[Node] | None = None
         self.waiting_on = 0
         self.plan: Any = None

@@ -70,6 +70,7 @@ class Engine:
         (the journal cannot be written), never for a failed task."""
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        self.gate.writer.on_failure = self._stop
         self._root = root
         self.tasks_total = 1
         if not self._serve_recorded(root):
@@ -142,14 +143,19 @@ class Engine:
                     decision = "execute"  # the depth cap forces execution
                 if decision in ("execute", True):
                     value = await gate.role(node, "execute", agent.execute, ctx)
-                    await self._finish(node, value)
+                    self._finish(node, value)
                 else:
-                    plan_data = await gate.role(node, "plan", self._plan, node, ctx)
-                    self._spawn(node, Plan.from_dict(plan_data, where=f"task {node.id} plan"))
+                    plan_data = await gate.role(node, "plan", self._plan, node, ctx,
+                                                normalize=False)  # fmt: skip
+                    # a fresh plan was validated in _plan; a replayed one is checked again
+                    plan = node.plan
+                    if plan is None:
+                        plan = Plan.from_dict(plan_data, where=f"task {node.id} plan")
+                    self._spawn(node, plan)
             except JournalError:
                 raise
             except RemitError as e:
-                await self._fail(node, e)
+                self._fail(node, e)
         elif node.status is Status.AGGREGATING:
             children = node.children or []
             results = [self._child_result(c) for c in children]
@@ -159,11 +165,12 @@ class Engine:
             except JournalError:
                 raise
             except RemitError as e:
-                await self._fail(node, e)
+                self._fail(node, e)
                 return
-            await self._finish(node, value)
+            self._finish(node, value)
             # the children's results now live in the journal (and in this one's)
             node.children = None
+            node.by_key = None
             node.plan = None
 
     # --- planning and delegation ---------------------------------------------------
@@ -181,6 +188,7 @@ class Engine:
             raise DelegationError(f"task {node.id} has no delegation depth left")
         for sub in plan.subtasks:
             self._narrow(node, sub)  # raises on any widening: nothing is spawned
+        node.plan = plan
         return plan.to_dict()
 
     def _narrow(self, node: Node, sub: Subtask) -> Remit:
@@ -217,6 +225,7 @@ class Engine:
                     d.dependents = []
                 d.dependents.append(child)
         node.children = children
+        node.by_key = by_key
         node.waiting_on = len(children)
         node.move(Status.WAITING)
         self.tasks_total += len(children)
@@ -276,29 +285,35 @@ class Engine:
         self._on_final(node)
         return True
 
-    async def _finish(self, node: Node, value: Any) -> None:
+    def _finish(self, node: Node, value: Any) -> None:
         if node.output_schema is not None:
             try:
                 validate_schema(value, node.output_schema, where=f"result of task {node.id}")
             except RemitError as e:
-                await self._fail(node, e)
+                self._fail(node, e)
                 return
         try:
             self.gate.end(node, True, value, None, node.account.spent)
         except RemitError as e:  # an oversized or unserializable result fails the task
-            await self._fail(node, e)
+            self._fail(node, e)
             return
-        # durability: a task is reported done only once its end is on disk
-        await self.gate.writer.durable()
         if node.status in (Status.CANCELLED, Status.FAILED):
             return
         node.result = value
         node.move(Status.DONE)
-        if self.observer:
-            self.observer("done", node)
+        # Dependents and the parent may go on now: the journal reaches the disk in
+        # queue order, so no later record can survive a crash without this one.
+        # Whatever is seen outside (a report, an effect, the run's result) waits for
+        # the disk.
+        self._report("done", node)
         self._on_final(node)
 
-    async def _fail(self, node: Node, error: RemitError) -> None:
+    def _report(self, event: str, node: Node) -> None:
+        observer = self.observer
+        if observer is not None:
+            self.gate.writer.when_durable(lambda: observer(event, node))
+
+    def _fail(self, node: Node, error: RemitError) -> None:
         if node.status in (Status.DONE, Status.FAILED, Status.CANCELLED):
             return
         if node.cancelled and not isinstance(error, Cancelled):
@@ -307,9 +322,7 @@ class Engine:
         self._cancel_children(node)
         node.move(Status.FAILED)
         self.gate.end(node, False, None, error, node.account.spent)
-        await self.gate.writer.durable()
-        if self.observer:
-            self.observer("failed", node)
+        self._report("failed", node)
         self._on_final(node)
 
     def _cancel_children(self, node: Node) -> None:
@@ -340,9 +353,10 @@ class Engine:
             f"task {node.id}: its children did not finish before its deadline; "
             "the unfinished ones were cancelled"
         )
-        t = asyncio.get_running_loop().create_task(self._guard(self._fail(node, err)))
-        self._background.add(t)
-        t.add_done_callback(self._background.discard)
+        try:
+            self._fail(node, err)
+        except Exception as e:
+            self._stop(e)
 
     async def _guard(self, coro: Any) -> None:
         try:
@@ -369,7 +383,7 @@ class Engine:
                     f"subtask {node.key!r} ({node.id}) failed: "
                     f"{getattr(node.error, 'message', node.error)}"
                 )
-                self._spawn_bg(self._fail(parent, err))
+                self._fail(parent, err)
                 return
         for dep in node.dependents or ():
             if dep.status is not Status.PENDING:
@@ -377,7 +391,7 @@ class Engine:
             if failed:
                 dep.error = ChildFailed(f"dependency {node.key!r} of subtask {dep.key!r} failed")
                 dep.status = Status.FAILED
-                self._spawn_bg(self._record_skipped(dep))
+                self._record_skipped(dep)
                 continue
             dep.waiting_on -= 1
             if dep.waiting_on == 0:
@@ -390,12 +404,10 @@ class Engine:
             parent.move(Status.AGGREGATING)
             self._queue.put_nowait(parent)
 
-    async def _record_skipped(self, node: Node) -> None:
+    def _record_skipped(self, node: Node) -> None:
         err = node.error if isinstance(node.error, RemitError) else ChildFailed(str(node.error))
         self.gate.end(node, False, None, err, node.account.spent)
-        await self.gate.writer.durable()
-        if self.observer:
-            self.observer("failed", node)
+        self._report("failed", node)
         self._on_final(node)
 
     def _replan(self, parent: Node, failed: Node) -> None:
@@ -414,7 +426,7 @@ class Engine:
         except JournalError:
             raise
         except RemitError as e:
-            await self._fail(parent, e)
+            self._fail(parent, e)
             return
         if parent.status is not Status.WAITING:
             return
@@ -450,7 +462,7 @@ class Engine:
         parent = node.parent
         if not node.deps or parent is None or parent.children is None:
             return {}
-        by_key = {c.key: c for c in parent.children}
+        by_key = parent.by_key or {}
         return {k: by_key[k].result for k in node.deps if k in by_key}
 
     @staticmethod

@@ -74,6 +74,23 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
+# one encoder for the whole process: json.dumps with options builds a new one per call
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+_encode_json = _ENCODER.encode
+_SPENT_CACHE: dict[Usage, str] = {}
+
+
+def _spent_json(u: Usage) -> str | None:
+    if u.is_zero():
+        return None
+    text = _SPENT_CACHE.get(u)
+    if text is None:
+        text = json.dumps(u.to_dict())
+        if len(_SPENT_CACHE) < 4096:
+            _SPENT_CACHE[u] = text
+    return text
+
+
 class Gate:
     """Checks, journals, budgets and executes every effect of one run."""
 
@@ -97,6 +114,7 @@ class Gate:
         self.recorded: Mapping[str, StepRecord] = recorded or {}
         self.max_output_bytes = max_output_bytes
         self.retry_base_s = retry_base_s
+        self._last: tuple[Any, str] = (_MISS, "")
         #: counters a run reports: steps executed, served from the journal, denied
         self.executed = 0
         self.replayed = 0
@@ -130,6 +148,7 @@ class Gate:
         return await self._execute(
             node, step_id, "tool", name, valid, worst, execute,
             effect=t.effect, timeout=t.timeout, retries=t.retries,
+            interruptible=t.is_async or t.thread,
         )  # fmt: skip
 
     async def complete(
@@ -181,7 +200,7 @@ class Gate:
         return Completion(**out)
 
     async def role(
-        self, node: Node, role: str, fn: Callable[..., Any], *args: Any
+        self, node: Node, role: str, fn: Callable[..., Any], *args: Any, normalize: bool = True
     ) -> Any:
         """Run a role (atomize, plan, execute, aggregate...) of ``node`` as a journaled step.
 
@@ -196,15 +215,21 @@ class Gate:
         if hit is not _MISS:
             return hit
         node.scope_role, node.scope_n = role, 0
-        is_coro = asyncio.iscoroutinefunction(fn)
+        key = getattr(fn, "__func__", fn)
+        is_coro = _IS_CORO.get(key)
+        if is_coro is None:
+            is_coro = _IS_CORO[key] = asyncio.iscoroutinefunction(fn)
 
         async def execute() -> tuple[Any, Usage]:
             if is_coro:
                 return await fn(*args), ZERO
             return fn(*args), ZERO
 
+        # a role's own awaits are Gate calls, which are interruptible themselves
         return await self._execute(node, step_id, role, role, None, ZERO, execute,
-                                   effect=False, timeout=None, retries=0)  # fmt: skip
+                                   effect=False, timeout=None, retries=0,
+                                   interruptible=False, normalize=normalize,
+                                   intent=is_coro)  # fmt: skip
 
     # --- what the engine calls ---------------------------------------------------
 
@@ -217,15 +242,20 @@ class Gate:
 
     def end(self, node: Node, ok: bool, result: Any, error: RemitError | None,
             subtree_spent: Usage) -> None:  # fmt: skip
-        """Record how a task ended (the caller awaits ``writer.durable()`` before reporting)."""
+        """Record how a task ended."""
         now = time.time()
+        text: str | None = None
+        if ok:
+            last_value, last_text = self._last
+            # the result is usually the last role step's output: encode it once
+            text = last_text if last_value is result else self._encode(result, f"{node.id}:end")
         self.writer.add(
             StepRecord(
                 self.run_id, f"{node.id}:end", node.id, 1_000_000, "task",
                 "done" if ok else "failed", "ok" if ok else "error",
-                None, self._encode(result, f"{node.id}:end") if ok else None,
+                None, text,
                 json.dumps(error.to_dict()) if error is not None else None,
-                json.dumps(subtree_spent.to_dict()), node.started_at or now, now,
+                _spent_json(subtree_spent), node.started_at or now, now,
             )
         )  # fmt: skip
 
@@ -305,11 +335,17 @@ class Gate:
         effect: bool,
         timeout: float | None,
         retries: int,
+        interruptible: bool = True,
+        normalize: bool = True,
+        intent: bool = True,
     ) -> Any:
         writer, ledger = self.writer, self.ledger
         started = time.time()
-        writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "started",
-                              self._encode_input(args), None, None, None, started, None))  # fmt: skip
+        # a plain function's intent would only ever be seen beside its result
+        if intent:
+            writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name,
+                                  "started", self._encode_input(args), None, None, None,
+                                  started, None))  # fmt: skip
         if effect:
             # write-ahead: the intent is on disk before the world changes
             await writer.durable()
@@ -325,7 +361,8 @@ class Gate:
                     self.denied += 1
                     raise
             try:
-                value, used = await self._run_bounded(node, execute, timeout, kind, name)
+                value, used = await self._run_bounded(node, execute, timeout, kind, name,
+                                                      interruptible)  # fmt: skip
             except asyncio.CancelledError:
                 # the whole run is being torn down: leave the intent without a result,
                 # so a resume runs the step again (under the same idempotency key)
@@ -354,12 +391,13 @@ class Gate:
         self.executed += 1
         text = self._encode(value, step_id)
         writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "ok",
-                              None, text, None, json.dumps(spent.to_dict()) if not spent.is_zero()
-                              else None, started, time.time()))  # fmt: skip
-        if type(value) in _PRIMITIVES:
-            return value
-        # the caller sees exactly what a replay will see (tuples become lists, ...)
-        return json.loads(text)
+                              None if intent else self._encode_input(args), text, None, _spent_json(spent), started,
+                              time.time()))  # fmt: skip
+        if normalize and type(value) not in _PRIMITIVES:
+            # the caller sees exactly what a replay will see (tuples become lists, ...)
+            value = json.loads(text)
+        self._last = (value, text)
+        return value
 
     async def _run_bounded(
         self,
@@ -368,7 +406,11 @@ class Gate:
         timeout: float | None,
         kind: str,
         name: str,
+        interruptible: bool,
     ) -> tuple[Any, Usage]:
+        if node.deadline is None and timeout is None and not interruptible:
+            # nothing could fire a timeout and nothing can interrupt a plain function
+            return await execute()
         loop = asyncio.get_running_loop()
         when: float | None = None
         if node.deadline is not None:
@@ -399,13 +441,12 @@ class Gate:
             StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name,
                        status,  # pyright: ignore[reportArgumentType]
                        None, None, json.dumps(err.to_dict()),
-                       json.dumps(spent.to_dict()) if not spent.is_zero() else None,
-                       started, time.time())
+                       _spent_json(spent), started, time.time())
         )  # fmt: skip
 
     def _encode(self, value: Any, where: str) -> str:
         try:
-            text = json.dumps(value, default=_json_default, ensure_ascii=False)
+            text = _encode_json(value)
         except (TypeError, ValueError) as e:
             raise StepFailed(f"step {where}: result cannot be journaled as JSON: {e}") from None
         if len(text) > self.max_output_bytes:
@@ -419,10 +460,13 @@ class Gate:
         if args is None:
             return None
         try:
-            text = json.dumps(args, default=_json_default, ensure_ascii=False)
+            text = _encode_json(args)
         except (TypeError, ValueError):
             text = json.dumps(repr(args))
         return text if len(text) <= self.max_output_bytes else json.dumps(text[:1000] + "...")
+
+
+_IS_CORO: dict[Any, bool] = {}
 
 
 class _Miss:

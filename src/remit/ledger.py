@@ -74,7 +74,8 @@ class Account:
     def __init__(self, name: str, budget: Budget, parent: Account | None) -> None:
         self.name = name
         self.parent = parent
-        self.limits: list[float | None] = [getattr(budget, d) for d in DIMENSIONS]
+        b = budget
+        self.limits: list[float | None] = [b.calls, b.input_tokens, b.output_tokens, b.cost_usd]
         self.reserved: list[float] = [0, 0, 0, 0.0]
         self.spent_vec: list[float] = [0, 0, 0, 0.0]
 
@@ -96,11 +97,12 @@ class Account:
 class Reservation:
     """A worst-case amount held on an account chain until settled or released."""
 
-    __slots__ = ("account", "amount", "open")
+    __slots__ = ("account", "amount", "dims", "open")
 
-    def __init__(self, account: Account, amount: list[float]) -> None:
+    def __init__(self, account: Account, amount: list[float], dims: list[int]) -> None:
         self.account = account
         self.amount = amount
+        self.dims = dims  # the dimensions held, so settling skips the zero ones
         self.open = True
 
 
@@ -120,17 +122,14 @@ class Ledger:
         Nothing is held if any account on the chain would overshoot.
         """
         amount = [worst.calls, worst.input_tokens, worst.output_tokens, worst.cost_usd]
+        dims = [i for i in range(4) if amount[i]]
         with self._lock:
             acc: Account | None = account
             while acc is not None:
                 limits, spent, reserved = acc.limits, acc.spent_vec, acc.reserved
-                for i in range(4):
+                for i in dims:
                     limit = limits[i]
-                    if (
-                        limit is not None
-                        and amount[i]
-                        and spent[i] + reserved[i] + amount[i] > limit + _EPS
-                    ):
+                    if limit is not None and spent[i] + reserved[i] + amount[i] > limit + _EPS:
                         dim = DIMENSIONS[i]
                         left = limit - spent[i] - reserved[i]
                         raise BudgetExceeded(
@@ -144,12 +143,10 @@ class Ledger:
             acc = account
             while acc is not None:
                 r = acc.reserved
-                r[0] += amount[0]
-                r[1] += amount[1]
-                r[2] += amount[2]
-                r[3] += amount[3]
+                for i in dims:
+                    r[i] += amount[i]
                 acc = acc.parent
-        return Reservation(account, amount)
+        return Reservation(account, amount, dims)
 
     def settle(self, reservation: Reservation, actual: Usage) -> None:
         """Replace the reservation by the actual use on the whole chain.
@@ -157,40 +154,42 @@ class Ledger:
         The actual use is charged even if it exceeds the reservation (the money is
         spent either way); callers make reservations true worst cases so it cannot.
         """
-        self._finish(reservation, [actual.calls, actual.input_tokens, actual.output_tokens,
-                                   actual.cost_usd])
+        vec = [actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd]
+        self._finish(reservation, vec, [i for i in range(4) if vec[i]])
 
     def release(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the step did not spend)."""
-        self._finish(reservation, None)
+        self._finish(reservation, None, [])
 
     def charge(self, account: Account, actual: Usage) -> None:
         """Book spend that already happened (a result served from the journal)."""
-        if actual.is_zero():
-            return
         vec = [actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd]
+        dims = [i for i in range(4) if vec[i]]
+        if not dims:
+            return
         with self._lock:
             acc: Account | None = account
             while acc is not None:
                 s = acc.spent_vec
-                for i in range(4):
+                for i in dims:
                     s[i] += vec[i]
                 acc = acc.parent
 
-    def _finish(self, reservation: Reservation, actual: list[float] | None) -> None:
+    def _finish(self, reservation: Reservation, actual: list[float] | None,
+                actual_dims: list[int]) -> None:  # fmt: skip
         with self._lock:
             if not reservation.open:
                 return
             reservation.open = False
-            amount = reservation.amount
+            amount, held = reservation.amount, reservation.dims
             acc: Account | None = reservation.account
             while acc is not None:
                 r = acc.reserved
-                for i in range(4):
+                for i in held:
                     r[i] -= amount[i]
                 if actual is not None:
                     s = acc.spent_vec
-                    for i in range(4):
+                    for i in actual_dims:
                         s[i] += actual[i]
                 acc = acc.parent
 

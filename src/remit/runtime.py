@@ -218,8 +218,8 @@ class Runtime:
         try:
             await engine.run(root)
         finally:
-            if writer.failure is None:
-                writer.flush()
+            # the run's outcome is reported only once every record is on disk
+            writer.close()
         ok = root.status is Status.DONE
         error = None
         if not ok:

@@ -1,0 +1,276 @@
+"""Durable execution through the full Gate, against a raw sqlite3 floor.
+
+Workloads (every step goes through the Gate with the journal on, durability "full"):
+
+- W1: a 2,000-step chain (each step a task that depends on the previous one)
+- W2: a 1,000-child fan-out and aggregate
+- W3: a depth-4, branching-6 tree (1,555 tasks)
+- W4: kill -9 in the middle of W2 (a real SIGKILL of a subprocess), then resume
+- W5: a 10,000-child fan-out; peak memory growth per task
+- floor: one INSERT + COMMIT per step on raw sqlite3, WAL, synchronous=FULL
+
+Figures are medians of ``--repeat`` runs (default 5), all measured in this process run,
+side by side. ``--json`` prints one JSON object as the last line. ``--peers`` adds
+LangGraph (SqliteSaver) and DBOS (SQLite) on the same workloads when ``remit[bench]``
+is installed.
+
+    python benchmarks/durable.py [--repeat 5] [--json] [--peers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from remit import Agent, Budget, Plan, Remit, Runtime, Subtask, tool
+from remit.journal import SQLiteJournal
+
+HERE = Path(__file__).resolve().parent
+
+
+@tool
+def step(i: int) -> int:
+    """The unit of work of every workload: trivial on purpose, so the runtime shows."""
+    return i * 2
+
+
+class Chain(Agent):
+    """W1: the root plans ``n`` subtasks, each depending on the one before."""
+
+    tools = (step,)
+
+    def __init__(self, n: int = 2000) -> None:
+        self.n = n
+
+    def atomize(self, ctx: Any) -> str:
+        return "plan"
+
+    def plan(self, ctx: Any) -> Plan:
+        subs = [Subtask(f"s{i}", f"step {i}", deps=(f"s{i - 1}",) if i else (), inputs={"i": i})
+                for i in range(self.n)]  # fmt: skip
+        return Plan(subs)
+
+    async def execute(self, ctx: Any) -> Any:
+        return await ctx.call("step", i=ctx.inputs["i"])
+
+    def aggregate(self, ctx: Any, results: list[Any]) -> int:
+        return sum(r.value for r in results)
+
+
+class FanOut(Chain):
+    """W2 / W5: the root plans ``n`` independent children and sums them."""
+
+    def plan(self, ctx: Any) -> Plan:
+        return Plan([Subtask(f"c{i}", f"child {i}", inputs={"i": i}) for i in range(self.n)])
+
+
+class Tree(Chain):
+    """W3: every task above the leaves plans ``branching`` children (depth from the remit)."""
+
+    def __init__(self, branching: int = 6) -> None:
+        self.branching = branching
+
+    def atomize(self, ctx: Any) -> str:
+        return "plan"  # the depth cap turns the last level into leaves
+
+    def plan(self, ctx: Any) -> Plan:
+        base = ctx.inputs.get("i", 0) * self.branching
+        return Plan([Subtask(f"b{k}", f"branch {k}", inputs={"i": base + k})
+                     for k in range(self.branching)])  # fmt: skip
+
+
+AGENTS: dict[str, Any] = {"chain": Chain, "fanout": FanOut, "tree": Tree}
+
+
+def _fresh_journal(d: str, name: str = "j.db") -> str:
+    return os.path.join(d, name)
+
+
+def _run(agent: Agent, depth: int, durability: str = "full") -> tuple[float, Any]:
+    with tempfile.TemporaryDirectory() as d:
+        rt = Runtime(journal=_fresh_journal(d), agent=agent, durability=durability)  # type: ignore[arg-type]
+        remit = Remit(tools={"step": {}}, budget=Budget(calls=1_000_000), depth=depth)
+        gc.collect()
+        t = time.perf_counter()
+        run = rt.run("benchmark", remit=remit, inputs={"i": 0})
+        dt = time.perf_counter() - t
+        rt.close()
+        if not run.ok:
+            raise SystemExit(f"benchmark run failed: {run.error}")
+        return dt, run
+
+
+def floor_commit_us(n: int = 2000) -> float:
+    """Raw sqlite3: one INSERT + COMMIT per step, WAL, synchronous=FULL."""
+    with tempfile.TemporaryDirectory() as d:
+        con = sqlite3.connect(os.path.join(d, "floor.db"), isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("CREATE TABLE steps(run TEXT, step INTEGER, output TEXT, "
+                    "PRIMARY KEY(run, step))")  # fmt: skip
+        t = time.perf_counter()
+        for i in range(n):
+            con.execute("BEGIN")
+            con.execute("INSERT INTO steps VALUES (?, ?, ?)", ("run", i, str(i * 2)))
+            con.execute("COMMIT")
+        dt = time.perf_counter() - t
+        con.close()
+        return dt / n * 1e6
+
+
+# --- W4: a real kill -9 in the middle of W2, then resume ----------------------------
+
+
+def _w4_child(journal: str, n: int, kill_after: int) -> None:
+    """Subprocess body: run W2 and SIGKILL itself once ``kill_after`` children are done."""
+    done = 0
+
+    def observer(event: str, node: Any) -> None:
+        nonlocal done
+        if event == "done" and node.parent is not None:
+            done += 1
+            if done >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    rt = Runtime(journal=journal, agent=FanOut(n), observer=observer)
+    rt.run("benchmark", remit=Remit(tools={"step": {}}, depth=1), inputs={"i": 0},
+           run_id="w4")  # fmt: skip
+
+
+def w4_once(n: int = 1000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as d:
+        journal = _fresh_journal(d)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--w4-child", journal, str(n), str(n // 2)],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        if proc.returncode != -signal.SIGKILL:
+            raise SystemExit(f"W4 child was not killed: rc={proc.returncode} {proc.stderr!r}")
+        store = SQLiteJournal(journal)
+        finished = {s.task_id for s in store.steps("w4")
+                    if s.kind == "task" and s.status == "ok"}  # fmt: skip
+        store.close()
+        started: list[str] = []
+
+        def observer(event: str, node: Any) -> None:
+            if event == "start":
+                started.append(node.id)
+
+        rt = Runtime(journal=journal, agent=FanOut(n), observer=observer)
+        t = time.perf_counter()
+        run = rt.resume("w4")
+        dt = time.perf_counter() - t
+        rt.close()
+        if not run.ok or run.result != n * (n - 1):
+            raise SystemExit(f"W4 resume gave a wrong result: {run}")
+        rerun = len(finished.intersection(started))
+        return {"finished_before_kill": len(finished), "rerun": rerun, "resume_s": dt}
+
+
+# --- W5: peak memory of a 10,000-child fan-out, in a fresh process -------------------
+
+
+def _w5_child(n: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        # warm up imports and code paths, then measure the peak growth of the big run
+        _run(FanOut(10), 1)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rt = Runtime(journal=_fresh_journal(d), agent=FanOut(n))
+        run = rt.run("benchmark", remit=Remit(tools={"step": {}}, depth=1), inputs={"i": 0})
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        assert run.ok
+        print(json.dumps({"kb_per_task": (peak - base) / n}))
+
+
+def w5_once(n: int = 10_000) -> float:
+    proc = subprocess.run([sys.executable, __file__, "--w5-child", str(n)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"W5 child failed: {proc.stderr}")
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["kb_per_task"])
+
+
+# --- driver ----------------------------------------------------------------------------
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    ap.add_argument("--peers", action="store_true", help="also run LangGraph and DBOS")
+    ap.add_argument("--w4-child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--w5-child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.w4_child:
+        journal, n, kill_after = args.w4_child
+        _w4_child(journal, int(n), int(kill_after))
+        return
+    if args.w5_child:
+        _w5_child(args.w5_child)
+        return
+
+    r = args.repeat
+    floor, w1, w2, w3, w4, w5 = [], [], [], [], [], []
+    for _ in range(r):
+        floor.append(floor_commit_us())
+        w1.append(_run(Chain(2000), 1)[0] / 2000 * 1e6)
+        w2.append(_run(FanOut(1000), 1)[0])
+        dt, run = _run(Tree(6), 4)
+        assert run.tasks == 1555, run.tasks
+        w3.append(dt)
+        w4.append(w4_once())
+        w5.append(w5_once())
+    out: dict[str, Any] = {
+        "repeat": r,
+        "w1_step_us": round(median(w1), 1),
+        "w1_floor_commit_us": round(median(floor), 1),
+        "w1_overhead_us": round(median(w1) - median(floor), 1),
+        "w2_s": round(median(w2), 4),
+        "w3_s": round(median(w3), 4),
+        "w4_finished_before_kill": int(median([x["finished_before_kill"] for x in w4])),
+        "w4_rerun": int(max(x["rerun"] for x in w4)),
+        "w4_resume_s": round(median([x["resume_s"] for x in w4]), 4),
+        "w5_rss_kb_per_task": round(median(w5), 2),
+    }
+    if args.peers:
+        from _peers import run_peers  # pyright: ignore[reportMissingImports]
+
+        out["peers"] = run_peers(repeat=r)
+    rows = [
+        ("W1 step (µs)", out["w1_step_us"], "floor commit", out["w1_floor_commit_us"]),
+        ("W1 overhead above floor (µs)", out["w1_overhead_us"], "target", "<= 30"),
+        ("W2 1,000-child fan-out (s)", out["w2_s"], "target", "<= 0.050"),
+        ("W3 1,555-task tree (s)", out["w3_s"], "target", "<= 0.100"),
+        ("W4 finished before kill", out["w4_finished_before_kill"], "re-run", out["w4_rerun"]),
+        ("W4 resume to done (s)", out["w4_resume_s"], "target", "< 0.3"),
+        ("W5 peak RSS per task (KB)", out["w5_rss_kb_per_task"], "target", "<= 4"),
+    ]
+    print(f"remit durable benchmark: medians of {r} runs, durability=full, {os.cpu_count()} cpus")
+    for name, v, k, ref in rows:
+        print(f"  {name:<32} {v!s:>10}   {k}: {ref}")
+    for peer, figures in (out.get("peers") or {}).items():
+        print(f"  {peer}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()
