@@ -92,7 +92,20 @@ class Tree(Chain):
                      for k in range(self.branching)])  # fmt: skip
 
 
-AGENTS: dict[str, Any] = {"chain": Chain, "fanout": FanOut, "tree": Tree}
+@tool
+async def slow_step(i: int) -> int:
+    """W4's unit of work: it waits a little, as real tools do, so a kill lands mid-run."""
+    await asyncio.sleep(0.0005)
+    return i * 2
+
+
+class SlowFanOut(FanOut):
+    """W4: W2 with children that take real (if short) time."""
+
+    tools = (slow_step,)
+
+    async def execute(self, ctx: Any) -> Any:
+        return await ctx.call("slow_step", i=ctx.inputs["i"])
 
 
 def _fresh_journal(d: str, name: str = "j.db") -> str:
@@ -145,8 +158,8 @@ def _w4_child(journal: str, n: int, kill_after: int) -> None:
             if done >= kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    rt = Runtime(journal=journal, agent=FanOut(n), observer=observer)
-    rt.run("benchmark", remit=Remit(tools={"step": {}}, depth=1), inputs={"i": 0},
+    rt = Runtime(journal=journal, agent=SlowFanOut(n), observer=observer)
+    rt.run("benchmark", remit=Remit(tools={"slow_step": {}}, depth=1), inputs={"i": 0},
            run_id="w4")  # fmt: skip
 
 
@@ -169,7 +182,7 @@ def w4_once(n: int = 1000) -> dict[str, float]:
             if event == "start":
                 started.append(node.id)
 
-        rt = Runtime(journal=journal, agent=FanOut(n), observer=observer)
+        rt = Runtime(journal=journal, agent=SlowFanOut(n), observer=observer)
         t = time.perf_counter()
         run = rt.resume("w4")
         dt = time.perf_counter() - t

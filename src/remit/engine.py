@@ -25,6 +25,7 @@ from .errors import (
     JournalError,
     PlanError,
     RemitError,
+    RemitFormatError,
     WideningError,
 )
 from .errors import from_dict as error_from_dict
@@ -202,7 +203,7 @@ class Engine:
             # a child's deadline is min(parent's, its own): a later one is simply capped
             args.pop("deadline")
             return node.remit.narrow(**args)
-        except TypeError as e:
+        except (TypeError, RemitFormatError) as e:
             raise PlanError(f"subtask {sub.key!r} of task {node.id}: bad remit: {e}") from None
 
     def _spawn(self, node: Node, plan: Plan) -> None:

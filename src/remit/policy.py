@@ -1,0 +1,855 @@
+"""The argument-constraint language a remit uses to limit tool calls (pure, no I/O).
+
+A *constraint* is an immutable test of one argument value. ``check(value)`` returns
+``None`` when the value is accepted, else a short human reason; ``implies(other)`` is
+True only when every value this constraint accepts is also accepted by ``other`` (and
+is conservative: pairs it cannot reason about are compared structurally). A
+:class:`ToolGrant` holds, for one tool, a tuple of constraints per argument; all of
+them must hold.
+
+>>> c = within("out/")
+>>> c.check("out/report.md") is None
+True
+>>> c.check("out/../etc/passwd")
+"'out/../etc/passwd' is not within 'out/' (normalizes to 'etc/passwd')"
+>>> within("out/sub/").implies(c), c.implies(within("out/sub/"))
+(True, False)
+
+Serialized forms. In remit files each constraint is a one-key table ``{op = arg}``
+(:meth:`Constraint.to_spec`); :meth:`Constraint.to_dict` gives the same as
+``{"op": op, "arg": arg}``. :func:`constraint_from_dict` reads both.
+
+==============  ===========================  =========================================
+op              arg                          accepts
+==============  ===========================  =========================================
+``equals``      a scalar                     that value (``True`` is not ``1``)
+``one_of``      a list of scalars            any listed value
+``matches``     a regular expression         strings the pattern matches in full
+``within``      a path prefix                paths inside that directory (see below)
+``glob``        an fnmatch pattern           normalized paths/URLs matching it
+``url_prefix``  an absolute URL              URLs on that scheme+host under its path
+``between``     ``[lo, hi]`` or              numbers with lo <= x <= hi (not bools);
+                ``{min = lo, max = hi}``     an omitted bound is open
+``max_len``     an integer                   str/bytes/list/tuple/dict/set, len <= n
+==============  ===========================  =========================================
+
+Scalars are str, int, float (finite) and bool.
+
+Paths are compared lexically after :func:`posixpath.normpath`; symlinks are not
+resolved (this module does no I/O), so a tool that writes inside a granted directory
+must itself refuse to follow symlinks out of it. ``within("out/")`` accepts ``out``
+itself and everything below it, rejects ``out/../etc/x`` (it normalizes to ``etc/x``),
+``outside/x``, and absolute paths (a relative prefix only accepts relative paths and
+vice versa). Values containing a NUL byte, or (for ``within``) a backslash, which
+Windows would read as a separator, are rejected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import posixpath
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeAlias, cast
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from remit.errors import RemitFormatError, WideningError
+
+__all__ = [
+    "OPS",
+    "ArgRules",
+    "Between",
+    "Constraint",
+    "ConstraintSpec",
+    "Equals",
+    "Glob",
+    "Matches",
+    "MaxLen",
+    "OneOf",
+    "Scalar",
+    "ToolGrant",
+    "UrlPrefix",
+    "Within",
+    "between",
+    "constraint_from_dict",
+    "constraints_from_spec",
+    "equals",
+    "glob",
+    "matches",
+    "max_len",
+    "one_of",
+    "url_prefix",
+    "within",
+]
+
+Scalar: TypeAlias = str | int | float | bool
+
+_SHOW_MAX = 60
+
+
+def _show(value: object) -> str:
+    """A bounded repr for reasons: arguments can be megabytes of model output."""
+    text = repr(value)
+    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 1] + "…"
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _eq_key(value: object) -> tuple[str, object] | None:
+    """Equality key that keeps bools apart from numbers (``True == 1`` in Python)."""
+    t = type(value)
+    if t is str:
+        return ("s", value)
+    if t is bool:
+        return ("b", value)
+    if t is int or t is float:
+        return ("n", value)
+    if isinstance(value, str):  # str subclasses such as StrEnum members
+        return ("s", str(value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ("n", value)
+    return None
+
+
+def _scalar(value: object, what: str) -> Scalar:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RemitFormatError(f"{what}: must be finite, got {value!r}")
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise RemitFormatError(f"{what}: must be a string, number or bool, got {_kind(value)}")
+
+
+def _number(value: object, what: str) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RemitFormatError(f"{what}: must be a number or None, got {_show(value)}")
+    if not math.isfinite(value):
+        raise RemitFormatError(f"{what}: must be finite, got {value!r}")
+    return value
+
+
+def _normpath(path: str) -> str:
+    # Fast path for the common already-normal path: nothing normpath would change.
+    if path and path[0] != "." and path[-1] != "/" and "//" not in path and "/." not in path:
+        return path
+    norm = posixpath.normpath(path)
+    # POSIX keeps exactly two leading slashes; treat them as one root like the kernel does.
+    return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+
+
+def _is_under(norm: str, prefix: str) -> bool:
+    """Whether normalized ``norm`` is ``prefix`` or below it (both normalized)."""
+    if prefix == ".":
+        if norm == ".":
+            return True
+        if norm.startswith("/"):
+            return False
+        rest = norm
+    elif prefix == "/":
+        if not norm.startswith("/"):
+            return False
+        rest = norm[1:]
+    elif norm == prefix:
+        return True
+    elif norm.startswith(prefix) and norm[len(prefix)] == "/":
+        rest = norm[len(prefix) + 1 :]
+    else:
+        return False
+    # ``..`` survives normalization only at the start, so a prefix made of ``..``
+    # followed by more ``..`` would climb out of it.
+    return not (rest == ".." or rest.startswith("../"))
+
+
+def _shown_dir(prefix: str) -> str:
+    return prefix if prefix in ("/", ".") else prefix + "/"
+
+
+@lru_cache(maxsize=512)
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+class Constraint(ABC):
+    """One test of an argument value. Subclasses are frozen, slotted dataclasses.
+
+    >>> between(0, 10).check(11)
+    '11 is above the maximum 10'
+    """
+
+    __slots__ = ()
+    op: ClassVar[str]
+
+    @abstractmethod
+    def check(self, value: object) -> str | None:
+        """None if ``value`` is accepted, else a short reason."""
+
+    @abstractmethod
+    def arg(self) -> Any:
+        """The JSON-ready argument of this op, as written in remit files."""
+
+    def implies(self, other: Constraint) -> bool:
+        """True only if every value accepted by ``self`` is accepted by ``other``."""
+        return self == other
+
+    def describe(self) -> str:
+        """Compact text for messages, e.g. ``within('out/')``."""
+        return f"{self.op}({self.arg()!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"op": ..., "arg": ...}``; read back with :func:`constraint_from_dict`."""
+        return {"op": self.op, "arg": self.arg()}
+
+    def to_spec(self) -> dict[str, Any]:
+        """The one-key table used in remit files, e.g. ``{"within": "out/"}``."""
+        return {self.op: self.arg()}
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Equals(Constraint):
+    """Accepts exactly one scalar. ``equals(1)`` rejects ``True`` and accepts ``1.0``.
+
+    >>> equals("r").check("w")
+    "expected 'r', got 'w'"
+    """
+
+    value: Scalar = field(compare=False)
+    _key: tuple[str, object] = field(init=False)
+    op: ClassVar[str] = "equals"
+
+    def __post_init__(self) -> None:
+        _scalar(self.value, "equals")
+        object.__setattr__(self, "_key", _eq_key(self.value))
+
+    def check(self, value: object) -> str | None:
+        if _eq_key(value) == self._key:
+            return None
+        return f"expected {self.value!r}, got {_show(value)}"
+
+    def arg(self) -> Any:
+        return self.value
+
+    def implies(self, other: Constraint) -> bool:
+        return other.check(self.value) is None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class OneOf(Constraint):
+    """Accepts any of a non-empty set of scalars (compared like :class:`Equals`).
+
+    >>> one_of("r", "w").check("x")
+    "'x' is not one of 'r', 'w'"
+    """
+
+    values: tuple[Scalar, ...] = field(compare=False)
+    _keys: frozenset[tuple[str, object]] = field(init=False)
+    op: ClassVar[str] = "one_of"
+
+    def __post_init__(self) -> None:
+        raw = cast(object, self.values)
+        if isinstance(raw, str) or not isinstance(raw, Iterable):
+            raise RemitFormatError(f"one_of: expected a list of values, got {_kind(raw)}")
+        values: list[Scalar] = []
+        seen: set[tuple[str, object]] = set()
+        for v in raw:  # pyright: ignore[reportUnknownVariableType]
+            k = _eq_key(_scalar(v, "one_of"))
+            if k is not None and k not in seen:
+                seen.add(k)
+                values.append(v)
+        if not values:
+            raise RemitFormatError("one_of: needs at least one value")
+        object.__setattr__(self, "values", tuple(values))
+        object.__setattr__(self, "_keys", frozenset(seen))
+
+    def check(self, value: object) -> str | None:
+        if _eq_key(value) in self._keys:
+            return None
+        return f"{_show(value)} is not one of {', '.join(map(repr, self.values))}"
+
+    def arg(self) -> Any:
+        return list(self.values)
+
+    def describe(self) -> str:
+        return f"one_of({', '.join(map(repr, self.values))})"
+
+    def implies(self, other: Constraint) -> bool:
+        return all(other.check(v) is None for v in self.values)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Matches(Constraint):
+    """Accepts strings that the regular expression matches in full.
+
+    >>> matches(r"[a-z]+").check("abc1")
+    "'abc1' does not match '[a-z]+'"
+    """
+
+    pattern: str
+    _rx: re.Pattern[str] = field(init=False, compare=False)
+    op: ClassVar[str] = "matches"
+
+    def __post_init__(self) -> None:
+        if not isinstance(cast(object, self.pattern), str):
+            raise RemitFormatError(f"matches: pattern must be a string, got {_kind(self.pattern)}")
+        try:
+            rx = _compile(self.pattern)
+        except re.error as e:
+            raise RemitFormatError(
+                f"matches: invalid regular expression {self.pattern!r}: {e}"
+            ) from None
+        object.__setattr__(self, "_rx", rx)
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a string, got {_kind(value)}"
+        if self._rx.fullmatch(value) is None:
+            return f"{_show(value)} does not match {self.pattern!r}"
+        return None
+
+    def arg(self) -> Any:
+        return self.pattern
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Within(Constraint):
+    """Accepts path strings at or below a directory, compared after normalization.
+
+    The prefix is stored normalized, so ``within("out/") == within("./out")``.
+
+    >>> within("out/").check("/etc/passwd")
+    "'/etc/passwd' is not within 'out/'"
+    """
+
+    prefix: str
+    op: ClassVar[str] = "within"
+
+    def __post_init__(self) -> None:
+        p = cast(object, self.prefix)
+        if not isinstance(p, str) or not p or "\x00" in p or "\\" in p:
+            raise RemitFormatError(f"within: prefix must be a non-empty path, got {_show(p)}")
+        object.__setattr__(self, "prefix", _normpath(p))
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a path string, got {_kind(value)}"
+        if "\x00" in value or "\\" in value:
+            return f"{_show(value)} contains a NUL byte or a backslash"
+        norm = _normpath(value)
+        if _is_under(norm, self.prefix):
+            return None
+        reason = f"{_show(value)} is not within {_shown_dir(self.prefix)!r}"
+        if norm != value.rstrip("/") and norm != value:
+            reason += f" (normalizes to {_show(norm)})"
+        return reason
+
+    def arg(self) -> Any:
+        return _shown_dir(self.prefix)
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, Within):
+            return _is_under(self.prefix, other.prefix)
+        return self == other
+
+
+def _split_url(value: str) -> SplitResult | None:
+    if "://" not in value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return parts if parts.scheme and parts.netloc else None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Glob(Constraint):
+    """Accepts paths or URLs matching an fnmatch pattern (case-sensitive).
+
+    Paths are normalized first (for URLs, the path part), so ``out/../x.md`` is seen
+    as ``x.md``. As in fnmatch, ``*`` also matches ``/``; combine with :func:`within`
+    to confine paths to a directory.
+
+    >>> glob("*.md").check("notes.txt")
+    "'notes.txt' does not match glob '*.md'"
+    """
+
+    pattern: str
+    _rx: re.Pattern[str] = field(init=False, compare=False)
+    op: ClassVar[str] = "glob"
+
+    def __post_init__(self) -> None:
+        if not isinstance(cast(object, self.pattern), str) or not self.pattern:
+            raise RemitFormatError(
+                f"glob: pattern must be a non-empty string, got {_show(self.pattern)}"
+            )
+        object.__setattr__(self, "_rx", _compile(fnmatch.translate(self.pattern)))
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a path or URL string, got {_kind(value)}"
+        if "\x00" in value:
+            return f"{_show(value)} contains a NUL byte"
+        parts = _split_url(value)
+        if parts is None:
+            norm = _normpath(value)
+        else:
+            path = _normpath(parts.path) if parts.path else ""
+            norm = urlunsplit(parts._replace(path=path))
+        if self._rx.match(norm) is None:
+            return f"{_show(value)} does not match glob {self.pattern!r}"
+        return None
+
+    def arg(self) -> Any:
+        return self.pattern
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class UrlPrefix(Constraint):
+    """Accepts URLs with the same scheme and host[:port] whose path is under the prefix's.
+
+    The host part must match exactly (no user-info, no other port); paths are
+    normalized; backslashes and percent-encoded dots or slashes in the path are
+    rejected because servers disagree on how to decode them.
+
+    >>> url_prefix("https://api.example.com/v1/").check("https://api.example.com.evil.io/v1/")
+    "'https://api.example.com.evil.io/v1/' is not under 'https://api.example.com/v1/'"
+    """
+
+    prefix: str
+    _scheme: str = field(init=False, compare=False)
+    _netloc: str = field(init=False, compare=False)
+    _path: str = field(init=False, compare=False)
+    op: ClassVar[str] = "url_prefix"
+
+    def __post_init__(self) -> None:
+        p = cast(object, self.prefix)
+        parts = _split_url(p) if isinstance(p, str) else None
+        if (
+            parts is None
+            or parts.query
+            or parts.fragment
+            or "\\" in self.prefix
+            or "\x00" in self.prefix
+        ):
+            raise RemitFormatError(
+                f"url_prefix: expected an absolute URL like 'https://host/path/', got {_show(p)}"
+            )
+        object.__setattr__(self, "_scheme", parts.scheme.lower())
+        object.__setattr__(self, "_netloc", parts.netloc.lower())
+        object.__setattr__(self, "_path", _normpath(parts.path or "/"))
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a URL string, got {_kind(value)}"
+        parts = _split_url(value) if "\\" not in value and "\x00" not in value else None
+        if (
+            parts is None
+            or parts.scheme.lower() != self._scheme
+            or parts.netloc.lower() != self._netloc
+        ):
+            return f"{_show(value)} is not under {self.prefix!r}"
+        low = parts.path.lower()
+        if "%2e" in low or "%2f" in low or "%5c" in low:
+            return f"{_show(value)} has an encoded dot or slash in its path"
+        if not _is_under(_normpath(parts.path or "/"), self._path):
+            return f"{_show(value)} is not under {self.prefix!r}"
+        return None
+
+    def arg(self) -> Any:
+        return self.prefix
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, UrlPrefix):
+            return (
+                self._scheme == other._scheme
+                and self._netloc == other._netloc
+                and _is_under(self._path, other._path)
+            )
+        return self == other
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Between(Constraint):
+    """Accepts numbers in ``[lo, hi]``; a None bound is open. Bools are not numbers.
+
+    >>> between(0, None).check(True)
+    'expected a number, got bool'
+    """
+
+    lo: int | float | None
+    hi: int | float | None
+    op: ClassVar[str] = "between"
+
+    def __post_init__(self) -> None:
+        lo, hi = _number(self.lo, "between: lo"), _number(self.hi, "between: hi")
+        if lo is not None and hi is not None and lo > hi:
+            raise RemitFormatError(f"between: lo {lo!r} is above hi {hi!r}")
+
+    def check(self, value: object) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {_kind(value)}"
+        if value != value:
+            return "nan is not in any range"
+        if self.lo is not None and value < self.lo:
+            return f"{_show(value)} is below the minimum {self.lo!r}"
+        if self.hi is not None and value > self.hi:
+            return f"{_show(value)} is above the maximum {self.hi!r}"
+        return None
+
+    def arg(self) -> Any:
+        # TOML has no null: open bounds use the table form.
+        if self.lo is not None and self.hi is not None:
+            return [self.lo, self.hi]
+        bounds: dict[str, int | float] = {}
+        if self.lo is not None:
+            bounds["min"] = self.lo
+        if self.hi is not None:
+            bounds["max"] = self.hi
+        return bounds
+
+    def describe(self) -> str:
+        return f"between({self.lo!r}, {self.hi!r})"
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, Between):
+            lo_ok = other.lo is None or (self.lo is not None and self.lo >= other.lo)
+            hi_ok = other.hi is None or (self.hi is not None and self.hi <= other.hi)
+            return lo_ok and hi_ok
+        return self == other
+
+
+_SIZED = (str, bytes, list, tuple, dict, set, frozenset)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class MaxLen(Constraint):
+    """Accepts strings, bytes, lists, tuples, dicts and sets of length <= n.
+
+    >>> max_len(3).check("abcd")
+    'length 4 exceeds 3'
+    """
+
+    n: int
+    op: ClassVar[str] = "max_len"
+
+    def __post_init__(self) -> None:
+        n = cast(object, self.n)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise RemitFormatError(f"max_len: must be a non-negative integer, got {_show(n)}")
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, _SIZED):
+            return f"expected a string, list or mapping, got {_kind(value)}"
+        size = len(value)
+        return None if size <= self.n else f"length {size} exceeds {self.n}"
+
+    def arg(self) -> Any:
+        return self.n
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, MaxLen):
+            return self.n <= other.n
+        return self == other
+
+
+#: what may stand for the constraints of one argument: a constraint, its dict form, or a
+#: list of either
+ConstraintSpec: TypeAlias = (
+    Constraint | Mapping[str, Any] | Sequence[Constraint | Mapping[str, Any]]
+)
+#: per argument name, the constraints that must all hold
+ArgRules: TypeAlias = Mapping[str, tuple[Constraint, ...]]
+
+
+# --- constructors -----------------------------------------------------------------
+
+
+def equals(value: Scalar) -> Equals:
+    """Accept exactly ``value``. ``equals("r").check("r") is None`` → True."""
+    return Equals(value)
+
+
+def one_of(*values: Scalar) -> OneOf:
+    """Accept any of ``values``. ``one_of(1, 2).implies(one_of(1, 2, 3))`` → True."""
+    return OneOf(values)
+
+
+def matches(pattern: str) -> Matches:
+    r"""Accept strings ``pattern`` matches in full. ``matches(r"\d+").check("12")`` → None."""
+    return Matches(pattern)
+
+
+def within(prefix: str) -> Within:
+    """Accept paths at or below ``prefix``. ``within("out/").check("out/a.md")`` → None."""
+    return Within(prefix)
+
+
+def glob(pattern: str) -> Glob:
+    """Accept normalized paths/URLs matching ``pattern``. ``glob("*.md").check("a.md")`` → None."""
+    return Glob(pattern)
+
+
+def url_prefix(prefix: str) -> UrlPrefix:
+    """Accept URLs under ``prefix``: ``url_prefix("https://h/v1/")`` accepts ``https://h/v1/x``."""
+    return UrlPrefix(prefix)
+
+
+def between(lo: float | None, hi: float | None) -> Between:
+    """Accept numbers in ``[lo, hi]`` (None = open). ``between(0, 5).check(5)`` → None."""
+    return Between(lo, hi)
+
+
+def max_len(n: int) -> MaxLen:
+    """Accept sized values of length <= ``n``. ``max_len(2).check([1, 2])`` → None."""
+    return MaxLen(n)
+
+
+# --- reading serialized constraints -------------------------------------------------
+
+
+def _parse_one_of(arg: object) -> Constraint:
+    if not isinstance(arg, list | tuple):
+        raise RemitFormatError(f"one_of: expected a list of values, got {_kind(arg)}")
+    return OneOf(tuple(arg))  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _parse_between(arg: object) -> Constraint:
+    if isinstance(arg, list | tuple):
+        if len(arg) != 2:  # pyright: ignore[reportUnknownArgumentType]
+            raise RemitFormatError(f"between: expected [lo, hi], got {len(arg)} items")  # pyright: ignore[reportUnknownArgumentType]
+        return Between(arg[0], arg[1])
+    if isinstance(arg, Mapping):
+        extra = set(arg) - {"min", "max"}  # pyright: ignore[reportUnknownArgumentType]
+        if extra:
+            raise RemitFormatError(f"between: unknown keys {sorted(extra)} (expected min, max)")
+        return Between(arg.get("min"), arg.get("max"))  # pyright: ignore[reportUnknownMemberType]
+    raise RemitFormatError(f"between: expected [lo, hi] or {{min, max}}, got {_kind(arg)}")
+
+
+_PARSERS: dict[str, Callable[[Any], Constraint]] = {
+    "equals": Equals,
+    "one_of": _parse_one_of,
+    "matches": Matches,
+    "within": Within,
+    "glob": Glob,
+    "url_prefix": UrlPrefix,
+    "between": _parse_between,
+    "max_len": MaxLen,
+}
+#: every constraint op, in documentation order
+OPS: tuple[str, ...] = tuple(_PARSERS)
+
+
+def constraint_from_dict(d: object, where: str = "constraint") -> Constraint:
+    """Read ``{"within": "out/"}`` or ``{"op": "within", "arg": "out/"}``.
+
+    ``where`` names the location for error messages.
+
+    >>> constraint_from_dict({"between": [0, 10]})
+    between(0, 10)
+    >>> constraint_from_dict({"inside": "out/"}, "tools.w.path")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    remit.errors.RemitFormatError: tools.w.path: unknown constraint op 'inside' (expected ...)
+    """
+    if isinstance(d, Constraint):
+        return d
+    if not isinstance(d, Mapping):
+        raise RemitFormatError(
+            f"{where}: expected a constraint table like {{within = 'out/'}}, got {_kind(d)}"
+        )
+    items: Mapping[object, object] = d  # pyright: ignore[reportUnknownVariableType]
+    if "op" in items:
+        extra = set(items) - {"op", "arg"}
+        if extra or "arg" not in items:
+            raise RemitFormatError(
+                f"{where}: expected exactly the keys 'op' and 'arg', got {sorted(map(str, items))}"
+            )
+        op, arg = items["op"], items["arg"]
+    elif len(items) == 1:
+        ((op, arg),) = items.items()
+    else:
+        raise RemitFormatError(
+            f"{where}: a constraint table has exactly one op, got {sorted(map(str, items))}"
+        )
+    parse = _PARSERS.get(op) if isinstance(op, str) else None
+    if parse is None:
+        raise RemitFormatError(
+            f"{where}: unknown constraint op {op!r} (expected one of {', '.join(OPS)})"
+        )
+    try:
+        return parse(arg)
+    except RemitFormatError as e:
+        raise RemitFormatError(f"{where}: {e.message}") from None
+
+
+def constraints_from_spec(spec: object, where: str = "constraint") -> tuple[Constraint, ...]:
+    """Read the constraints of one argument: one constraint/table, or a list of them.
+
+    >>> constraints_from_spec([{"max_len": 200}, within("out")])
+    (max_len(200), within('out/'))
+    """
+    if isinstance(spec, Constraint | Mapping):
+        return (constraint_from_dict(spec, where),)
+    if isinstance(spec, list | tuple):
+        return tuple(constraint_from_dict(c, f"{where}[{i}]") for i, c in enumerate(spec))  # pyright: ignore[reportUnknownArgumentType]
+    raise RemitFormatError(
+        f"{where}: expected a constraint or a list of constraints, got {_kind(spec)}"
+    )
+
+
+# --- grants -----------------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def _dedupe(cs: Iterable[Constraint]) -> tuple[Constraint, ...]:
+    out: list[Constraint] = []
+    for c in cs:
+        if c not in out:
+            out.append(c)
+    return tuple(out)
+
+
+def _normalize_args(name: str, args: object, where: str) -> dict[str, tuple[Constraint, ...]]:
+    if not isinstance(args, Mapping):
+        raise RemitFormatError(
+            f"{where}: expected a table of argument constraints, got {_kind(args)}"
+        )
+    out: dict[str, tuple[Constraint, ...]] = {}
+    for arg, spec in sorted(args.items(), key=lambda kv: str(kv[0])):  # pyright: ignore[reportUnknownArgumentType, reportUnknownLambdaType]
+        if not isinstance(arg, str) or not arg:
+            raise RemitFormatError(f"{where}: argument names must be non-empty strings")
+        if isinstance(spec, tuple) and all(isinstance(c, Constraint) for c in spec):  # pyright: ignore[reportUnknownVariableType]
+            cs: tuple[Constraint, ...] = spec  # pyright: ignore[reportUnknownVariableType]
+        else:
+            cs = constraints_from_spec(spec, f"{where}.{arg}")
+        cs = _dedupe(cs)
+        if cs:  # an argument with no constraints is unconstrained: keep no entry
+            out[arg] = cs
+    return out
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class ToolGrant:
+    """Permission to call one tool, with constraints per argument (all must hold).
+
+    ``args`` maps an argument name to a constraint, a list of constraints, or their
+    dict forms; it is stored as a read-only mapping of tuples. Arguments without
+    constraints are not limited here (the tool validates its own types); a
+    constrained argument that is missing from a call is denied.
+
+    >>> g = ToolGrant("write_file", {"path": within("out/")})
+    >>> g.check({"path": "/etc/x", "text": "hi"})
+    "write_file: argument 'path'='/etc/x' violates within('out/'): '/etc/x' is not within 'out/'"
+    """
+
+    name: str
+    #: argument name → constraints, sorted by argument name
+    args: ArgRules
+    _items: tuple[tuple[str, tuple[Constraint, ...]], ...] = field(repr=False, compare=False)
+
+    def __init__(self, name: str, args: Mapping[str, ConstraintSpec] | None = None) -> None:
+        self._init(name, {} if args is None else args, None)
+
+    def _init(self, name: object, args: object, where: str | None) -> None:
+        if not isinstance(name, str) or not name:
+            raise RemitFormatError(
+                f"{where or 'tools'}: tool names must be non-empty strings, got {_show(name)}"
+            )
+        object.__setattr__(self, "name", name)
+        self._set_args(_normalize_args(name, args, where or f"tools.{name}"))
+
+    def _set_args(self, args: dict[str, tuple[Constraint, ...]]) -> None:
+        object.__setattr__(self, "args", MappingProxyType(args))
+        object.__setattr__(self, "_items", tuple(args.items()))
+
+    @classmethod
+    def from_spec(cls, name: str, spec: object, *, where: str | None = None) -> ToolGrant:
+        """Build from the file form ``{"path": {"within": "out/"}}``; errors name ``where``.
+
+        >>> ToolGrant.from_spec("calc", {"expression": [{"max_len": 200}]})
+        ToolGrant(name='calc', args={'expression': (max_len(200),)})
+        """
+        grant = object.__new__(cls)
+        grant._init(name, spec, where)
+        return grant
+
+    def spec(self) -> dict[str, Any]:
+        """The file form read by :meth:`from_spec` (a table, or a list when several)."""
+        return {
+            arg: cs[0].to_spec() if len(cs) == 1 else [c.to_spec() for c in cs]
+            for arg, cs in self._items
+        }
+
+    def check(self, args: Mapping[str, object]) -> str | None:
+        """None if the call's ``args`` satisfy every constraint, else the reason."""
+        for arg, cs in self._items:
+            value = args.get(arg, _MISSING)
+            if value is _MISSING:
+                shown = " and ".join(c.describe() for c in cs)
+                return f"{self.name}: argument {arg!r} is missing but constrained by {shown}"
+            for c in cs:
+                reason = c.check(value)
+                if reason is not None:
+                    return (
+                        f"{self.name}: argument {arg!r}={_show(value)} violates "
+                        f"{c.describe()}: {reason}"
+                    )
+        return None
+
+    def narrowed(self, child: ToolGrant) -> ToolGrant:
+        """The conjunction of this grant and ``child``'s constraints (never wider).
+
+        Child constraints that a parent constraint already implies are dropped.
+
+        >>> ToolGrant("w", {"path": within("out/")}).narrowed(
+        ...     ToolGrant("w", {"path": [within("out/"), max_len(9)]}))
+        ToolGrant(name='w', args={'path': (within('out/'), max_len(9))})
+        """
+        if child.name != self.name:
+            raise WideningError(
+                f"tools.{child.name}", f"cannot narrow the grant of {self.name!r} with it"
+            )
+        merged = dict(self._items)
+        for arg, ccs in child._items:
+            pcs = merged.get(arg, ())
+            extra = tuple(c for c in ccs if not any(p.implies(c) for p in pcs))
+            if extra:
+                merged[arg] = pcs + extra
+        if len(merged) == len(self._items) and all(merged[a] is cs for a, cs in self._items):
+            return self
+        grant = ToolGrant(self.name)
+        grant._set_args(dict(sorted(merged.items())))
+        return grant
+
+    def widening(self, parent: ToolGrant) -> str | None:
+        """The first argument on which this grant is wider than ``parent``, or None."""
+        for arg, pcs in parent._items:
+            ccs = self.args.get(arg, ())
+            for p in pcs:
+                if not any(c.implies(p) for c in ccs):
+                    return arg
+        return None
+
+    def is_within(self, parent: ToolGrant) -> bool:
+        """Whether every parent constraint is implied by some constraint of this grant.
+
+        >>> parent = ToolGrant("w", {"path": within("out")})
+        >>> ToolGrant("w", {"path": within("out/a")}).is_within(parent)
+        True
+        """
+        return self.name == parent.name and self.widening(parent) is None
+
+    def __repr__(self) -> str:
+        return f"ToolGrant(name={self.name!r}, args={dict(self.args)!r})"

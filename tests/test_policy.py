@@ -1,0 +1,572 @@
+"""The argument-constraint language: what each constraint accepts, what implies what,
+how constraints are written in files, and how a ToolGrant checks and narrows."""
+
+from __future__ import annotations
+
+import doctest
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import remit.policy
+from remit.errors import RemitFormatError, WideningError
+from remit.policy import (
+    OPS,
+    Constraint,
+    ToolGrant,
+    between,
+    constraint_from_dict,
+    constraints_from_spec,
+    equals,
+    glob,
+    matches,
+    max_len,
+    one_of,
+    url_prefix,
+    within,
+)
+
+
+def accepts(c: Constraint, value: object) -> bool:
+    return c.check(value) is None
+
+
+# --- equals / one_of ----------------------------------------------------------------
+
+
+def test_equals_accepts_only_its_value_and_keeps_bools_apart_from_numbers() -> None:
+    assert accepts(equals("r"), "r")
+    assert not accepts(equals("r"), "w")
+    assert accepts(equals(1), 1) and accepts(equals(1), 1.0)
+    assert not accepts(equals(1), True)
+    assert not accepts(equals(True), 1)
+    assert not accepts(equals(0), False)
+    assert not accepts(equals("1"), 1)
+    assert equals("r").check("w") == "expected 'r', got 'w'"
+
+
+def test_equals_and_one_of_compare_bools_structurally_apart_from_numbers() -> None:
+    assert equals(True) != equals(1)
+    assert equals(1) == equals(1.0)
+    assert one_of(1, 2) == one_of(2, 1, 2)
+    assert one_of(True) != one_of(1)
+
+
+def test_one_of_accepts_listed_values_only() -> None:
+    c = one_of("r", "w", 3)
+    assert accepts(c, "w") and accepts(c, 3)
+    assert not accepts(c, "x") and not accepts(c, [3]) and not accepts(c, None)
+    assert c.check("x") == "'x' is not one of 'r', 'w', 3"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: one_of(),
+        lambda: equals(None),  # type: ignore[arg-type]
+        lambda: equals([1]),  # type: ignore[arg-type]
+        lambda: equals(math.nan),
+        lambda: one_of("a", math.inf),
+    ],
+)
+def test_equals_and_one_of_take_finite_scalars(build: Any) -> None:
+    with pytest.raises(RemitFormatError):
+        build()
+
+
+# --- matches ------------------------------------------------------------------------
+
+
+def test_matches_requires_a_full_match_of_a_string() -> None:
+    c = matches(r"[a-z]+")
+    assert accepts(c, "abc")
+    assert not accepts(c, "abc1")  # a search would accept this
+    assert not accepts(c, "1abc")
+    assert c.check(12) == "expected a string, got int"
+
+
+def test_matches_rejects_an_invalid_pattern_when_built() -> None:
+    with pytest.raises(RemitFormatError, match="invalid regular expression"):
+        matches("(")
+
+
+# --- within -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "out",
+        "out/",
+        "out/a.md",
+        "out/sub/deep/x",
+        "./out/a.md",
+        "out//a.md",
+        "out/./a",
+        "out/x/../y",
+    ],
+)
+def test_within_accepts_the_directory_and_everything_below_it(path: str) -> None:
+    assert accepts(within("out/"), path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "out/../etc/x",  # traversal: normalizes to etc/x
+        "out/../../x",
+        "outside/x",  # a string prefix, but another directory
+        "outx",
+        "/out/a.md",  # absolute vs relative prefix
+        "/etc/passwd",
+        "..",
+        "",
+        "out/a\x00.md",
+        "out\\..\\etc\\x",  # a separator on Windows
+    ],
+)
+def test_within_rejects_paths_outside_after_normalization(path: str) -> None:
+    assert not accepts(within("out/"), path)
+
+
+def test_within_rejects_non_strings() -> None:
+    assert within("out").check(["out/a"]) == "expected a path string, got list"
+
+
+def test_within_reasons_say_where_a_path_really_points() -> None:
+    assert within("out/").check("/etc/passwd") == "'/etc/passwd' is not within 'out/'"
+    assert within("out/").check("out/../etc/x") == (
+        "'out/../etc/x' is not within 'out/' (normalizes to 'etc/x')"
+    )
+
+
+def test_within_an_absolute_prefix_accepts_absolute_paths_only() -> None:
+    c = within("/srv/data/")
+    assert accepts(c, "/srv/data/x") and accepts(c, "//srv/data/x")
+    assert not accepts(c, "srv/data/x") and not accepts(c, "/srv/data/../x")
+
+
+def test_within_root_and_dot_cover_all_absolute_or_all_contained_relative_paths() -> None:
+    assert accepts(within("/"), "/etc/x") and not accepts(within("/"), "etc/x")
+    assert accepts(within("."), "a/b") and accepts(within("."), ".")
+    assert not accepts(within("."), "../a") and not accepts(within("."), "/a")
+
+
+def test_within_a_parent_relative_prefix_does_not_let_more_dots_climb_out() -> None:
+    c = within("../shared")
+    assert accepts(c, "../shared/x")
+    assert not accepts(c, "../shared/../../x")
+    assert accepts(within(".."), "../x") and not accepts(within(".."), "../../x")
+
+
+def test_within_prefixes_are_stored_normalized() -> None:
+    assert within("out/") == within("./out") == within("out//")
+    assert within("out").describe() == "within('out/')"
+
+
+@pytest.mark.parametrize("bad", ["", 3, "a\x00b", "a\\b"])
+def test_within_needs_a_non_empty_path(bad: Any) -> None:
+    with pytest.raises(RemitFormatError):
+        within(bad)
+
+
+# --- glob / url_prefix ----------------------------------------------------------------
+
+
+def test_glob_matches_normalized_paths() -> None:
+    c = glob("out/*.md")
+    assert accepts(c, "out/a.md") and accepts(c, "./out/a.md")
+    assert not accepts(c, "out/../secret.md")  # seen as secret.md
+    assert not accepts(c, "out/a.txt") and not accepts(c, 3)
+    assert c.check("x.txt") == "'x.txt' does not match glob 'out/*.md'"
+
+
+def test_glob_normalizes_the_path_part_of_urls() -> None:
+    c = glob("https://h.io/docs/*")
+    assert accepts(c, "https://h.io/docs/a")
+    assert not accepts(c, "https://h.io/docs/../admin")
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://api.example.com/v1/", True),
+        ("https://api.example.com/v1", True),
+        ("https://api.example.com/v1/users?id=3#x", True),
+        ("HTTPS://API.example.com/v1/x", True),
+        ("https://api.example.com/v2/x", False),
+        ("https://api.example.com/v1/../admin", False),
+        ("https://api.example.com/v1/%2e%2e/admin", False),
+        ("https://api.example.com/v1/..%2fadmin", False),
+        ("https://api.example.com/v1\\..\\admin", False),
+        ("https://api.example.com.evil.io/v1/", False),
+        ("https://api.example.com@evil.io/v1/", False),
+        ("https://evil.io@api.example.com/v1/", False),
+        ("https://api.example.com:8443/v1/", False),
+        ("http://api.example.com/v1/", False),
+        ("api.example.com/v1/", False),
+        (42, False),
+    ],
+)
+def test_url_prefix_pins_scheme_host_and_path(url: object, ok: bool) -> None:
+    assert accepts(url_prefix("https://api.example.com/v1/"), url) is ok
+
+
+@pytest.mark.parametrize("bad", ["api.example.com/v1", "https://h/?q=1", "/v1/", 3])
+def test_url_prefix_needs_an_absolute_url(bad: Any) -> None:
+    with pytest.raises(RemitFormatError):
+        url_prefix(bad)
+
+
+# --- between / max_len -------------------------------------------------------------------
+
+
+def test_between_is_inclusive_and_bools_are_not_numbers() -> None:
+    c = between(0, 10)
+    assert accepts(c, 0) and accepts(c, 10) and accepts(c, 2.5)
+    assert not accepts(c, -1) and not accepts(c, 10.01)
+    assert c.check(True) == "expected a number, got bool"
+    assert c.check("5") == "expected a number, got str"
+    assert not accepts(c, math.nan)
+    assert c.check(11) == "11 is above the maximum 10"
+
+
+def test_between_bounds_may_be_open() -> None:
+    assert accepts(between(None, 3), -(10**9)) and not accepts(between(None, 3), 4)
+    assert accepts(between(3, None), 10**9) and not accepts(between(3, None), 2)
+    assert accepts(between(None, None), 1.5) and not accepts(between(None, None), False)
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(5, 1), (True, 3), (0, math.inf), ("0", 1)])
+def test_between_rejects_bad_bounds(lo: Any, hi: Any) -> None:
+    with pytest.raises(RemitFormatError):
+        between(lo, hi)
+
+
+def test_max_len_limits_strings_lists_and_mappings() -> None:
+    c = max_len(3)
+    assert accepts(c, "abc") and accepts(c, [1, 2]) and accepts(c, {"a": 1}) and accepts(c, b"ab")
+    assert not accepts(c, "abcd") and not accepts(c, [0] * 4)
+    assert c.check(12) == "expected a string, list or mapping, got int"
+    assert c.check("abcd") == "length 4 exceeds 3"
+    for bad in (-1, True, 2.0):
+        with pytest.raises(RemitFormatError):
+            max_len(bad)  # type: ignore[arg-type]
+
+
+# --- implies --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (within("out/sub/"), within("out/")),
+        (within("out"), within("out/")),
+        (within("out"), within(".")),
+        (between(2, 5), between(0, 10)),
+        (between(2, 5), between(None, 5)),
+        (one_of(1, 2), one_of(1, 2, 3)),
+        (equals(2), one_of(1, 2)),
+        (equals(2), between(0, 5)),
+        (max_len(3), max_len(5)),
+        (matches("[a-z]+"), matches("[a-z]+")),
+        (equals("out/a"), within("out/")),
+        (one_of("abc", "x"), matches("[a-z]+")),
+        (one_of("ab", "c"), max_len(2)),
+        (url_prefix("https://h.io/v1/a"), url_prefix("https://h.io/v1/")),
+        (glob("*.md"), glob("*.md")),
+    ],
+)
+def test_implies(a: Constraint, b: Constraint) -> None:
+    assert a.implies(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (within("out/"), within("out/sub/")),
+        (within("outside"), within("out")),
+        (within("/out"), within("out")),
+        (within("."), within("out")),
+        (between(0, 10), between(2, 5)),
+        (between(None, 5), between(0, 5)),
+        (one_of(1, 2, 3), one_of(1, 2)),
+        (equals(True), between(0, 5)),
+        (equals(True), equals(1)),
+        (max_len(5), max_len(3)),
+        (matches("[a-z]+"), matches("[a-z]*")),  # equivalent-ish, but not the same pattern
+        (within("out"), glob("out/*")),
+        (url_prefix("https://h.io/"), url_prefix("https://h.io/v1/")),
+        (url_prefix("https://h.io/v1/"), url_prefix("http://h.io/v1/")),
+    ],
+)
+def test_does_not_imply(a: Constraint, b: Constraint) -> None:
+    assert not a.implies(b)
+
+
+# --- serialized forms -------------------------------------------------------------------------
+
+ALL_KINDS: list[Constraint] = [
+    equals("r"),
+    equals(2.5),
+    equals(False),
+    one_of("r", 1, True),
+    matches(r"\d+"),
+    within("out/"),
+    within("/"),
+    glob("*.md"),
+    url_prefix("https://h.io/v1/"),
+    between(0, 10),
+    between(None, 1.5),
+    between(-3, None),
+    between(None, None),
+    max_len(200),
+]
+
+
+@pytest.mark.parametrize("c", ALL_KINDS, ids=lambda c: c.describe())
+def test_constraints_round_trip_through_both_dict_forms(c: Constraint) -> None:
+    assert constraint_from_dict(c.to_spec()) == c
+    assert constraint_from_dict(c.to_dict()) == c
+    assert c.to_dict() == {"op": c.op, "arg": c.to_spec()[c.op]}
+    assert repr(c) == c.describe()
+
+
+def test_every_op_is_covered_by_the_round_trip_cases() -> None:
+    assert {c.op for c in ALL_KINDS} == set(OPS)
+
+
+def test_file_forms_of_each_op() -> None:
+    assert within("out").to_spec() == {"within": "out/"}
+    assert one_of(1, 2).to_spec() == {"one_of": [1, 2]}
+    assert between(0, 5).to_spec() == {"between": [0, 5]}
+    assert between(0, None).to_spec() == {"between": {"min": 0}}
+    assert constraint_from_dict({"between": [0, None]}) == between(0, None)
+    assert constraint_from_dict({"between": {"max": 2}}) == between(None, 2)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"inside": "out/"}, "here: unknown constraint op 'inside' (expected one of equals, "),
+        ({"within": "a", "max_len": 3}, "here: a constraint table has exactly one op"),
+        ({}, "here: a constraint table has exactly one op"),
+        ({"op": "within"}, "here: expected exactly the keys 'op' and 'arg'"),
+        ({"within": 3}, "here: within: prefix must be a non-empty path"),
+        ({"one_of": "abc"}, "here: one_of: expected a list of values, got str"),
+        ({"between": [1, 2, 3]}, "here: between: expected [lo, hi], got 3 items"),
+        ({"between": {"low": 1}}, "here: between: unknown keys ['low']"),
+        ({"max_len": -1}, "here: max_len: must be a non-negative integer"),
+        ({"matches": "("}, "here: matches: invalid regular expression"),
+        ("within", "here: expected a constraint table"),
+    ],
+)
+def test_malformed_constraints_name_the_location(data: object, message: str) -> None:
+    with pytest.raises(RemitFormatError) as e:
+        constraint_from_dict(data, "here")
+    assert e.value.message.startswith(message)
+
+
+def test_constraints_from_spec_takes_one_or_a_list_and_names_list_positions() -> None:
+    assert constraints_from_spec({"max_len": 2}) == (max_len(2),)
+    assert constraints_from_spec([within("a"), {"max_len": 2}]) == (within("a"), max_len(2))
+    with pytest.raises(RemitFormatError, match=r"^x\[1\]: unknown constraint op"):
+        constraints_from_spec([{"max_len": 2}, {"nope": 1}], "x")
+    with pytest.raises(RemitFormatError, match=r"^x: expected a constraint or a list"):
+        constraints_from_spec("out/", "x")
+
+
+# --- ToolGrant ------------------------------------------------------------------------------
+
+
+def test_tool_grant_reasons_name_tool_argument_value_and_constraint() -> None:
+    g = ToolGrant("write_file", {"path": within("out/")})
+    assert g.check({"path": "out/a.md", "text": "hi"}) is None
+    reason = g.check({"path": "/etc/x", "text": "hi"})
+    assert reason is not None
+    assert reason.startswith("write_file: argument 'path'='/etc/x' violates within('out/')")
+
+
+def test_tool_grant_denies_a_missing_constrained_argument() -> None:
+    g = ToolGrant("write_file", {"path": within("out/")})
+    assert g.check({"text": "hi"}) == (
+        "write_file: argument 'path' is missing but constrained by within('out/')"
+    )
+
+
+def test_tool_grant_leaves_unconstrained_arguments_alone() -> None:
+    g = ToolGrant("calc", {})
+    assert g.check({"anything": object()}) is None
+
+
+def test_tool_grant_requires_every_constraint_on_an_argument() -> None:
+    g = ToolGrant("w", {"path": [within("out/"), glob("*.md")]})
+    assert g.check({"path": "out/a.md"}) is None
+    reason = g.check({"path": "out/a.txt"})
+    assert reason is not None and "violates glob('*.md')" in reason
+
+
+def test_tool_grant_normalizes_specs_and_drops_duplicates_and_empty_arguments() -> None:
+    g = ToolGrant("w", {"path": [within("out"), {"within": "out/"}], "text": []})
+    assert dict(g.args) == {"path": (within("out"),)}
+    assert g == ToolGrant.from_spec("w", {"path": {"within": "out/"}})
+
+
+def test_tool_grant_spec_round_trips() -> None:
+    g = ToolGrant("w", {"path": [within("out/"), max_len(50)], "mode": one_of("a", "w")})
+    assert g.spec() == {
+        "mode": {"one_of": ["a", "w"]},
+        "path": [{"within": "out/"}, {"max_len": 50}],
+    }
+    assert ToolGrant.from_spec("w", g.spec()) == g
+
+
+def test_tool_grant_args_are_read_only() -> None:
+    g = ToolGrant("w", {"path": within("out")})
+    with pytest.raises(TypeError):
+        g.args["path"] = ()  # type: ignore[index]
+
+
+def test_narrowed_is_the_conjunction_without_redundant_child_constraints() -> None:
+    parent = ToolGrant("w", {"path": within("out/"), "n": between(0, 10)})
+    child = ToolGrant("w", {"path": [within("out/"), within("out/sub")], "mode": equals("a")})
+    merged = parent.narrowed(child)
+    assert dict(merged.args) == {
+        "mode": (equals("a"),),
+        "n": (between(0, 10),),
+        "path": (within("out/"), within("out/sub")),
+    }
+    assert merged.is_within(parent)
+    assert parent.narrowed(ToolGrant("w", {"n": between(1, 20)})).check({"n": 15}) is not None
+
+
+def test_narrowed_keeps_the_parent_even_when_the_child_asks_for_more() -> None:
+    parent = ToolGrant("w", {"path": within("out/sub")})
+    merged = parent.narrowed(ToolGrant("w", {"path": within("out")}))
+    assert merged.check({"path": "out/other"}) is not None
+    assert merged is parent  # the wider child constraint adds nothing
+
+
+def test_narrowed_refuses_another_tools_grant() -> None:
+    with pytest.raises(WideningError) as e:
+        ToolGrant("read", {}).narrowed(ToolGrant("shell", {}))
+    assert e.value.dimension == "tools.shell"
+
+
+def test_is_within_needs_every_parent_constraint_implied() -> None:
+    parent = ToolGrant("w", {"path": within("out/"), "n": max_len(5)})
+    assert ToolGrant("w", {"path": within("out/a"), "n": max_len(2)}).is_within(parent)
+    assert not ToolGrant("w", {"path": within("out/a")}).is_within(parent)
+    assert ToolGrant("w", {"path": within("out/a")}).widening(parent) == "n"
+    assert not ToolGrant("w", {"path": within("."), "n": max_len(2)}).is_within(parent)
+    assert not ToolGrant("v", {"path": within("out/a"), "n": max_len(2)}).is_within(parent)
+    assert ToolGrant("w", {}).is_within(ToolGrant("w", {}))
+
+
+def test_tool_grant_names_must_be_non_empty_strings() -> None:
+    with pytest.raises(RemitFormatError):
+        ToolGrant("", {})
+    with pytest.raises(RemitFormatError, match=r"^tools\.w: argument names"):
+        ToolGrant("w", {"": within("out")})
+
+
+def test_module_examples_run() -> None:
+    assert doctest.testmod(remit.policy).failed == 0
+
+
+# --- properties -----------------------------------------------------------------------------
+
+SEGMENTS = ["out", "sub", "deep", "..", ".", "etc", "a.md", "x", ""]
+
+
+def join(lead: str, segments: list[str]) -> str:
+    return lead + "/".join(segments)
+
+
+paths = st.builds(
+    join,
+    st.sampled_from(["", "/", "./", "../", "//"]),
+    st.lists(st.sampled_from(SEGMENTS), max_size=5),
+)
+urls = st.builds(
+    str.__add__,
+    st.sampled_from(["https://h.io/", "http://h.io/", "https://h.io.evil/", "https://u@h.io/"]),
+    paths,
+)
+scalars = st.one_of(
+    st.integers(-5, 15),
+    st.sampled_from([True, False, 0.5, 2.0, "r", "w", "abc", "out/a.md", "https://h.io/v1/x"]),
+)
+values = st.one_of(
+    paths,
+    urls,
+    scalars,
+    st.floats(-20, 20),
+    st.text(max_size=6),
+    st.lists(st.integers(), max_size=6),
+    st.none(),
+)
+
+
+@st.composite
+def ranges(draw: st.DrawFn) -> Constraint:
+    lo, hi = sorted((draw(st.integers(-5, 15)), draw(st.integers(-5, 15))))
+    return between(draw(st.sampled_from([lo, None])), draw(st.sampled_from([hi, None])))
+
+
+constraints: st.SearchStrategy[Constraint] = st.one_of(
+    scalars.map(equals),
+    st.lists(scalars, min_size=1, max_size=4).map(lambda vs: one_of(*vs)),
+    st.sampled_from(["[a-z]+", "out/.*", r"\d+", ".*", "[a-z]*"]).map(matches),
+    st.sampled_from(
+        ["out", "out/sub", "out/sub/deep", "etc", ".", "/", "/etc", "..", "../out"]
+    ).map(within),
+    st.sampled_from(["*.md", "out/*", "*", "https://h.io/*"]).map(glob),
+    st.sampled_from(
+        ["https://h.io/", "https://h.io/v1/", "https://h.io/out/sub", "http://h.io/"]
+    ).map(url_prefix),
+    ranges(),
+    st.integers(0, 8).map(max_len),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(constraints, constraints, st.lists(values, min_size=1, max_size=8))
+def test_implies_is_sound(a: Constraint, b: Constraint, vs: list[object]) -> None:
+    """If a implies b, no value accepted by a is rejected by b."""
+    if a.implies(b):
+        for v in vs:
+            if accepts(a, v):
+                assert accepts(b, v), (a, b, v)
+
+
+@settings(max_examples=200, deadline=None)
+@given(constraints, values)
+def test_every_constraint_implies_itself_and_check_never_raises(c: Constraint, v: object) -> None:
+    assert c.implies(c)
+    reason = c.check(v)
+    assert reason is None or (isinstance(reason, str) and reason)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["path", "n"]), st.lists(constraints, max_size=2), max_size=2),
+    st.dictionaries(st.sampled_from(["path", "n"]), st.lists(constraints, max_size=2), max_size=2),
+    st.lists(st.dictionaries(st.sampled_from(["path", "n", "z"]), values), max_size=8),
+)
+def test_narrowed_grants_are_within_and_allow_only_what_the_parent_allows(
+    parent_spec: dict[str, list[Constraint]],
+    child_spec: dict[str, list[Constraint]],
+    calls: list[dict[str, object]],
+) -> None:
+    parent = ToolGrant("t", parent_spec)
+    merged = parent.narrowed(ToolGrant("t", child_spec))
+    assert merged.is_within(parent)
+    assert ToolGrant.from_spec("t", merged.spec()) == merged
+    for args in calls:
+        if merged.check(args) is None:
+            assert parent.check(args) is None
+            assert ToolGrant("t", child_spec).check(args) is None
