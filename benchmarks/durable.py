@@ -59,8 +59,10 @@ class Chain(Agent):
         return "plan"
 
     def plan(self, ctx: Any) -> Plan:
-        subs = [Subtask(f"s{i}", f"step {i}", deps=(f"s{i - 1}",) if i else (), inputs={"i": i})
-                for i in range(self.n)]  # fmt: skip
+        subs = [
+            Subtask(f"s{i}", f"step {i}", deps=(f"s{i - 1}",) if i else (), inputs={"i": i})
+            for i in range(self.n)
+        ]
         return Plan(subs)
 
     async def execute(self, ctx: Any) -> Any:
@@ -88,8 +90,9 @@ class Tree(Chain):
 
     def plan(self, ctx: Any) -> Plan:
         base = ctx.inputs.get("i", 0) * self.branching
-        return Plan([Subtask(f"b{k}", f"branch {k}", inputs={"i": base + k})
-                     for k in range(self.branching)])  # fmt: skip
+        return Plan(
+            [Subtask(f"b{k}", f"branch {k}", inputs={"i": base + k}) for k in range(self.branching)]
+        )
 
 
 @tool
@@ -132,8 +135,9 @@ def floor_commit_us(n: int = 2000) -> float:
         con = sqlite3.connect(os.path.join(d, "floor.db"), isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
-        con.execute("CREATE TABLE steps(run TEXT, step INTEGER, output TEXT, "
-                    "PRIMARY KEY(run, step))")  # fmt: skip
+        con.execute(
+            "CREATE TABLE steps(run TEXT, step INTEGER, output TEXT, PRIMARY KEY(run, step))"
+        )
         t = time.perf_counter()
         for i in range(n):
             con.execute("BEGIN")
@@ -159,8 +163,7 @@ def _w4_child(journal: str, n: int, kill_after: int) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     rt = Runtime(journal=journal, agent=SlowFanOut(n), observer=observer)
-    rt.run("benchmark", remit=Remit(tools={"slow_step": {}}, depth=1), inputs={"i": 0},
-           run_id="w4")  # fmt: skip
+    rt.run("benchmark", remit=Remit(tools={"slow_step": {}}, depth=1), inputs={"i": 0}, run_id="w4")
 
 
 def w4_once(n: int = 1000) -> dict[str, float]:
@@ -168,13 +171,13 @@ def w4_once(n: int = 1000) -> dict[str, float]:
         journal = _fresh_journal(d)
         proc = subprocess.run(
             [sys.executable, __file__, "--w4-child", journal, str(n), str(n // 2)],
-            capture_output=True, timeout=120,
-        )  # fmt: skip
+            capture_output=True,
+            timeout=120,
+        )
         if proc.returncode != -signal.SIGKILL:
             raise SystemExit(f"W4 child was not killed: rc={proc.returncode} {proc.stderr!r}")
         store = SQLiteJournal(journal)
-        finished = {s.task_id for s in store.steps("w4")
-                    if s.kind == "task" and s.status == "ok"}  # fmt: skip
+        finished = {s.task_id for s in store.steps("w4") if s.kind == "task" and s.status == "ok"}
         store.close()
         started: list[str] = []
 
@@ -209,8 +212,12 @@ def _w5_child(n: int) -> None:
 
 
 def w5_once(n: int = 10_000) -> float:
-    proc = subprocess.run([sys.executable, __file__, "--w5-child", str(n)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, "--w5-child", str(n)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"W5 child failed: {proc.stderr}")
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["kb_per_task"])

@@ -20,8 +20,8 @@ class Node:
     __slots__ = (
         "account",
         "attempt",
-        "cancelled",
         "by_key",
+        "cancelled",
         "children",
         "deadline",
         "dependents",

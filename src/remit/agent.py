@@ -90,8 +90,7 @@ class Context:
         max_tokens: int = 512,
     ) -> Completion:
         """Call the runtime's model through the Gate."""
-        return await self._gate.complete(self._node, messages, schema=schema,
-                                         max_tokens=max_tokens)  # fmt: skip
+        return await self._gate.complete(self._node, messages, schema=schema, max_tokens=max_tokens)
 
 
 class Agent:

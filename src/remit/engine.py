@@ -146,8 +146,9 @@ class Engine:
                     value = await gate.role(node, "execute", agent.execute, ctx)
                     self._finish(node, value)
                 else:
-                    plan_data = await gate.role(node, "plan", self._plan, node, ctx,
-                                                normalize=False)  # fmt: skip
+                    plan_data = await gate.role(
+                        node, "plan", self._plan, node, ctx, normalize=False
+                    )
                     # a fresh plan was validated in _plan; a replayed one is checked again
                     plan = node.plan
                     if plan is None:
@@ -198,8 +199,9 @@ class Engine:
             return node.remit.narrow(**args)
         except WideningError as e:
             if e.dimension != "deadline":
-                raise WideningError(e.dimension, f"subtask {sub.key!r} of task {node.id}: "
-                                    f"{e.message}") from None  # fmt: skip
+                raise WideningError(
+                    e.dimension, f"subtask {sub.key!r} of task {node.id}: {e.message}"
+                ) from None
             # a child's deadline is min(parent's, its own): a later one is simply capped
             args.pop("deadline")
             return node.remit.narrow(**args)
@@ -234,8 +236,9 @@ class Engine:
             self.observer("plan", node)
         if node.deadline is not None:
             loop = asyncio.get_running_loop()
-            node.timer = loop.call_at(loop.time() + max(0.0, node.deadline - time.time()),
-                                      self._watchdog, node)  # fmt: skip
+            node.timer = loop.call_at(
+                loop.time() + max(0.0, node.deadline - time.time()), self._watchdog, node
+            )
         # finished children first: their dependents' counters must be right before
         # anything starts
         pending: list[Node] = []
@@ -248,16 +251,27 @@ class Engine:
             if child.status is Status.PENDING and child.waiting_on == 0:
                 self._make_ready(child)
 
-    def _make_child(self, parent: Node, position: int, sub: Subtask, remit: Remit,
-                    attempt: int = 0) -> Node:  # fmt: skip
+    def _make_child(
+        self, parent: Node, position: int, sub: Subtask, remit: Remit, attempt: int = 0
+    ) -> Node:
         cid = task_id(parent.id, position, sub.goal, attempt)
         deadline = parent.deadline
         if remit.deadline is not None:
             deadline = remit.deadline if deadline is None else min(deadline, remit.deadline)
-        child = Node(cid, sub.goal, remit, self.ledger.open(cid, remit.budget, parent.account),
-                     parent=parent, key=sub.key, position=position, inputs=sub.inputs,
-                     output_schema=sub.output_schema, deadline=deadline, deps=sub.deps,
-                     attempt=attempt)  # fmt: skip
+        child = Node(
+            cid,
+            sub.goal,
+            remit,
+            self.ledger.open(cid, remit.budget, parent.account),
+            parent=parent,
+            key=sub.key,
+            position=position,
+            inputs=sub.inputs,
+            output_schema=sub.output_schema,
+            deadline=deadline,
+            deps=sub.deps,
+            attempt=attempt,
+        )
         child.waiting_on = len(sub.deps)
         return child
 
@@ -419,10 +433,17 @@ class Engine:
         ctx = Context(self.gate, parent, failed=result)
         sub: Subtask = parent.plan.subtasks[failed.position]
         try:
-            raw = await self.gate.role(parent, f"replan.{failed.position}", self._replan_step,
-                                       ctx, result, sub)  # fmt: skip
-            new = Subtask(sub.key, raw["goal"], sub.deps, raw.get("inputs", sub.inputs),
-                          sub.output_schema, sub.remit)  # fmt: skip
+            raw = await self.gate.role(
+                parent, f"replan.{failed.position}", self._replan_step, ctx, result, sub
+            )
+            new = Subtask(
+                sub.key,
+                raw["goal"],
+                sub.deps,
+                raw.get("inputs", sub.inputs),
+                sub.output_schema,
+                sub.remit,
+            )
             remit = self._narrow(parent, new)
         except JournalError:
             raise
@@ -471,6 +492,11 @@ class Engine:
         if c.status is Status.DONE:
             return ChildResult(c.key, c.goal, True, c.result)
         err = c.error
-        return ChildResult(c.key, c.goal, False, None,
-                           getattr(err, "message", str(err) if err else "cancelled"),
-                           getattr(err, "code", "CANCELLED"))  # fmt: skip
+        return ChildResult(
+            c.key,
+            c.goal,
+            False,
+            None,
+            getattr(err, "message", str(err) if err else "cancelled"),
+            getattr(err, "code", "CANCELLED"),
+        )

@@ -164,6 +164,15 @@ class RetryableToolError(RemitError):
     retryable = True
 
 
+class EffectUncertain(RemitError):
+    """An effect's intent was recorded but not its result, and the tool is not idempotent.
+
+    Running it again could do it twice, so remit stops and asks for a person instead.
+    """
+
+    code = "EFFECT_UNCERTAIN"
+
+
 class ChildFailed(RemitError):
     """A subtask failed and the plan's policy is to fail the parent."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import inspect
 import json
 import random
 import time
@@ -69,8 +70,9 @@ def _json_default(value: Any) -> Any:
         return dataclasses.asdict(value)
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)  # pyright: ignore[reportUnknownArgumentType]
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
@@ -146,10 +148,18 @@ class Gate:
             return fn(**valid), worst
 
         return await self._execute(
-            node, step_id, "tool", name, valid, worst, execute,
-            effect=t.effect, timeout=t.timeout, retries=t.retries,
+            node,
+            step_id,
+            "tool",
+            name,
+            valid,
+            worst,
+            execute,
+            effect=t.effect,
+            timeout=t.timeout,
+            retries=t.retries,
             interruptible=t.is_async or t.thread,
-        )  # fmt: skip
+        )
 
     async def complete(
         self,
@@ -175,8 +185,7 @@ class Gate:
             calls=1,
             input_tokens=worst_in,
             output_tokens=max_tokens,
-            cost_usd=worst_in * model.usd_per_input_token
-            + max_tokens * model.usd_per_output_token,
+            cost_usd=worst_in * model.usd_per_input_token + max_tokens * model.usd_per_output_token,
         )
 
         async def execute() -> tuple[Any, Usage]:
@@ -194,9 +203,17 @@ class Gate:
             return dataclasses.asdict(c), used
 
         out = await self._execute(
-            node, step_id, "model", model.name, {"messages": list(messages), "schema": schema},
-            worst, execute, effect=False, timeout=None, retries=0,
-        )  # fmt: skip
+            node,
+            step_id,
+            "model",
+            model.name,
+            {"messages": list(messages), "schema": schema},
+            worst,
+            execute,
+            effect=False,
+            timeout=None,
+            retries=0,
+        )
         return Completion(**out)
 
     async def role(
@@ -218,7 +235,7 @@ class Gate:
         key = getattr(fn, "__func__", fn)
         is_coro = _IS_CORO.get(key)
         if is_coro is None:
-            is_coro = _IS_CORO[key] = asyncio.iscoroutinefunction(fn)
+            is_coro = _IS_CORO[key] = inspect.iscoroutinefunction(fn)
 
         async def execute() -> tuple[Any, Usage]:
             if is_coro:
@@ -226,10 +243,21 @@ class Gate:
             return fn(*args), ZERO
 
         # a role's own awaits are Gate calls, which are interruptible themselves
-        return await self._execute(node, step_id, role, role, None, ZERO, execute,
-                                   effect=False, timeout=None, retries=0,
-                                   interruptible=False, normalize=normalize,
-                                   intent=is_coro)  # fmt: skip
+        return await self._execute(
+            node,
+            step_id,
+            role,
+            role,
+            None,
+            ZERO,
+            execute,
+            effect=False,
+            timeout=None,
+            retries=0,
+            interruptible=False,
+            normalize=normalize,
+            intent=is_coro,
+        )
 
     # --- what the engine calls ---------------------------------------------------
 
@@ -240,8 +268,9 @@ class Gate:
         rec = self.recorded.get(f"{node_id}:end")
         return rec if rec is not None and rec.status != "started" else None
 
-    def end(self, node: Node, ok: bool, result: Any, error: RemitError | None,
-            subtree_spent: Usage) -> None:  # fmt: skip
+    def end(
+        self, node: Node, ok: bool, result: Any, error: RemitError | None, subtree_spent: Usage
+    ) -> None:
         """Record how a task ended."""
         now = time.time()
         text: str | None = None
@@ -251,13 +280,21 @@ class Gate:
             text = last_text if last_value is result else self._encode(result, f"{node.id}:end")
         self.writer.add(
             StepRecord(
-                self.run_id, f"{node.id}:end", node.id, 1_000_000, "task",
-                "done" if ok else "failed", "ok" if ok else "error",
-                None, text,
+                self.run_id,
+                f"{node.id}:end",
+                node.id,
+                1_000_000,
+                "task",
+                "done" if ok else "failed",
+                "ok" if ok else "error",
+                None,
+                text,
                 json.dumps(error.to_dict()) if error is not None else None,
-                _spent_json(subtree_spent), node.started_at or now, now,
+                _spent_json(subtree_spent),
+                node.started_at or now,
+                now,
             )
-        )  # fmt: skip
+        )
 
     def decode(self, record: StepRecord, field: str = "output") -> Any:
         text = getattr(record, field)
@@ -281,21 +318,40 @@ class Gate:
 
     def _check_deadline(self, node: Node, step_id: str, kind: str, name: str) -> None:
         if node.deadline is not None and time.time() >= node.deadline:
-            self._deny(node, step_id, kind, name, None,
-                       DeadlineExceeded(f"task {node.id}: deadline passed before {kind} {name}"))  # fmt: skip
+            self._deny(
+                node,
+                step_id,
+                kind,
+                name,
+                None,
+                DeadlineExceeded(f"task {node.id}: deadline passed before {kind} {name}"),
+            )
 
-    def _deny(self, node: Node, step_id: str, kind: str, name: str, args: Any,
-              error: RemitError) -> None:  # fmt: skip
+    def _deny(
+        self, node: Node, step_id: str, kind: str, name: str, args: Any, error: RemitError
+    ) -> None:
         self.denied += 1
         now = time.time()
         self.writer.add(
-            StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "denied",
-                       self._encode_input(args), None, json.dumps(error.to_dict()), None, now, now)
-        )  # fmt: skip
+            StepRecord(
+                self.run_id,
+                step_id,
+                node.id,
+                node.scope_n,
+                kind,
+                name,
+                "denied",
+                self._encode_input(args),
+                None,
+                json.dumps(error.to_dict()),
+                None,
+                now,
+                now,
+            )
+        )
         raise error
 
-    def _replay(self, node: Node, step_id: str, kind: str, name: str,
-                effect: bool = False) -> Any:  # fmt: skip
+    def _replay(self, node: Node, step_id: str, kind: str, name: str, effect: bool = False) -> Any:
         if not self.recorded:
             return _MISS
         rec = self.recorded.get(step_id)
@@ -343,9 +399,23 @@ class Gate:
         started = time.time()
         # a plain function's intent would only ever be seen beside its result
         if intent:
-            writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name,
-                                  "started", self._encode_input(args), None, None, None,
-                                  started, None))  # fmt: skip
+            writer.add(
+                StepRecord(
+                    self.run_id,
+                    step_id,
+                    node.id,
+                    node.scope_n,
+                    kind,
+                    name,
+                    "started",
+                    self._encode_input(args),
+                    None,
+                    None,
+                    None,
+                    started,
+                    None,
+                )
+            )
         if effect:
             # write-ahead: the intent is on disk before the world changes
             await writer.durable()
@@ -361,8 +431,9 @@ class Gate:
                     self.denied += 1
                     raise
             try:
-                value, used = await self._run_bounded(node, execute, timeout, kind, name,
-                                                      interruptible)  # fmt: skip
+                value, used = await self._run_bounded(
+                    node, execute, timeout, kind, name, interruptible
+                )
             except asyncio.CancelledError:
                 # the whole run is being torn down: leave the intent without a result,
                 # so a resume runs the step again (under the same idempotency key)
@@ -372,8 +443,9 @@ class Gate:
             except Exception as exc:
                 used = worst if reservation is not None and kind != "model" else ZERO
                 if reservation is not None:
-                    ledger.settle(reservation, Usage(calls=worst.calls) if kind == "model"
-                                  else used)  # fmt: skip
+                    ledger.settle(
+                        reservation, Usage(calls=worst.calls) if kind == "model" else used
+                    )
                 spent = spent + (Usage(calls=worst.calls) if kind == "model" else used)
                 err = _as_remit_error(exc, kind, name)
                 if err.retryable and attempt < retries and not node.cancelled:
@@ -390,9 +462,23 @@ class Gate:
             break
         self.executed += 1
         text = self._encode(value, step_id)
-        writer.add(StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name, "ok",
-                              None if intent else self._encode_input(args), text, None, _spent_json(spent), started,
-                              time.time()))  # fmt: skip
+        writer.add(
+            StepRecord(
+                self.run_id,
+                step_id,
+                node.id,
+                node.scope_n,
+                kind,
+                name,
+                "ok",
+                None if intent else self._encode_input(args),
+                text,
+                None,
+                _spent_json(spent),
+                started,
+                time.time(),
+            )
+        )
         if normalize and type(value) not in _PRIMITIVES:
             # the caller sees exactly what a replay will see (tuples become lists, ...)
             value = json.loads(text)
@@ -435,14 +521,34 @@ class Gate:
         finally:
             node.scope = outer
 
-    def _record_error(self, node: Node, step_id: str, kind: str, name: str, err: RemitError,
-                      spent: Usage, started: float, status: str) -> None:  # fmt: skip
+    def _record_error(
+        self,
+        node: Node,
+        step_id: str,
+        kind: str,
+        name: str,
+        err: RemitError,
+        spent: Usage,
+        started: float,
+        status: str,
+    ) -> None:
         self.writer.add(
-            StepRecord(self.run_id, step_id, node.id, node.scope_n, kind, name,
-                       status,  # pyright: ignore[reportArgumentType]
-                       None, None, json.dumps(err.to_dict()),
-                       _spent_json(spent), started, time.time())
-        )  # fmt: skip
+            StepRecord(
+                self.run_id,
+                step_id,
+                node.id,
+                node.scope_n,
+                kind,
+                name,
+                status,  # pyright: ignore[reportArgumentType]
+                None,
+                None,
+                json.dumps(err.to_dict()),
+                _spent_json(spent),
+                started,
+                time.time(),
+            )
+        )
 
     def _encode(self, value: Any, where: str) -> str:
         try:
@@ -479,6 +585,7 @@ _MISS: Any = _Miss()
 def _as_remit_error(exc: BaseException, kind: str, name: str) -> RemitError:
     if isinstance(exc, RemitError):
         return exc
-    err = StepFailed(f"{kind} {name} raised {type(exc).__name__}: {exc}",
-                     cause_type=type(exc).__name__)  # fmt: skip
+    err = StepFailed(
+        f"{kind} {name} raised {type(exc).__name__}: {exc}", cause_type=type(exc).__name__
+    )
     return err

@@ -175,8 +175,9 @@ class Ledger:
                     s[i] += vec[i]
                 acc = acc.parent
 
-    def _finish(self, reservation: Reservation, actual: list[float] | None,
-                actual_dims: list[int]) -> None:  # fmt: skip
+    def _finish(
+        self, reservation: Reservation, actual: list[float] | None, actual_dims: list[int]
+    ) -> None:
         with self._lock:
             if not reservation.open:
                 return

@@ -131,8 +131,9 @@ class Runtime:
         output_schema: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a run and carry it to its end (blocking)."""
-        return asyncio.run(self.arun(goal, remit=remit, inputs=inputs, run_id=run_id,
-                                     output_schema=output_schema))  # fmt: skip
+        return asyncio.run(
+            self.arun(goal, remit=remit, inputs=inputs, run_id=run_id, output_schema=output_schema)
+        )
 
     async def arun(
         self,
@@ -148,16 +149,28 @@ class Runtime:
         tools = self._registry(agent, self.workspace)
         self._check_tools(remit, tools)
         rid = run_id or new_run_id()
-        meta = {"workspace": str(self.workspace), "concurrency": self.concurrency}
+        meta: dict[str, Any] = {"workspace": str(self.workspace), "concurrency": self.concurrency}
         if output_schema is not None:
             meta["output_schema"] = dict(output_schema)
         now = time.time()
         self.store.create_run(
-            RunRecord(rid, goal, agent_ref(agent), remit.to_json(), "running",
-                      json.dumps(dict(inputs or {})), None, None, json.dumps(meta), now, now)
-        )  # fmt: skip
-        return await self._drive(rid, goal, remit, dict(inputs or {}), output_schema, agent,
-                                 tools, {})  # fmt: skip
+            RunRecord(
+                rid,
+                goal,
+                agent_ref(agent),
+                remit.to_json(),
+                "running",
+                json.dumps(dict(inputs or {})),
+                None,
+                None,
+                json.dumps(meta),
+                now,
+                now,
+            )
+        )
+        return await self._drive(
+            rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {}
+        )
 
     def resume(self, run_id: str) -> Run:
         """Carry an interrupted run to its end; recorded steps are served, not redone."""
@@ -175,8 +188,9 @@ class Runtime:
         remit = Remit.from_json(rec.remit)
         recorded = {s.step_id: s for s in self.store.steps(run_id)}
         inputs = json.loads(rec.inputs or "{}")
-        return await self._drive(run_id, rec.goal, remit, inputs, meta.get("output_schema"),
-                                 agent, tools, recorded)  # fmt: skip
+        return await self._drive(
+            run_id, rec.goal, remit, inputs, meta.get("output_schema"), agent, tools, recorded
+        )
 
     def get(self, run_id: str) -> Run:
         """The recorded outcome of a run (status ``running`` if it never finished)."""
@@ -207,14 +221,27 @@ class Runtime:
         started = time.perf_counter()
         ledger = Ledger()
         writer = JournalWriter(self.store)
-        gate = Gate(run_id=run_id, writer=writer, ledger=ledger, tools=tools, model=self.model,
-                    recorded=recorded, max_output_bytes=self.max_output_bytes)  # fmt: skip
+        gate = Gate(
+            run_id=run_id,
+            writer=writer,
+            ledger=ledger,
+            tools=tools,
+            model=self.model,
+            recorded=recorded,
+            max_output_bytes=self.max_output_bytes,
+        )
         self.last_gate = gate
-        engine = Engine(gate, agent, ledger, concurrency=self.concurrency,
-                        observer=self.observer)  # fmt: skip
+        engine = Engine(gate, agent, ledger, concurrency=self.concurrency, observer=self.observer)
         rid = task_id(ROOT, 0, goal)
-        root = Node(rid, goal, remit, ledger.open(rid, remit.budget), inputs=inputs,
-                    output_schema=output_schema, deadline=remit.deadline)  # fmt: skip
+        root = Node(
+            rid,
+            goal,
+            remit,
+            ledger.open(rid, remit.budget),
+            inputs=inputs,
+            output_schema=output_schema,
+            deadline=remit.deadline,
+        )
         try:
             await engine.run(root)
         finally:
@@ -224,14 +251,27 @@ class Runtime:
         error = None
         if not ok:
             err = root.error
-            error = err.to_dict() if isinstance(err, RemitError) else {"code": "FAILED",
-                                                                       "message": str(err)}  # fmt: skip
+            error = (
+                err.to_dict()
+                if isinstance(err, RemitError)
+                else {"code": "FAILED", "message": str(err)}
+            )
         result_json = gate._encode(root.result, "run result") if ok else None  # pyright: ignore[reportPrivateUsage]
-        self.store.finish_run(run_id, "done" if ok else "failed", result_json,
-                              json.dumps(error) if error else None)  # fmt: skip
-        return Run(run_id, "done" if ok else "failed", root.result if ok else None, error,
-                   root.account.spent, gate.executed, gate.replayed, gate.denied,
-                   engine.tasks_total, time.perf_counter() - started)  # fmt: skip
+        self.store.finish_run(
+            run_id, "done" if ok else "failed", result_json, json.dumps(error) if error else None
+        )
+        return Run(
+            run_id,
+            "done" if ok else "failed",
+            root.result if ok else None,
+            error,
+            root.account.spent,
+            gate.executed,
+            gate.replayed,
+            gate.denied,
+            engine.tasks_total,
+            time.perf_counter() - started,
+        )
 
     def _finished(self, rec: RunRecord) -> Run:
         result = json.loads(rec.result) if rec.result else None
@@ -250,8 +290,9 @@ class Runtime:
     def _registry(self, agent: Agent, workspace: Path) -> ToolRegistry:
         # later entries replace earlier ones of the same name: an agent may bring its own
         # read_file; the runtime's extra tools have the last word
-        by_name = {t.name: t for t in [*files(workspace), calculator, *agent.tools,
-                                        *self.extra_tools]}  # fmt: skip
+        by_name = {
+            t.name: t for t in [*files(workspace), calculator, *agent.tools, *self.extra_tools]
+        }
         return ToolRegistry(by_name.values())
 
     @staticmethod
@@ -267,4 +308,3 @@ class Runtime:
 def new_run_id() -> str:
     """A fresh run id: sortable by time, unique by chance."""
     return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
-

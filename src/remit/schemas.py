@@ -25,10 +25,10 @@ def _validator(schema: Mapping[str, Any]) -> Any:
     if v is None:
         cls = jsonschema.validators.validator_for(schema)
         try:
-            cls.check_schema(schema)
+            cls.check_schema(dict(schema))
         except jsonschema.exceptions.SchemaError as e:
             raise SchemaError(f"invalid JSON schema: {e.message}") from None
-        v = cls(schema)
+        v = cls(dict(schema))
         if len(_CACHE) > 1024:
             _CACHE.clear()
         _CACHE[key] = v

@@ -126,7 +126,8 @@ class Plan:
             raise PlanError("plan has no subtasks: a task with nothing to delegate should execute")
         if self.on_failure not in FAILURE_POLICIES:
             raise PlanError(
-                f"plan.on_failure={self.on_failure!r}; expected one of {', '.join(FAILURE_POLICIES)}"
+                f"plan.on_failure={self.on_failure!r}; "
+                f"expected one of {', '.join(FAILURE_POLICIES)}"
             )
         seen: set[str] = set()
         for i, sub in enumerate(self.subtasks):

@@ -16,6 +16,7 @@ reporting a task done, ``close()`` before a run returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -144,10 +145,9 @@ class JournalWriter:
     def _post(self, fn: Callable[..., None], arg: object) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            try:
+            # the loop may close between the check and the call
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(fn, arg)
-            except RuntimeError:  # the loop closed between the check and the call
-                pass
 
     # --- back in the event loop ----------------------------------------------------
 

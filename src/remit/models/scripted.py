@@ -66,7 +66,6 @@ class ScriptedModel:
             content=content,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
-            cost_usd=tokens_in * self.usd_per_input_token
-            + tokens_out * self.usd_per_output_token,
+            cost_usd=tokens_in * self.usd_per_input_token + tokens_out * self.usd_per_output_token,
             model=self.name,
         )
