@@ -1,0 +1,1 @@
+"""The journal conformance suite: the spec every ``JournalStore`` backend must pass."""
