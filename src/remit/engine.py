@@ -10,6 +10,7 @@ Gate step, and the Gate alone touches tools, models, the ledger and the journal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,8 @@ class Engine:
         self.ledger = ledger
         self.concurrency = concurrency
         self.observer = observer
+        #: how long cancelled branches may take to record their end once the run is over
+        self.grace_s = 1.0
         self.tasks_total = 0
         self.tasks_replayed = 0
         self._queue: asyncio.Queue[Node | None] = asyncio.Queue()
@@ -80,12 +83,18 @@ class Engine:
         try:
             if not self._done.done():
                 await self._done
-        finally:
+            # the run has its outcome; what workers still hold belongs to cancelled
+            # branches, whose in-flight steps were told to stop: let them record how
+            # they ended, briefly
             for _ in workers:
                 self._queue.put_nowait(None)
+            if self._fatal is None:
+                await asyncio.wait(workers, timeout=self.grace_s)
+        finally:
+            # torn down (or out of grace): a step cut short leaves an intent without a
+            # result, which a resume runs again
             for w in workers:
-                if self._fatal is not None:
-                    w.cancel()
+                w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             for t in list(self._background):
                 t.cancel()
@@ -356,8 +365,10 @@ class Engine:
                 c.timer = None
             if c.status in (Status.PENDING, Status.READY):
                 c.status = Status.CANCELLED
-            elif c.scope is not None:
-                c.scope.reschedule(loop.time())
+            elif c.scope is not None and not c.scope.expired():
+                # an expiring scope is already on its way out
+                with contextlib.suppress(RuntimeError):
+                    c.scope.reschedule(loop.time())
             stack.extend(c.children or ())
 
     def _watchdog(self, node: Node) -> None:
@@ -457,6 +468,8 @@ class Engine:
         child.waiting_on = 0  # its dependencies were done when the first attempt ran
         assert parent.children is not None
         parent.children[failed.position] = child
+        if parent.by_key is not None:
+            parent.by_key[new.key] = child  # dependents read the replacement's result
         self.tasks_total += 1
         if not self._serve_recorded(child):
             self._make_ready(child)

@@ -30,8 +30,20 @@ class RemitError(Exception):
         self.message = message
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form, as stored in the journal."""
-        return {"code": self.code, "message": self.message, "type": type(self).__name__}
+        """A JSON-ready form, as stored in the journal (details such as ``dimension`` too)."""
+        data: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "type": type(self).__name__,
+        }
+        for key, value in vars(self).items():
+            if (
+                key != "message"
+                and not key.startswith("_")
+                and isinstance(value, str | int | float | bool | None)
+            ):
+                data[key] = value
+        return data
 
 
 # --- authority -------------------------------------------------------------------
@@ -246,4 +258,7 @@ def from_dict(data: dict[str, Any]) -> RemitError:
     cls = error_class(str(data.get("code", "")))
     err = RemitError.__new__(cls)
     RemitError.__init__(err, str(data.get("message", "")))
+    for key, value in data.items():
+        if key not in ("code", "message", "type"):
+            setattr(err, key, value)
     return err

@@ -127,9 +127,15 @@ class Gate:
     async def call_tool(self, node: Node, name: str, args: Mapping[str, Any]) -> Any:
         """Call tool ``name`` for ``node``; returns its (JSON-shaped) output."""
         step_id = self._next_effect(node)
+        self._check_deadline(node, step_id, "tool", name)
         decision = node.remit.check(name, args, now=time.time())
         if not decision.allowed:
-            self._deny(node, step_id, "tool", name, args, DeniedError(decision.reason))
+            err: RemitError = (
+                DeadlineExceeded(decision.reason)
+                if decision.code == "DEADLINE"
+                else DeniedError(decision.reason)
+            )
+            self._deny(node, step_id, "tool", name, args, err)
         t = self.tools.get(name)
         valid = t.validate(args)
         hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
@@ -193,13 +199,17 @@ class Gate:
             used = Usage(1, c.input_tokens, c.output_tokens, c.cost_usd)
             if schema is not None:
                 try:
-                    parsed = json.loads(c.content)
-                except json.JSONDecodeError as e:
-                    raise SchemaError(
-                        f"model {model.name} output is not JSON ({e.msg} at char {e.pos}): "
-                        f"{c.content[:120]!r}"
-                    ) from None
-                validate_schema(parsed, schema, where=f"model {model.name} output")
+                    try:
+                        parsed = json.loads(c.content)
+                    except json.JSONDecodeError as e:
+                        raise SchemaError(
+                            f"model {model.name} output is not JSON ({e.msg} at char {e.pos}): "
+                            f"{c.content[:120]!r}"
+                        ) from None
+                    validate_schema(parsed, schema, where=f"model {model.name} output")
+                except SchemaError as e:
+                    e.spent = used  # the tokens were spent all the same
+                    raise
             return dataclasses.asdict(c), used
 
         out = await self._execute(
@@ -441,12 +451,14 @@ class Gate:
                     ledger.release(reservation)
                 raise
             except Exception as exc:
-                used = worst if reservation is not None and kind != "model" else ZERO
+                # what a failed attempt cost: what it reports, else a tool's worst case,
+                # else (a model that gave no usage) the call itself
+                used = getattr(exc, "spent", None)
+                if not isinstance(used, Usage):
+                    used = Usage(calls=worst.calls) if kind == "model" else worst
                 if reservation is not None:
-                    ledger.settle(
-                        reservation, Usage(calls=worst.calls) if kind == "model" else used
-                    )
-                spent = spent + (Usage(calls=worst.calls) if kind == "model" else used)
+                    ledger.settle(reservation, used)
+                spent = spent + used
                 err = _as_remit_error(exc, kind, name)
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
@@ -461,7 +473,11 @@ class Gate:
             spent = spent + used
             break
         self.executed += 1
-        text = self._encode(value, step_id)
+        try:
+            text = self._encode(value, step_id)
+        except RemitError as err:
+            self._record_error(node, step_id, kind, name, err, spent, started, "error")
+            raise
         writer.add(
             StepRecord(
                 self.run_id,

@@ -64,6 +64,7 @@ class Usage:
 
 
 ZERO = Usage()
+_LIMITS: dict[Budget, tuple[float | None, ...]] = {}
 
 
 class Account:
@@ -74,8 +75,15 @@ class Account:
     def __init__(self, name: str, budget: Budget, parent: Account | None) -> None:
         self.name = name
         self.parent = parent
-        b = budget
-        self.limits: list[float | None] = [b.calls, b.input_tokens, b.output_tokens, b.cost_usd]
+        limits = _LIMITS.get(budget)
+        if limits is None:
+            b = budget
+            limits = (b.calls, b.input_tokens, b.output_tokens, b.cost_usd)
+            if len(_LIMITS) < 1024:
+                _LIMITS[budget] = limits
+        # shared between every account of the same budget: a fan-out's children
+        # hold one tuple, not one list each
+        self.limits: tuple[float | None, ...] = limits
         self.reserved: list[float] = [0, 0, 0, 0.0]
         self.spent_vec: list[float] = [0, 0, 0, 0.0]
 

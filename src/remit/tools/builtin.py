@@ -14,9 +14,11 @@ remit's constraints narrow further (``within("out/")``); the root is the hard wa
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import operator
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,10 +69,20 @@ def files(root: str | os.PathLike[str]) -> list[Tool]:
     def write_file(path: str, text: str) -> str:
         """Write a UTF-8 text file in the workspace (atomically; rewriting is idempotent)."""
         full = _confine(base, path)
+        if full == base or full.is_dir():
+            raise InvalidInput(f"write_file: {path!r} is a directory, not a file")
         full.parent.mkdir(parents=True, exist_ok=True)
-        tmp = full.with_name(f".{full.name}.remit-tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, full)
+        _confine(base, str(full.parent.relative_to(base)))  # a parent may be a planted link
+        # a fresh temporary file (O_EXCL: never an existing file or link someone planted)
+        fd, tmp = tempfile.mkstemp(prefix=f".{full.name}.", suffix=".remit-tmp", dir=full.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, full)  # replaces a link at `full` itself, never its target
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         return f"wrote {len(text.encode())} bytes to {path}"
 
     return [
@@ -79,6 +91,9 @@ def files(root: str | os.PathLike[str]) -> list[Tool]:
         Tool(write_file, effect=True, idempotent=True),
     ]
 
+
+# integers beyond this many bits are refused: arithmetic, not a way to exhaust memory
+_MAX_BITS = 100_000
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -111,8 +126,18 @@ def _eval(node: ast.AST) -> Any:
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > 1000:
-            raise InvalidInput("calculator: exponent larger than 1000")
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > 1000:
+                raise InvalidInput("calculator: exponent larger than 1000")
+            if isinstance(left, int) and left.bit_length() * abs(right) > _MAX_BITS:
+                raise InvalidInput("calculator: result would be too large")
+        if (
+            isinstance(node.op, ast.Mult)
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and left.bit_length() + right.bit_length() > _MAX_BITS
+        ):
+            raise InvalidInput("calculator: result would be too large")
         return _BINOPS[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand))
@@ -138,5 +163,5 @@ def calculator(expression: str) -> int | float:
         raise InvalidInput(f"calculator: cannot parse {expression!r}: {e.msg}") from None
     try:
         return _eval(tree)
-    except (ZeroDivisionError, OverflowError, ValueError) as e:
+    except (ZeroDivisionError, OverflowError, ValueError, TypeError) as e:
         raise InvalidInput(f"calculator: {expression!r}: {e}") from None
