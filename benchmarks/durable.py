@@ -167,6 +167,15 @@ def _w4_child(journal: str, n: int, kill_after: int) -> None:
 
 
 def w4_once(n: int = 1000) -> dict[str, float]:
+    # a kill that lands after the last child finished measures nothing: try again
+    for _ in range(5):
+        result = _w4_attempt(n)
+        if result["finished_before_kill"] < n:
+            return result
+    raise SystemExit("W4: every kill landed after the fan-out had finished")
+
+
+def _w4_attempt(n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         journal = _fresh_journal(d)
         proc = subprocess.run(
@@ -177,7 +186,12 @@ def w4_once(n: int = 1000) -> dict[str, float]:
         if proc.returncode != -signal.SIGKILL:
             raise SystemExit(f"W4 child was not killed: rc={proc.returncode} {proc.stderr!r}")
         store = SQLiteJournal(journal)
-        finished = {s.task_id for s in store.steps("w4") if s.kind == "task" and s.status == "ok"}
+        # children only: the root's id has no "/"
+        finished = {
+            s.task_id
+            for s in store.steps("w4")
+            if s.kind == "task" and s.status == "ok" and "/" in s.task_id
+        }
         store.close()
         started: list[str] = []
 
