@@ -24,6 +24,8 @@ class RemitError(Exception):
     code: ClassVar[str] = "REMIT_ERROR"
     #: whether retrying the same step may succeed (timeouts, transient tool errors)
     retryable: ClassVar[bool] = False
+    #: what the failed step spent anyway (a model that answered off-schema), if known
+    spent: Any = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -38,7 +40,7 @@ class RemitError(Exception):
         }
         for key, value in vars(self).items():
             if (
-                key != "message"
+                key not in ("message", "spent")
                 and not key.startswith("_")
                 and isinstance(value, str | int | float | bool | None)
             ):

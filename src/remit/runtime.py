@@ -108,7 +108,9 @@ class Runtime:
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         observer: Observer | None = None,
     ) -> None:
-        self.store = open_journal(journal, durability=durability)
+        self._journal = journal
+        self._durability: Durability = durability
+        self._store: JournalStore | None = None
         self.agent = load_agent(agent) if isinstance(agent, str) else agent
         self.extra_tools = list(tools)
         self.model = model
@@ -118,6 +120,13 @@ class Runtime:
         self.observer = observer
         #: the last engine's gate, for inspection in tests and benchmarks
         self.last_gate: Gate | None = None
+
+    @property
+    def store(self) -> JournalStore:
+        """The journal, opened on first use (bad input fails before a file is made)."""
+        if self._store is None:
+            self._store = open_journal(self._journal, durability=self._durability)
+        return self._store
 
     # --- public API ------------------------------------------------------------------
 
@@ -197,7 +206,8 @@ class Runtime:
         return self._finished(self.store.get_run(run_id))
 
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> Runtime:
         return self

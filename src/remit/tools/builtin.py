@@ -34,9 +34,16 @@ def _confine(root: Path, path: str) -> Path:
         raise DeniedError(f"path {path!r} is empty or contains NUL")
     if os.path.isabs(path):
         raise DeniedError(f"path {path!r} is absolute; paths are relative to the workspace")
-    full = (root / path).resolve()
+    lexical = Path(os.path.normpath(root / path))
+    full = lexical.resolve()
     if full != root and root not in full.parents:
         raise DeniedError(f"path {path!r} resolves outside the workspace {str(root)!r}")
+    if full != lexical:
+        # the remit's constraints judge the path as written; a link would make the
+        # file read or written another than the one they allowed
+        raise DeniedError(
+            f"path {path!r} goes through a symbolic link; the file tools do not follow links"
+        )
     return full
 
 

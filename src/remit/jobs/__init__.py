@@ -1,0 +1,50 @@
+"""Built-in jobs: complete agents with their remits, runnable with ``remit run --job NAME``.
+
+A job names its agent as ``module:attr`` (so a resume imports it again), the inputs it
+works on by default, the goal for given inputs, and the remit it asks for by default.
+
+>>> JOBS["audit"].goal(JOBS["audit"].inputs)
+'Audit src/ and write out/audit.md'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..remit import Remit
+from .audit import DEFAULT_INPUTS, audit_check, audit_goal, audit_remit
+
+__all__ = ["JOBS", "Job"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A built-in job: which agent, which goal and inputs, which remit by default."""
+
+    name: str
+    agent: str
+    description: str
+    #: the inputs used when the user passes none (the user's are merged over them)
+    inputs: Mapping[str, Any]
+    #: the goal for the given (merged) inputs
+    goal: Callable[[Mapping[str, Any]], str]
+    #: the default remit for the given (merged) inputs
+    remit: Callable[[Mapping[str, Any]], Remit]
+    #: why the job cannot start on these inputs in this workspace (None: it can)
+    check: Callable[[Mapping[str, Any], str | os.PathLike[str]], str | None]
+
+
+JOBS: dict[str, Job] = {
+    "audit": Job(
+        name="audit",
+        agent="remit.jobs.audit:AuditAgent",
+        description="audit a directory tree (default src/) and write out/audit.md",
+        inputs=DEFAULT_INPUTS,
+        goal=audit_goal,
+        remit=audit_remit,
+        check=audit_check,
+    ),
+}
