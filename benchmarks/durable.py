@@ -152,12 +152,14 @@ def floor_commit_us(n: int = 2000) -> float:
 
 
 def _w4_child(journal: str, n: int, kill_after: int) -> None:
-    """Subprocess body: run W2 and SIGKILL itself once ``kill_after`` children are done."""
+    """Subprocess body: run W4 and SIGKILL itself when child ``kill_after`` starts."""
     done = 0
 
     def observer(event: str, node: Any) -> None:
+        # counted at start, not at the (durable, hence later) done report: the kill
+        # lands while children are still running, whatever the disk's speed
         nonlocal done
-        if event == "done" and node.parent is not None:
+        if event == "start" and node.parent is not None:
             done += 1
             if done >= kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -251,16 +251,31 @@ _index(RemitError)
 
 
 def error_class(code: str) -> type[RemitError]:
-    """The error class for a stored code (``RemitError`` if unknown)."""
-    return _BY_CODE.get(code, RemitError)
+    """The error class for a stored code (``RemitError`` if unknown).
+
+    Applications define their own subclasses after this module is imported, so an
+    unknown code re-reads the hierarchy before giving up.
+    """
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        _index(RemitError)
+        cls = _BY_CODE.get(code, RemitError)
+    return cls
 
 
 def from_dict(data: dict[str, Any]) -> RemitError:
     """Rebuild an error from its journaled form, keeping code and message."""
-    cls = error_class(str(data.get("code", "")))
+    code = str(data.get("code", ""))
+    cls = error_class(code)
     err = RemitError.__new__(cls)
     RemitError.__init__(err, str(data.get("message", "")))
+    if code and code != cls.code:
+        err.code = code  # type: ignore[misc]  # keep what was recorded, even if unknown here
     for key, value in data.items():
-        if key not in ("code", "message", "type"):
+        if (
+            key not in ("code", "message", "type")
+            and key.isidentifier()
+            and not key.startswith("_")
+        ):
             setattr(err, key, value)
     return err

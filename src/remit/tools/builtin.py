@@ -47,6 +47,17 @@ def _confine(root: Path, path: str) -> Path:
     return full
 
 
+def _umask() -> int:
+    # the only portable way to read the umask is to set it; put it straight back
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# read once at import: os.umask is process-wide, and tools may run on threads
+_UMASK = _umask()
+
+
 def files(root: str | os.PathLike[str]) -> list[Tool]:
     """``read_file``, ``list_dir`` and ``write_file`` confined to ``root``."""
     base = Path(root).resolve()
@@ -85,6 +96,12 @@ def files(root: str | os.PathLike[str]) -> list[Tool]:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
+            # mkstemp makes 0600; give the file the mode a plain write would have
+            try:
+                mode = full.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                mode = 0o666 & ~_UMASK
+            os.chmod(tmp, mode)
             os.replace(tmp, full)  # replaces a link at `full` itself, never its target
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

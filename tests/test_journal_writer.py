@@ -1,0 +1,289 @@
+"""The journal writer: group commit on a thread, durable(), when_durable(), failures, close()."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remit.errors import JournalError
+from remit.journal import RunRecord, SQLiteJournal, StepRecord
+from remit.journal._writer import JournalWriter
+
+RUN = "run-w"
+
+
+def rec(i: int, status: str = "ok", run: str = RUN) -> StepRecord:
+    return StepRecord(
+        run,
+        f"t.0.x:execute.{i}",
+        "t.0.x",
+        i,
+        "tool",
+        "calc",
+        status,  # type: ignore[arg-type]
+        f'{{"i": {i}}}',
+        "1" if status == "ok" else None,
+        None,
+        None,
+        1.0,
+        2.0 if status != "started" else None,
+    )
+
+
+@pytest.fixture
+def store(journal_path: Path) -> SQLiteJournal:
+    s = SQLiteJournal(journal_path, durability="normal")
+    s.create_run(RunRecord(RUN, "g", "a", "{}"))
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def rows_on_disk(path: Path, run: str = RUN) -> dict[str, str]:
+    """step_id -> status, read through a connection of its own."""
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT step_id, status FROM steps WHERE run_id = ?", (run,)))
+    finally:
+        conn.close()
+
+
+class CountingStore:
+    """Wraps a store: counts write() calls and can be made slow or broken."""
+
+    def __init__(self, inner: Any, *, delay: float = 0.0, fail_after: int | None = None) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.fail_after = fail_after
+        self.writes: list[int] = []
+        self.durability = inner.durability
+
+    def write(self, records: Sequence[StepRecord]) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise JournalError("disk on fire")
+        time.sleep(self.delay)
+        self.inner.write(records)
+        self.writes.append(len(records))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_many_records_are_committed_in_few_batches(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    counting = CountingStore(store)
+
+    async def main() -> None:
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        for i in range(2000):
+            w.add(rec(i))
+        await w.durable()
+        assert w.batches == len(counting.writes)
+        w.close()
+
+    asyncio.run(main())
+    assert sum(counting.writes) == 2000
+    assert len(counting.writes) <= 3, counting.writes
+    assert len(rows_on_disk(journal_path)) == 2000
+
+
+def test_records_queued_while_a_commit_waits_for_the_disk_form_the_next_batch(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    counting = CountingStore(store, delay=0.05)
+
+    async def main() -> None:
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        for turn in range(10):
+            for i in range(100):
+                w.add(rec(turn * 100 + i))
+            await asyncio.sleep(0.01)  # a few loop turns while the slow commit runs
+        await w.durable()
+        w.close()
+
+    asyncio.run(main())
+    assert sum(counting.writes) == 1000
+    # 10 loop turns of records, but commits overlap the work: fewer batches than turns
+    assert len(counting.writes) < 10, counting.writes
+    assert len(rows_on_disk(journal_path)) == 1000
+
+
+def test_durable_returns_only_once_another_connection_sees_the_rows(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    counting = CountingStore(store, delay=0.05)  # a slow disk makes an early return visible
+
+    async def main() -> None:
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        for i in range(50):
+            w.add(rec(i))
+        await w.durable()
+        assert len(rows_on_disk(journal_path)) == 50
+        w.add(rec(50, "started"))
+        await w.durable()
+        assert rows_on_disk(journal_path)["t.0.x:execute.50"] == "started"
+        await w.durable()  # nothing new queued: returns at once
+        w.close()
+
+    asyncio.run(main())
+
+
+def test_when_durable_callbacks_run_in_the_loop_after_the_commit(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    counting = CountingStore(store, delay=0.02)
+    seen: list[tuple[int, int, bool]] = []
+
+    async def main() -> None:
+        loop_thread = threading.get_ident()
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        for batch in range(3):
+            for i in range(10):
+                w.add(rec(batch * 10 + i))
+            n = (batch + 1) * 10
+            w.when_durable(
+                lambda n=n: seen.append(
+                    (n, len(rows_on_disk(journal_path)), threading.get_ident() == loop_thread)
+                )
+            )
+        await w.durable()
+        await asyncio.sleep(0)
+        # nothing pending: the callback runs at once
+        w.when_durable(lambda: seen.append((-1, len(rows_on_disk(journal_path)), True)))
+        w.close()
+
+    asyncio.run(main())
+    assert [s[0] for s in seen] == [10, 20, 30, -1]
+    for n, on_disk, in_loop in seen[:3]:
+        assert on_disk >= n, "a callback ran before its records were committed"
+        assert in_loop, "callbacks must run in the event loop thread"
+
+
+def test_an_intent_and_its_result_in_one_batch_make_one_row(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    async def main() -> None:
+        w = JournalWriter(store)
+        w.add(rec(1, "started"))
+        w.add(rec(1, "ok"))
+        w.add(rec(2, "started"))
+        w.add(rec(2, "error"))
+        w.add(rec(2, "ok"))  # the first result wins
+        w.close()
+
+    asyncio.run(main())
+    steps = {s.step_id: s for s in store.steps(RUN)}
+    assert steps["t.0.x:execute.1"].status == "ok"
+    assert steps["t.0.x:execute.1"].input == '{"i": 1}'
+    assert steps["t.0.x:execute.2"].status == "error"
+
+
+def test_a_write_failure_reaches_waiters_and_every_later_call(store: SQLiteJournal) -> None:
+    broken = CountingStore(store, fail_after=0)
+    failures: list[BaseException] = []
+
+    async def main() -> None:
+        w = JournalWriter(broken)  # type: ignore[arg-type]
+        w.on_failure = failures.append
+        w.add(rec(1))
+        with pytest.raises(JournalError, match="disk on fire"):
+            await asyncio.wait_for(w.durable(), 5)
+        await asyncio.sleep(0)
+        with pytest.raises(JournalError, match="disk on fire"):
+            w.add(rec(2))
+        with pytest.raises(JournalError, match="disk on fire"):
+            await w.durable()
+        with pytest.raises(JournalError, match="disk on fire"):
+            w.when_durable(lambda: None)
+        with pytest.raises(JournalError, match="disk on fire"):
+            w.close()
+
+    asyncio.run(main())
+    assert len(failures) == 1 and "disk on fire" in str(failures[0])
+
+
+def test_a_failure_after_some_good_batches_keeps_what_was_committed(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    flaky = CountingStore(store, fail_after=1)
+
+    async def main() -> None:
+        w = JournalWriter(flaky)  # type: ignore[arg-type]
+        w.add(rec(1))
+        await w.durable()
+        waiter_done: list[BaseException] = []
+        w.add(rec(2))
+        w.when_durable(lambda: waiter_done.append(RuntimeError("ran")))
+        with pytest.raises(JournalError):
+            await asyncio.wait_for(w.durable(), 5)
+        assert not waiter_done, "a callback must not run for records that never committed"
+        with pytest.raises(JournalError):
+            w.close()
+
+    asyncio.run(main())
+    assert rows_on_disk(journal_path) == {"t.0.x:execute.1": "ok"}
+
+
+def test_close_commits_everything_queued(store: SQLiteJournal, journal_path: Path) -> None:
+    counting = CountingStore(store, delay=0.02)
+
+    async def main() -> None:
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        for i in range(500):
+            w.add(rec(i))
+            if i % 100 == 0:
+                await asyncio.sleep(0)
+        w.close()  # no durable() first
+
+    asyncio.run(main())
+    assert len(rows_on_disk(journal_path)) == 500
+
+
+def test_close_without_records_is_harmless(store: SQLiteJournal) -> None:
+    async def main() -> None:
+        w = JournalWriter(store)
+        w.close()
+        w.close()
+
+    asyncio.run(main())
+
+
+def test_the_disk_holds_a_prefix_of_what_was_queued(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    """Read concurrently while writing: whenever row k is on disk, so is every row < k."""
+    counting = CountingStore(store, delay=0.002)
+    violations: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            ids = {int(k.rsplit(".", 1)[1]) for k in rows_on_disk(journal_path)}
+            if ids and ids != set(range(max(ids) + 1)):
+                violations.append(f"holes below {max(ids)}")
+
+    async def main() -> None:
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        for i in range(600):
+            w.add(rec(i))
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+        await w.durable()
+        w.close()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        t.join()
+    assert not violations, violations[:3]
+    assert len(counting.writes) > 1, "the test needs several batches"
