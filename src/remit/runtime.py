@@ -197,8 +197,18 @@ class Runtime:
         remit = Remit.from_json(rec.remit)
         recorded = {s.step_id: s for s in self.store.steps(run_id)}
         inputs = json.loads(rec.inputs or "{}")
+        # the run keeps the concurrency it was started with (its tools may rely on it)
+        concurrency = int(meta.get("concurrency", self.concurrency))
         return await self._drive(
-            run_id, rec.goal, remit, inputs, meta.get("output_schema"), agent, tools, recorded
+            run_id,
+            rec.goal,
+            remit,
+            inputs,
+            meta.get("output_schema"),
+            agent,
+            tools,
+            recorded,
+            concurrency,
         )
 
     def get(self, run_id: str) -> Run:
@@ -227,6 +237,7 @@ class Runtime:
         agent: Agent,
         tools: ToolRegistry,
         recorded: Mapping[str, Any],
+        concurrency: int | None = None,
     ) -> Run:
         started = time.perf_counter()
         ledger = Ledger()
@@ -241,7 +252,9 @@ class Runtime:
             max_output_bytes=self.max_output_bytes,
         )
         self.last_gate = gate
-        engine = Engine(gate, agent, ledger, concurrency=self.concurrency, observer=self.observer)
+        engine = Engine(
+            gate, agent, ledger, concurrency=concurrency or self.concurrency, observer=self.observer
+        )
         rid = task_id(ROOT, 0, goal)
         root = Node(
             rid,
