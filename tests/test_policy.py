@@ -22,6 +22,7 @@ from remit.policy import (
     constraints_from_spec,
     equals,
     glob,
+    in_inputs,
     matches,
     max_len,
     one_of,
@@ -324,6 +325,7 @@ ALL_KINDS: list[Constraint] = [
     between(-3, None),
     between(None, None),
     max_len(200),
+    in_inputs(),
 ]
 
 
@@ -530,6 +532,7 @@ constraints: st.SearchStrategy[Constraint] = st.one_of(
     ).map(url_prefix),
     ranges(),
     st.integers(0, 8).map(max_len),
+    st.just(in_inputs()),
 )
 
 

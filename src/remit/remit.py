@@ -40,7 +40,24 @@ it (with ``deadline`` as epoch seconds, so that a round trip is exact)::
     expression = [{ max_len = 200 }, { matches = "[0-9+*/() .-]+" }]
 
 Each argument takes a one-key constraint table ``{op = arg}`` or a list of them (all
-must hold); the ops are listed in :mod:`remit.policy`. Malformed input raises
+must hold); the ops are listed in :mod:`remit.policy`.
+
+A tool may instead carry a policy: ordered allow/forbid rules with the same argument
+constraints, where the first matching rule decides and no match denies, and a
+fallback for denied calls (``"tell"`` the agent, the default; ``"stop"`` the task;
+``"ask"`` a person). Rule ids are ``<tool>#<n>``, and every decision names its rule
+(:meth:`Decision.explain`)::
+
+    [tools.send_money]
+    fallback = "ask"
+    rules = [
+      { forbid = { amount = { between = { min = 1000 } } }, reason = "needs a person" },
+      { allow = { recipient = { in_inputs = true }, amount = { between = [0, 999] } } },
+    ]
+
+A simple grant may name a fallback too (``fallback = "stop"`` next to its argument
+constraints). A child's grant is the intersection with its parent's; once it has rules
+it is written ``layers = [[parent rules...], [child rules...]]``. Malformed input raises
 :class:`~remit.errors.RemitFormatError` naming the location, e.g.
 ``remit.budget.calls: must be a non-negative integer, got -3``.
 """
@@ -55,6 +72,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
@@ -69,7 +87,7 @@ from remit.errors import (
     RemitFormatError,
     WideningError,
 )
-from remit.policy import ConstraintSpec, ToolGrant
+from remit.policy import ConstraintSpec, Fallback, ToolGrant
 
 __all__ = ["Budget", "Decision", "DecisionCode", "Remit", "resolve_deadline"]
 
@@ -242,18 +260,39 @@ class Budget:
 class Decision:
     """The answer of :meth:`Remit.check`; truthy when the call is allowed.
 
-    ``code`` is ``"ALLOW"``, ``"TOOL_NOT_GRANTED"``, ``"ARGUMENT"`` or ``"DEADLINE"``.
+    ``code`` is ``"ALLOW"``, ``"TOOL_NOT_GRANTED"``, ``"ARGUMENT"`` (the arguments
+    or the tool's rules deny it) or ``"DEADLINE"``. ``rule`` is the id of the rule
+    that decided (``"send_money#2"``; None for simple grants and for the other codes;
+    for an allowed call through several layers, the last layer's rule). ``fallback``
+    says what to do with a denial: ``"tell"`` the agent (the reason is the tool
+    result), ``"stop"`` the task, or ``"ask"`` a person; past the deadline it is
+    ``"stop"``. ``note`` is the deciding rule's own ``reason`` text, if any.
 
-    >>> bool(Decision(allowed=False, reason="no", code="ARGUMENT"))
-    False
+    >>> d = Decision(allowed=False, reason="send: ...", code="ARGUMENT",
+    ...              rule="send#2", note="recipient not in prompt")
+    >>> bool(d), d.explain()
+    (False, 'denied: recipient not in prompt; rule send#2')
     """
 
     allowed: bool
     reason: str
     code: DecisionCode
+    rule: str | None = None
+    fallback: Fallback = "tell"
+    note: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    def explain(self) -> str:
+        """One line: ``"allowed: rule send_money#1"``, ``"denied: <why>; rule send_money#2"``.
+
+        The why is the rule's own reason text when it has one, else :attr:`reason`.
+        """
+        if self.allowed:
+            return "allowed" if self.rule is None else f"allowed: rule {self.rule}"
+        why = self.note or self.reason
+        return f"denied: {why}" if self.rule is None else f"denied: {why}; rule {self.rule}"
 
     def raise_if_denied(self) -> None:
         """Raise :class:`~remit.errors.DeadlineExceeded` or :class:`~remit.errors.DeniedError`."""
@@ -261,10 +300,15 @@ class Decision:
             return
         if self.code == "DEADLINE":
             raise DeadlineExceeded(self.reason)
-        raise DeniedError(self.reason)
+        raise DeniedError(self.reason, rule=self.rule)
 
 
 _ALLOW = Decision(allowed=True, reason="allowed", code="ALLOW")
+
+
+@lru_cache(maxsize=1024)
+def _allowed_by(rule: str | None) -> Decision:
+    return Decision(allowed=True, reason="allowed", code="ALLOW", rule=rule)
 
 
 # --- remit ------------------------------------------------------------------------
@@ -382,8 +426,18 @@ class Remit:
 
     # --- checking calls (the hot path) ---------------------------------------------
 
-    def check(self, tool: str, args: Mapping[str, object], *, now: float | None = None) -> Decision:
+    def check(
+        self,
+        tool: str,
+        args: Mapping[str, object],
+        *,
+        now: float | None = None,
+        inputs_text: str | None = None,
+    ) -> Decision:
         """Whether this remit allows calling ``tool`` with ``args``, and why not.
+
+        ``inputs_text`` is the task's goal and inputs as text, what ``in_inputs``
+        constraints compare values with; without it they deny.
 
         >>> from remit.policy import within
         >>> r = Remit(tools={"write_file": {"path": within("out/")}})
@@ -400,6 +454,7 @@ class Remit:
                     allowed=False,
                     reason=f"{tool}: deadline {_iso(deadline)} passed {t - deadline:.1f}s ago",
                     code="DEADLINE",
+                    fallback="stop",
                 )
         grant = self.tools.get(tool)
         if grant is None:
@@ -409,14 +464,35 @@ class Remit:
                 reason=f"{tool}: tool not granted (granted: {granted})",
                 code="TOOL_NOT_GRANTED",
             )
-        reason = grant.check(args)
-        if reason is None:
-            return _ALLOW
-        return Decision(allowed=False, reason=reason, code="ARGUMENT")
+        if not grant.layers:
+            reason = grant.check(args, inputs_text)
+            if reason is None:
+                return _ALLOW
+            return Decision(
+                allowed=False, reason=reason, code="ARGUMENT", fallback=grant.effective_fallback
+            )
+        verdict = grant.evaluate(args, inputs_text=inputs_text)
+        if verdict.reason is None:
+            return _allowed_by(verdict.rule)
+        return Decision(
+            allowed=False,
+            reason=verdict.reason,
+            code="ARGUMENT",
+            rule=verdict.rule,
+            fallback=grant.effective_fallback,
+            note=verdict.note,
+        )
 
-    def allows(self, tool: str, args: Mapping[str, object], *, now: float | None = None) -> bool:
+    def allows(
+        self,
+        tool: str,
+        args: Mapping[str, object],
+        *,
+        now: float | None = None,
+        inputs_text: str | None = None,
+    ) -> bool:
         """``check(...).allowed``."""
-        return self.check(tool, args, now=now).allowed
+        return self.check(tool, args, now=now, inputs_text=inputs_text).allowed
 
     def expired(self, now: float | None = None) -> bool:
         """Whether the deadline has passed (never, without a deadline)."""
@@ -443,8 +519,10 @@ class Remit:
     ) -> Remit:
         """The remit of a child task: never wider than this one in any dimension.
 
-        - ``tools``: None keeps every grant; else only the named tools, each with its
-          constraints added to (never replacing) this remit's.
+        - ``tools``: None keeps every grant; else only the named tools, each the
+          intersection of this remit's grant and the child's (constraints conjoined,
+          rules layered after ours; see :meth:`~remit.policy.ToolGrant.narrowed`, which
+          also says how a child may name a stricter fallback).
         - ``budget``: None keeps ours; a child dimension left unlimited inherits our
           limit.
         - ``deadline``: None keeps ours; a later one is an error (pass
@@ -503,8 +581,10 @@ class Remit:
 
     def is_within(self, parent: Remit) -> str | None:
         """The first dimension in which this remit is wider than a child of ``parent``
-        may be (``"tools.x"``, ``"tools.x.arg"``, ``"budget.calls"``, ``"deadline"``,
-        ``"depth"``, ``"principal"``), or None. Depth must be <= ``parent.depth - 1``.
+        may be (``"tools.x"``, ``"tools.x.arg"``, ``"tools.x.rules"``,
+        ``"tools.x.fallback"``, ``"budget.calls"``, ``"deadline"``, ``"depth"``,
+        ``"principal"``), or None. Depth must be <= ``parent.depth - 1``. A child
+        that dropped or changed a parent's rules (a forbid rule, say) is wider.
 
         >>> parent = Remit(tools={"a": {}, "b": {}}, depth=2)
         >>> parent.narrow(tools={"a": {}}).is_within(parent) is None, parent.is_within(parent)
@@ -606,7 +686,10 @@ class Remit:
             raise RemitFormatError(f"{p}: {e.message}") from None
 
     def __repr__(self) -> str:
-        tools = {name: dict(g.args) for name, g in self.tools.items()}
+        tools = {
+            name: dict(g.args) if not g.layers and g.fallback is None else g
+            for name, g in self.tools.items()
+        }
         return (
             f"Remit(tools={tools!r}, budget={self.budget!r}, deadline={self.deadline!r}, "
             f"depth={self.depth!r}, principal={self.principal!r})"

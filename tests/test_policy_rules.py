@@ -1,0 +1,712 @@
+# ruff: noqa: E501
+"""Policies as ordered allow/forbid rules: evaluation order, default deny, in_inputs,
+explanations, fallbacks, intersection with the parent's policy, is_within, and the
+TOML/JSON forms with location-naming errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remit.errors import DeniedError, RemitFormatError, WideningError
+from remit.policy import (
+    Constraint,
+    Rule,
+    ToolGrant,
+    Verdict,
+    allow,
+    between,
+    constraint_from_dict,
+    equals,
+    forbid,
+    glob,
+    in_inputs,
+    max_len,
+    one_of,
+    within,
+)
+from remit.remit import Decision, Remit
+
+NOW = 1_800_000_000.0
+PROMPT = "Pay bob@example.com 50 dollars for lunch (invoice 1234)."
+
+# the issue's example, verbatim (its lines are longer than 100)
+SPEC_TOML = """
+[tools.send_money]
+fallback = "ask"
+rules = [
+  { forbid = { amount = { between = { min = 1000 } } }, reason = "large transfers need a person" },
+  { allow = { recipient = { in_inputs = true }, amount = { between = [0, 999] } } },
+]
+[tools.read_file]
+path = { within = "docs/" }       # the simple shape still works
+"""
+# the same with a reason on the allow rule, written as an array of tables
+BANKING_TOML = """
+depth = 2
+[tools.read_file]
+path = { within = "docs/" }
+[tools.send_money]
+fallback = "ask"
+[[tools.send_money.rules]]
+forbid = { amount = { between = { min = 1000 } } }
+reason = "large transfers need a person"
+[[tools.send_money.rules]]
+allow = { recipient = { in_inputs = true }, amount = { between = [0, 999] } }
+reason = "recipient not in prompt"
+"""
+
+
+def banking() -> Remit:
+    return Remit.from_toml(BANKING_TOML)
+
+
+def send(remit: Remit, recipient: object, amount: object, text: str | None = PROMPT) -> Decision:
+    return remit.check(
+        "send_money", {"recipient": recipient, "amount": amount}, now=NOW, inputs_text=text
+    )
+
+
+# --- ordered evaluation -------------------------------------------------------------
+
+
+def test_forbid_before_allow_wins() -> None:
+    g = ToolGrant("t", rules=[forbid({"n": between(5, None)}), allow({"n": between(0, 10)})])
+    assert g.evaluate({"n": 7}).rule == "t#1" and g.check({"n": 7}) is not None
+    assert g.evaluate({"n": 3}) == Verdict(None, "t#2")
+
+
+def test_allow_before_forbid_wins() -> None:
+    g = ToolGrant("t", rules=[allow({"n": between(0, 10)}), forbid({"n": between(5, None)})])
+    assert g.evaluate({"n": 7}) == Verdict(None, "t#1")
+    assert g.evaluate({"n": 12}).rule == "t#2"
+    assert g.evaluate({"n": 12}).reason == (
+        "t: forbidden by rule t#2: argument 'n'=12 matches between(5, None)"
+    )
+
+
+def test_the_first_matching_rule_decides_and_later_rules_are_not_consulted() -> None:
+    g = ToolGrant(
+        "t",
+        rules=[
+            allow({"mode": equals("r")}),
+            forbid({"mode": one_of("r", "w")}),
+            allow(),
+        ],
+    )
+    assert g.evaluate({"mode": "r"}).rule == "t#1"
+    assert g.evaluate({"mode": "w"}).rule == "t#2"
+    assert g.evaluate({"mode": "x"}).rule == "t#3"
+
+
+def test_every_constraint_of_a_rule_must_hold_for_it_to_match() -> None:
+    g = ToolGrant("t", rules=[forbid({"a": equals(1), "b": equals(2)}), allow()])
+    assert g.check({"a": 1, "b": 2}) is not None
+    assert g.check({"a": 1, "b": 3}) is None
+    assert g.check({"a": 1}) is None  # a missing argument: the forbid rule does not match
+
+
+def test_no_matching_rule_denies_and_names_the_first_allow_rule_that_failed() -> None:
+    g = ToolGrant(
+        "t",
+        rules=[
+            forbid({"n": equals(0)}),
+            allow({"n": between(1, 5)}, reason="small n only"),
+            allow({"n": equals(99)}),
+        ],
+    )
+    v = g.evaluate({"n": 50})
+    assert v.rule == "t#2" and v.note == "small n only"
+    assert v.reason == (
+        "t: no rule allows this call; rule t#2 (small n only) fails: "
+        "argument 'n'=50 violates between(1, 5): 50 is above the maximum 5"
+    )
+    assert g.evaluate({}).reason == (
+        "t: no rule allows this call; rule t#2 (small n only) fails: "
+        "argument 'n' is missing but constrained by between(1, 5)"
+    )
+
+
+def test_a_policy_of_only_forbid_rules_denies_everything_else() -> None:
+    g = ToolGrant("t", rules=[forbid({"n": equals(0)})])
+    assert g.evaluate({"n": 1}) == Verdict("t: no rule allows this call (its rules only forbid)")
+    assert g.evaluate({"n": 0}).rule == "t#1"
+
+
+def test_a_rule_without_constraints_matches_every_call() -> None:
+    assert ToolGrant("t", rules=[allow()]).check({"anything": object()}) is None
+    assert ToolGrant("t", rules=[forbid(reason="never"), allow()]).check({}) is not None
+
+
+# --- in_inputs ----------------------------------------------------------------------
+
+
+def test_in_inputs_accepts_values_appearing_literally_in_the_inputs() -> None:
+    c = in_inputs()
+    assert c.check_in("bob@example.com", PROMPT) is None
+    assert c.check_in(1234, PROMPT) is None  # numbers compare as their text
+    assert c.check_in(50, PROMPT) is None
+    assert c.check_in("eve@example.com", PROMPT) == (
+        "'eve@example.com' does not appear in the task's inputs"
+    )
+    assert c.check_in("Bob@example.com", PROMPT) is not None  # case-sensitive
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "an empty value is never taken from the task's inputs"),
+        (True, "expected a string or number, got bool"),
+        (None, "expected a string or number, got NoneType"),
+        (["bob@example.com"], "expected a string or number, got list"),
+        (float("nan"), "nan is never taken from the task's inputs"),
+    ],
+)
+def test_in_inputs_refuses_empty_and_non_scalar_values(value: object, reason: str) -> None:
+    assert in_inputs().check_in(value, PROMPT + " True None nan") == reason
+
+
+def test_in_inputs_without_context_denies() -> None:
+    assert in_inputs().check("bob@example.com") == "no task inputs to compare against"
+    assert in_inputs().check_in("bob", None) == "no task inputs to compare against"
+    assert not send(banking(), "bob@example.com", 50, text=None)
+    assert send(banking(), "bob@example.com", 50)
+
+
+def test_in_inputs_works_in_simple_grants_too() -> None:
+    r = Remit(tools={"email": {"to": in_inputs()}})
+    assert r.allows("email", {"to": "bob@example.com"}, inputs_text=PROMPT)
+    d = r.check("email", {"to": "eve@example.com"}, inputs_text=PROMPT)
+    assert d.reason == (
+        "email: argument 'to'='eve@example.com' violates in_inputs(): "
+        "'eve@example.com' does not appear in the task's inputs"
+    )
+    assert not r.allows("email", {"to": "bob@example.com"})
+
+
+def test_in_inputs_in_a_forbid_rule_fails_closed_without_context() -> None:
+    g = ToolGrant("t", rules=[forbid({"x": in_inputs()}), allow()])
+    assert g.check({"x": "secret"}, "nothing here") is None
+    assert g.check({"x": "secret"}, "the secret") is not None
+    assert g.check({"x": "secret"}) is not None  # unknown: the forbid applies
+
+
+def test_in_inputs_implies_only_itself() -> None:
+    assert in_inputs().implies(in_inputs())
+    assert not equals("bob").implies(in_inputs())
+    assert not one_of("a", "b").implies(in_inputs())
+    assert not in_inputs().implies(max_len(100))
+
+
+def test_in_inputs_file_form() -> None:
+    assert in_inputs().to_spec() == {"in_inputs": True}
+    assert constraint_from_dict({"in_inputs": True}) == in_inputs()
+    with pytest.raises(RemitFormatError, match=r"^x: in_inputs: expected true, got False"):
+        constraint_from_dict({"in_inputs": False}, "x")
+
+
+# --- decisions and explanations -----------------------------------------------------------
+
+
+def test_explanations_name_the_rule_and_its_reason() -> None:
+    r = banking()
+    d = send(r, "eve@example.com", 50)
+    assert d.explain() == "denied: recipient not in prompt; rule send_money#2"
+    assert d.reason == (
+        "send_money: no rule allows this call; rule send_money#2 (recipient not in prompt) "
+        "fails: argument 'recipient'='eve@example.com' violates in_inputs(): "
+        "'eve@example.com' does not appear in the task's inputs"
+    )
+    d = send(r, "bob@example.com", 5000)
+    assert d.explain() == "denied: large transfers need a person; rule send_money#1"
+    assert d.reason == (
+        "send_money: forbidden by rule send_money#1 (large transfers need a person): "
+        "argument 'amount'=5000 matches between(1000, None)"
+    )
+    d = send(r, "bob@example.com", 50)
+    assert d == Decision(allowed=True, reason="allowed", code="ALLOW", rule="send_money#2")
+    assert d.explain() == "allowed: rule send_money#2"
+
+
+def test_explanations_without_a_rule_reason_use_the_full_reason() -> None:
+    r = Remit(tools={"t": ToolGrant("t", rules=[forbid({"n": equals(1)}), allow()])})
+    d = r.check("t", {"n": 1})
+    assert d.explain() == (
+        "denied: t: forbidden by rule t#1: argument 'n'=1 matches equals(1); rule t#1"
+    )
+
+
+def test_simple_grants_keep_their_decisions_without_rule_ids() -> None:
+    r = banking()
+    assert r.check("read_file", {"path": "docs/a"}) == Decision(
+        allowed=True, reason="allowed", code="ALLOW"
+    )
+    d = r.check("read_file", {"path": "src/a"})
+    assert d.rule is None and d.fallback == "tell" and d.code == "ARGUMENT"
+    assert d.explain() == (
+        "denied: read_file: argument 'path'='src/a' violates within('docs/'): "
+        "'src/a' is not within 'docs/'"
+    )
+    assert r.check("shell", {}).explain() == (
+        "denied: shell: tool not granted (granted: read_file, send_money)"
+    )
+
+
+def test_fallbacks_are_carried_into_decisions() -> None:
+    r = Remit(
+        tools={
+            "a": ToolGrant("a", rules=[allow({"n": equals(1)})], fallback="ask"),
+            "s": {"n": equals(1), "fallback": "stop"},
+            "t": {"n": equals(1)},
+        },
+        deadline=NOW + 10,
+    )
+    assert r.check("a", {"n": 2}, now=NOW).fallback == "ask"
+    assert r.check("s", {"n": 2}, now=NOW).fallback == "stop"
+    assert r.check("t", {"n": 2}, now=NOW).fallback == "tell"
+    assert r.check("nope", {}, now=NOW).fallback == "tell"
+    assert r.check("t", {"n": 1}, now=NOW + 11).fallback == "stop"  # past the deadline
+    assert r.tools["s"].fallback == "stop" and r.tools["t"].fallback is None
+    assert r.tools["t"].effective_fallback == "tell"
+
+
+def test_denied_errors_carry_the_rule() -> None:
+    with pytest.raises(DeniedError) as e:
+        send(banking(), "bob@example.com", 5000).raise_if_denied()
+    assert e.value.rule == "send_money#1"
+    assert e.value.to_dict()["rule"] == "send_money#1"
+
+
+# --- intersection (narrowing) ------------------------------------------------------------
+
+
+def test_a_parent_forbid_still_applies_to_the_child_and_is_named() -> None:
+    parent = banking()
+    child = parent.narrow(tools={"send_money": {"rules": [{"allow": {"amount": max_len(0)}}]}})
+    # the child's own rule would not even match numbers; the parent's forbid is first
+    d = send(child, "bob@example.com", 5000)
+    assert d.rule == "send_money#1"
+    assert d.explain() == "denied: large transfers need a person; rule send_money#1"
+    child = parent.narrow(tools={"send_money": ToolGrant("send_money", rules=[allow()])})
+    assert not send(child, "bob@example.com", 5000)
+    assert send(child, "bob@example.com", 50)
+
+
+def test_child_rules_narrow_further_and_number_after_the_parents() -> None:
+    parent = banking()
+    child = parent.narrow(
+        tools={
+            "send_money": {
+                "rules": [
+                    {"forbid": {"recipient": {"matches": ".*@example\\.com"}}, "reason": "no"},
+                    {"allow": {"amount": {"between": [0, 100]}}, "reason": "small only"},
+                ]
+            }
+        }
+    )
+    grant = child.tools["send_money"]
+    assert [rid for rid, _ in grant.rules] == [f"send_money#{i}" for i in (1, 2, 3, 4)]
+    assert grant.layers[0] == parent.tools["send_money"].layers[0]
+    d = send(child, "bob@example.com", 50)
+    assert d.explain() == "denied: no; rule send_money#3"
+    child2 = parent.narrow(tools={"send_money": {"rules": [{"allow": {"amount": max_len(3)}}]}})
+    assert not send(child2, "bob@example.com", 50)  # the child's rule denies numbers
+
+
+def test_an_allowed_call_names_the_innermost_rule() -> None:
+    parent = banking()
+    child = parent.narrow(tools={"send_money": {"rules": [{"allow": {"amount": between(0, 500)}}]}})
+    assert send(child, "bob@example.com", 50).rule == "send_money#3"
+    # a layer that allows everything adds nothing and is not kept
+    same = parent.narrow(tools={"send_money": {"rules": [{"allow": {}}]}})
+    assert same.tools["send_money"] is parent.tools["send_money"]
+
+
+def test_simple_and_rule_grants_intersect_both_ways() -> None:
+    simple = Remit(tools={"w": {"path": within("out/")}}, depth=2)
+    ruled = simple.narrow(
+        tools={"w": {"rules": [{"forbid": {"path": glob("*.exe")}}, {"allow": {}}]}}
+    )
+    g = ruled.tools["w"]
+    assert len(g.layers) == 2 and g.layers[0] == (allow({"path": within("out/")}),)
+    assert ruled.allows("w", {"path": "out/a.md"})
+    assert ruled.check("w", {"path": "out/a.exe"}).rule == "w#2"
+    d = ruled.check("w", {"path": "src/a.md"})
+    assert d.rule == "w#1" and "violates within('out/')" in d.reason
+    assert ruled.is_within(simple) is None
+    # a simple child of a rules grant becomes one more layer
+    narrower = ruled.narrow(tools={"w": {"path": within("out/sub")}})
+    assert len(narrower.tools["w"].layers) == 3
+    assert not narrower.allows("w", {"path": "out/a.md"})
+    assert narrower.allows("w", {"path": "out/sub/a.md"})
+    assert narrower.is_within(ruled) is None
+
+
+def test_narrowing_with_nothing_new_keeps_the_parents_grant() -> None:
+    parent = banking()
+    grant = parent.tools["send_money"]
+    assert parent.narrow(tools={"send_money": {}}).tools["send_money"] is grant
+    assert grant.narrowed(grant) is grant  # the same rules again add no layer
+    spec = grant.spec()
+    assert parent.narrow(tools={"send_money": spec}).tools["send_money"] is grant
+
+
+def test_fallback_is_inherited_unless_named_and_may_not_get_laxer() -> None:
+    parent = banking()  # send_money: ask
+    child = parent.narrow(tools={"send_money": {"rules": [{"allow": {}}]}})
+    assert child.tools["send_money"].fallback == "ask"
+    for stricter in ("tell", "stop"):
+        c = parent.narrow(tools={"send_money": {"fallback": stricter, "rules": [{"allow": {}}]}})
+        assert send(c, "bob@example.com", 5000).fallback == stricter
+    tell = Remit(tools={"t": {"n": equals(1)}}, depth=1)
+    assert tell.narrow(tools={"t": {"fallback": "stop"}}).tools["t"].fallback == "stop"
+    with pytest.raises(WideningError) as e:
+        tell.narrow(tools={"t": {"fallback": "ask"}})
+    assert e.value.dimension == "tools.t.fallback"
+    assert "laxer than the parent's 'tell'" in e.value.message
+    stop = Remit(tools={"t": {"fallback": "stop"}}, depth=1)
+    with pytest.raises(WideningError):
+        stop.narrow(tools={"t": {"fallback": "tell"}})
+
+
+# --- is_within ------------------------------------------------------------------------------
+
+
+def sibling(parent: Remit, tools: dict[str, Any]) -> Remit:
+    return Remit(tools=tools, depth=parent.depth - 1, principal=parent.principal)
+
+
+def test_dropping_a_parent_forbid_is_widening_and_adding_one_is_fine() -> None:
+    parent = banking()
+    allow_rule = BANKING["send_money"]["rules"][1]
+    dropped = sibling(
+        parent,
+        {"send_money": {"fallback": "ask", "rules": [allow_rule]}},
+    )
+    assert dropped.is_within(parent) == "tools.send_money.rules"
+    added = sibling(
+        parent,
+        {
+            "send_money": {
+                "fallback": "ask",
+                "layers": [
+                    BANKING["send_money"]["rules"],
+                    [{"forbid": {"recipient": {"matches": ".*evil.*"}}}, {"allow": {}}],
+                ],
+            },
+            "read_file": {"path": within("docs/a")},
+        },
+    )
+    assert added.is_within(parent) is None
+    reordered = sibling(
+        parent,
+        {
+            "send_money": {
+                "fallback": "ask",
+                "rules": list(reversed(BANKING["send_money"]["rules"])),
+            }
+        },
+    )
+    assert reordered.is_within(parent) == "tools.send_money.rules"
+
+
+def test_is_within_checks_the_fallback_and_simple_against_rules() -> None:
+    parent = banking()
+    lax = sibling(parent, {"read_file": {"path": within("docs/"), "fallback": "stop"}})
+    assert lax.is_within(parent) is None  # stricter fallback is fine
+    rules = ToolGrant("read_file", {"path": within("docs/")})
+    assert ToolGrant("read_file", rules=[allow({"path": within("docs/x")})]).is_within(rules)
+    assert not ToolGrant("read_file", rules=[allow({"path": within(".")})]).is_within(rules)
+    strict = Remit(tools={"t": {"fallback": "stop"}}, depth=1)
+    assert sibling(strict, {"t": {}}).is_within(strict) == "tools.t.fallback"
+    # a simple grant is never within a rules grant that has a forbid rule
+    assert sibling(parent, {"send_money": {"amount": between(0, 5)}}).is_within(parent) == (
+        "tools.send_money.rules"
+    )
+    assert not ToolGrant("send_money", {"amount": between(0, 5)}, fallback="ask").is_within(
+        parent.tools["send_money"]
+    )
+
+
+# --- data forms -------------------------------------------------------------------------------
+
+BANKING: dict[str, Any] = {
+    "send_money": {
+        "fallback": "ask",
+        "rules": [
+            {
+                "forbid": {"amount": {"between": {"min": 1000}}},
+                "reason": "large transfers need a person",
+            },
+            {
+                "allow": {"amount": {"between": [0, 999]}, "recipient": {"in_inputs": True}},
+                "reason": "recipient not in prompt",
+            },
+        ],
+    },
+    "read_file": {"path": {"within": "docs/"}},
+}
+
+
+def test_reads_the_documented_shape_and_emits_it_back() -> None:
+    r = banking()
+    assert r.to_dict()["tools"] == {"read_file": BANKING["read_file"], **BANKING}
+    assert r.tools["send_money"] == ToolGrant(
+        "send_money",
+        rules=[
+            forbid({"amount": between(1000, None)}, reason="large transfers need a person"),
+            allow(
+                {"recipient": in_inputs(), "amount": between(0, 999)},
+                reason="recipient not in prompt",
+            ),
+        ],
+        fallback="ask",
+    )
+
+
+def test_reads_the_issue_example_verbatim() -> None:
+    r = Remit.from_toml(SPEC_TOML)
+    no_reason = {**BANKING["send_money"]["rules"][1]}
+    del no_reason["reason"]
+    assert r.to_dict()["tools"]["send_money"] == {
+        "fallback": "ask",
+        "rules": [BANKING["send_money"]["rules"][0], no_reason],
+    }
+    d = r.check("send_money", {"recipient": "eve", "amount": 5}, inputs_text=PROMPT)
+    assert d.fallback == "ask" and d.rule == "send_money#2" and d.note is None
+    assert d.explain().startswith("denied: send_money: no rule allows this call; rule send_money#2")
+    round_trips(r)
+
+
+def round_trips(r: Remit) -> None:
+    assert Remit.from_json(r.to_json()) == r
+    assert Remit.from_toml(r.to_toml()) == r
+    assert Remit.from_json(r.to_json()).to_json() == r.to_json()
+    assert Remit.from_toml(r.to_toml()).to_toml() == r.to_toml()
+    assert Remit.from_dict(json.loads(r.to_json())) == r
+
+
+def test_rules_simple_fallbacks_and_layers_round_trip_exactly() -> None:
+    parent = banking()
+    round_trips(parent)
+    child = parent.narrow(
+        tools={
+            "send_money": {"fallback": "stop", "rules": [{"allow": {"amount": [max_len(3)]}}]},
+            "read_file": {"rules": [{"forbid": {"path": {"glob": "*.key"}}}, {"allow": {}}]},
+        }
+    )
+    assert "layers" in child.to_dict()["tools"]["send_money"]
+    round_trips(child)
+    round_trips(Remit(tools={"t": {"n": equals(1), "fallback": "stop"}, "u": {"fallback": "ask"}}))
+
+
+def test_backwards_compatible_argument_names() -> None:
+    r = Remit.from_toml(
+        '[tools.t]\nrules = [{ max_len = 3 }]\nfallback = { equals = "x" }\nlayers = { max_len = 2 }'
+    )
+    g = r.tools["t"]
+    assert not g.layers and g.fallback is None
+    assert dict(g.args) == {
+        "fallback": (equals("x"),),
+        "layers": (max_len(2),),
+        "rules": (max_len(3),),
+    }
+    round_trips(r)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[tools.t]\nrules = [{ allow = {}, reson = "x" }]',
+            "remit.tools.t.rules[0].reson: unknown key in a rule (expected allow or forbid",
+        ),
+        (
+            "[tools.t]\nrules = [{ allow = {}, forbid = {} }]",
+            "remit.tools.t.rules[0]: a rule has exactly one of allow, forbid (got allow and forbid)",
+        ),
+        (
+            '[tools.t]\nrules = [{ allow = {} }, { reason = "x" }]',
+            "remit.tools.t.rules[1]: a rule has exactly one of allow, forbid (got neither)",
+        ),
+        (
+            '[tools.t]\nfallback = "never"\nrules = [{ allow = {} }]',
+            "remit.tools.t.fallback: expected one of 'ask', 'tell', 'stop', got 'never'",
+        ),
+        ('[tools.t]\nfallback = "maybe"', "remit.tools.t.fallback: expected one of"),
+        (
+            "[tools.t]\nfallback = 3\nrules = [{ allow = {} }]",
+            "remit.tools.t.fallback: expected one of",
+        ),
+        (
+            '[tools.t]\npath = { within = "a" }\nrules = [{ allow = {} }]',
+            "remit.tools.t.path: unknown key in a tool with rules",
+        ),
+        ("[tools.t]\nrules = []", "remit.tools.t.rules: needs at least one rule"),
+        ("[tools.t]\nlayers = []", "remit.tools.t.layers: expected a non-empty list"),
+        (
+            "[tools.t]\nrules = [{ allow = {} }]\nlayers = [[{ allow = {} }]]",
+            "remit.tools.t: give either rules or layers, not both",
+        ),
+        (
+            "[tools.t]\nlayers = [[{ allow = {} }], [{ allow = { n = 3 } }]]",
+            "remit.tools.t.layers[1][0].allow.n: expected a constraint or a list",
+        ),
+        (
+            "[tools.t]\nrules = [{ forbid = { n = { between = [3, 1] } } }]",
+            "remit.tools.t.rules[0].forbid.n: between: lo 3 is above hi 1",
+        ),
+        (
+            '[tools.t]\nrules = [{ allow = { n = { inside = "x" } } }]',
+            "remit.tools.t.rules[0].allow.n: unknown constraint op 'inside'",
+        ),
+        (
+            '[tools.t]\nrules = [{ allow = {}, reason = "" }]',
+            "remit.tools.t.rules[0].reason: must be a non-empty string",
+        ),
+        (
+            '[tools.t]\nrules = [{ allow = "all" }]',
+            "remit.tools.t.rules[0].allow: expected a table of argument constraints",
+        ),
+        (
+            "[tools.t]\nrules = [{ allow = {} }, 3]",
+            "remit.tools.t.rules[1]: expected a rule table",
+        ),
+        (
+            '[tools.t]\nfallback = "stop"\nfallbacks = { in_inputs = false }',
+            "remit.tools.t.fallbacks: in_inputs: expected true",
+        ),
+    ],
+)
+def test_malformed_policies_name_the_location(toml: str, message: str) -> None:
+    with pytest.raises(RemitFormatError) as e:
+        Remit.from_toml(toml)
+    assert e.value.message.startswith(message), e.value.message
+
+
+def test_python_api_errors() -> None:
+    with pytest.raises(RemitFormatError, match=r"^tools\.t: give either argument constraints"):
+        ToolGrant("t", {"n": equals(1)}, rules=[allow()])
+    with pytest.raises(RemitFormatError, match=r"^tools\.t\.rules: needs at least one rule"):
+        ToolGrant("t", rules=[])
+    with pytest.raises(RemitFormatError, match=r"^rule: effect must be"):
+        Rule("permit", {})  # type: ignore[arg-type]
+    with pytest.raises(RemitFormatError, match=r"^tools\.t\.fallback: expected one of"):
+        ToolGrant("t", fallback="never")  # type: ignore[arg-type]
+    with pytest.raises(RemitFormatError, match="cannot be combined with a fallback"):
+        ToolGrant("t", {"fallback": equals(1)}, fallback="stop")
+
+
+def test_rule_and_grant_reprs_and_multi_layer_construction() -> None:
+    g = ToolGrant("t", layers=[[allow({"n": equals(1)})], [{"forbid": {}, "reason": "x"}]])
+    assert [rid for rid, _ in g.rules] == ["t#1", "t#2"]
+    assert repr(g.layers[1][0]) == "forbid({}, reason='x')"
+    assert repr(ToolGrant("t", {"n": equals(1)}, fallback="stop")) == (
+        "ToolGrant(name='t', args={'n': (equals(1),)}, fallback='stop')"
+    )
+    assert "ToolGrant(name='send_money', layers=" in repr(banking())
+
+
+# --- properties -------------------------------------------------------------------------------
+
+ARGS = ["path", "n"]
+TEXTS = [None, "", "out/a.md and 3 and r", "etc 7 w"]
+values = st.one_of(
+    st.sampled_from(["out/a.md", "out/sub/x", "etc/x", "r", "w", "", "a.md", "/out"]),
+    st.integers(-2, 12),
+    st.sampled_from([True, None, 0.5]),
+)
+
+
+@st.composite
+def ranges(draw: st.DrawFn) -> Constraint:
+    lo, hi = sorted((draw(st.integers(-2, 12)), draw(st.integers(-2, 12))))
+    return between(draw(st.sampled_from([lo, None])), draw(st.sampled_from([hi, None])))
+
+
+constraints: st.SearchStrategy[Constraint] = st.one_of(
+    values.filter(lambda v: v is not None).map(equals),
+    st.lists(st.sampled_from(["r", "w", 3, 7, "out/a.md"]), min_size=1, max_size=3).map(
+        lambda vs: one_of(*vs)
+    ),
+    st.sampled_from(["out", "out/sub", ".", "etc"]).map(within),
+    st.sampled_from(["*.md", "out/*"]).map(glob),
+    ranges(),
+    st.integers(0, 6).map(max_len),
+    st.just(in_inputs()),
+)
+arg_specs = st.dictionaries(st.sampled_from(ARGS), st.lists(constraints, max_size=2), max_size=2)
+rules = st.builds(
+    Rule,
+    st.sampled_from(["allow", "forbid"]),
+    arg_specs,
+    reason=st.sampled_from([None, "because"]),
+)
+fallbacks = st.sampled_from([None, "tell", "stop", "ask"])
+
+
+@st.composite
+def grants(draw: st.DrawFn) -> ToolGrant:
+    fallback = draw(fallbacks)
+    if draw(st.booleans()):
+        return ToolGrant("t", draw(arg_specs), fallback=fallback)
+    return ToolGrant("t", rules=draw(st.lists(rules, min_size=1, max_size=4)), fallback=fallback)
+
+
+calls = st.lists(
+    st.tuples(
+        st.dictionaries(st.sampled_from([*ARGS, "z"]), values, max_size=3), st.sampled_from(TEXTS)
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(grants(), grants(), calls)
+def test_narrowing_with_random_rules_never_widens(
+    parent: ToolGrant, child: ToolGrant, calls: list[tuple[dict[str, object], str | None]]
+) -> None:
+    try:
+        merged = parent.narrowed(child)
+    except WideningError as e:
+        assert e.dimension == "tools.t.fallback"
+        return
+    assert merged.is_within(parent)
+    assert ToolGrant.from_spec("t", merged.spec()) == merged
+    for args, text in calls:
+        if merged.check(args, text) is None:
+            assert parent.check(args, text) is None, (args, text)
+            assert child.check(args, text) is None, (args, text)
+        elif parent.check(args, text) is not None:
+            # the parent's layer is evaluated first, so a parent rule names the denial
+            p, m = parent.evaluate(args, inputs_text=text), merged.evaluate(args, inputs_text=text)
+            if parent.layers:
+                assert m == p, (args, text)
+
+
+@settings(max_examples=250, deadline=None)
+@given(grants(), grants(), calls)
+def test_is_within_is_sound_for_independently_built_rule_grants(
+    parent: ToolGrant, child: ToolGrant, calls: list[tuple[dict[str, object], str | None]]
+) -> None:
+    if not child.is_within(parent):
+        return
+    for args, text in calls:
+        if child.check(args, text) is None:
+            assert parent.check(args, text) is None, (args, text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(grants(), grants(), grants())
+def test_rule_grants_round_trip_through_files(a: ToolGrant, b: ToolGrant, c: ToolGrant) -> None:
+    try:
+        g = a.narrowed(b).narrowed(c)
+    except WideningError:
+        g = a
+    r = Remit(tools={"t": g})
+    round_trips(r)
+    assert r.tools["t"] == g
