@@ -141,10 +141,12 @@ class Gate:
         hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
         if hit is not _MISS:
             return hit
-        worst = Usage(calls=1, cost_usd=t.cost_usd)
+        worst = t.worst
         if t.takes_key:
             valid["idempotency_key"] = idempotency_key(self.run_id, step_id)
         fn = t.fn
+        if t.inline:
+            return await self._call_inline(node, step_id, name, t.retries, fn, valid, worst)
 
         async def execute() -> tuple[Any, Usage]:
             if t.is_async:
@@ -166,6 +168,50 @@ class Gate:
             retries=t.retries,
             interruptible=t.is_async or t.thread,
         )
+
+    async def _call_inline(
+        self,
+        node: Node,
+        step_id: str,
+        name: str,
+        retries: int,
+        fn: Callable[..., Any],
+        valid: dict[str, Any],
+        worst: Usage,
+    ) -> Any:
+        """A plain, pure tool: nothing can interrupt it and nothing must reach the disk
+        before it runs, so it runs inline and its step is recorded once, whole."""
+        ledger = self.ledger
+        started = time.time()
+        spent = ZERO
+        attempt = 0
+        while True:
+            try:
+                reservation = ledger.reserve(node.account, worst)
+            except BudgetExceeded as e:
+                self.denied += 1
+                self._record_error(node, step_id, "tool", name, e, spent, started, "denied", valid)
+                raise
+            try:
+                value = fn(**valid)
+            except Exception as exc:
+                used = getattr(exc, "spent", None)
+                if not isinstance(used, Usage):
+                    used = worst
+                ledger.settle(reservation, used)
+                spent = spent + used
+                err = _as_remit_error(exc, "tool", name)
+                if err.retryable and attempt < retries and not node.cancelled:
+                    attempt += 1
+                    await asyncio.sleep(self.retry_base_s * 2**attempt * (0.5 + random.random()))
+                    continue
+                self._record_error(node, step_id, "tool", name, err, spent, started, "error", valid)
+                if err is exc:
+                    raise
+                raise err from exc
+            ledger.settle(reservation, worst)
+            spent = worst if spent is ZERO else spent + worst
+            return self._record_ok(node, step_id, "tool", name, valid, value, spent, started, True)
 
     async def complete(
         self,
@@ -247,10 +293,21 @@ class Gate:
         if is_coro is None:
             is_coro = _IS_CORO[key] = inspect.iscoroutinefunction(fn)
 
+        if not is_coro:
+            # a plain function cannot be interrupted and spends nothing: run it inline
+            started = time.time()
+            try:
+                value = fn(*args)
+            except Exception as exc:
+                err = _as_remit_error(exc, role, role)
+                self._record_error(node, step_id, role, role, err, ZERO, started, "error")
+                if err is exc:
+                    raise
+                raise err from exc
+            return self._record_ok(node, step_id, role, role, None, value, ZERO, started, normalize)
+
         async def execute() -> tuple[Any, Usage]:
-            if is_coro:
-                return await fn(*args), ZERO
-            return fn(*args), ZERO
+            return await fn(*args), ZERO
 
         # a role's own awaits are Gate calls, which are interruptible themselves
         return await self._execute(
@@ -472,13 +529,30 @@ class Gate:
                 ledger.settle(reservation, used)
             spent = spent + used
             break
+        return self._record_ok(
+            node, step_id, kind, name, None if intent else args, value, spent, started, normalize
+        )
+
+    def _record_ok(
+        self,
+        node: Node,
+        step_id: str,
+        kind: str,
+        name: str,
+        args: Any,
+        value: Any,
+        spent: Usage,
+        started: float,
+        normalize: bool,
+    ) -> Any:
+        """Record a step's result (with its input when no intent row holds it)."""
         self.executed += 1
         try:
             text = self._encode(value, step_id)
         except RemitError as err:
-            self._record_error(node, step_id, kind, name, err, spent, started, "error")
+            self._record_error(node, step_id, kind, name, err, spent, started, "error", args)
             raise
-        writer.add(
+        self.writer.add(
             StepRecord(
                 self.run_id,
                 step_id,
@@ -487,7 +561,7 @@ class Gate:
                 kind,
                 name,
                 "ok",
-                None if intent else self._encode_input(args),
+                None if args is None else self._encode_input(args),
                 text,
                 None,
                 _spent_json(spent),
@@ -547,6 +621,7 @@ class Gate:
         spent: Usage,
         started: float,
         status: str,
+        args: Any = None,
     ) -> None:
         self.writer.add(
             StepRecord(
@@ -557,7 +632,7 @@ class Gate:
                 kind,
                 name,
                 status,  # pyright: ignore[reportArgumentType]
-                None,
+                None if args is None else self._encode_input(args),
                 None,
                 json.dumps(err.to_dict()),
                 _spent_json(spent),

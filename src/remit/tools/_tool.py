@@ -25,6 +25,7 @@ from typing import Any, overload
 import pydantic
 
 from ..errors import ToolArgumentError, UnknownToolError
+from ..ledger import Usage
 
 _KEY_PARAM = "idempotency_key"
 
@@ -47,12 +48,14 @@ class Tool:
         "effect",
         "fn",
         "idempotent",
+        "inline",
         "is_async",
         "name",
         "retries",
         "takes_key",
         "thread",
         "timeout",
+        "worst",
     )
 
     def __init__(
@@ -78,6 +81,10 @@ class Tool:
         self.cost_usd = cost_usd
         self.description = description or inspect.getdoc(fn) or ""
         self.is_async = inspect.iscoroutinefunction(fn)
+        #: what the Gate reserves for one call
+        self.worst = Usage(calls=1, cost_usd=cost_usd)
+        #: a plain, pure, untimed function: the Gate runs it inline, without a task switch
+        self.inline = not (self.is_async or thread or effect) and timeout is None
         sig = inspect.signature(fn)
         self.takes_key = _KEY_PARAM in sig.parameters
         fields: dict[str, Any] = {}
