@@ -42,6 +42,7 @@ class Node:
         "scope_role",
         "started_at",
         "status",
+        "stopped",
         "timer",
         "waiting_on",
     )
@@ -83,6 +84,8 @@ class Node:
         self.result: Any = None
         self.error: Any = None
         self.cancelled = False
+        #: a denial whose policy says "stop the task": it fails even if the role caught it
+        self.stopped: Any = None
         # the asyncio.Timeout of the step in flight: cancellation reschedules it to now
         self.scope: asyncio.Timeout | None = None
         self.scope_role = ""

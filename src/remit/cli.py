@@ -33,7 +33,7 @@ from rich.text import Text
 from .errors import RemitError
 from .gate import Gate
 from .jobs import JOBS
-from .journal import Durability, JournalStore, open_journal
+from .journal import Durability, JournalStore, StepRecord, open_journal
 from .ledger import Usage
 from .remit import Budget, Remit, resolve_deadline
 from .runtime import Run, Runtime, new_run_id
@@ -384,6 +384,7 @@ def run(
                      observer=progress.observe)  # fmt: skip
         progress.runtime = rt
         rid = run_id or new_run_id()
+        rt.on_approval = _approval_hint(rid, journal)
         try:
             result = _drive(progress, quiet, lambda: rt.run(goal, remit=remit, inputs=all_inputs,
                                                             run_id=rid))  # fmt: skip
@@ -419,6 +420,7 @@ def resume(
         progress = Progress(remit)
         rt = Runtime(journal=store, observer=progress.observe)
         progress.runtime = rt
+        rt.on_approval = _approval_hint(run_id, journal)
         already = rec.status != "running"
         try:
             result = _drive(progress, quiet, lambda: rt.resume(run_id))
@@ -427,6 +429,69 @@ def resume(
         finally:
             rt.close()
     raise typer.Exit(_outcome(result, rec.goal, remit, journal, quiet=quiet, already=already))
+
+
+def _approval_hint(run_id: str, journal: Path) -> Callable[[str, Any], None]:
+    flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
+
+    def hint(step_id: str, node: Any) -> None:
+        step = step_id.removesuffix("~approval")
+        err.print(
+            f"waiting for a person: task {node.id} asks to make call {step}\n"
+            f"  remit approve {run_id} {step}{flag}   |   remit deny {run_id} {step}{flag}",
+            soft_wrap=True,
+        )
+
+    return hint
+
+
+def _answer(run_id: str, step: str, journal: Path, approved: bool, by: str) -> None:
+    """Write a person's answer to a call that waits for approval."""
+    step_id = step if step.endswith("~approval") else f"{step}~approval"
+    with _user_errors():
+        store = _open_existing(journal)
+        try:
+            store.get_run(run_id)
+            rec = store.get_step(run_id, step_id)
+            if rec is None or rec.kind != "approval":
+                pending = [s.step_id for s in store.steps(run_id)
+                           if s.kind == "approval" and s.status == "started"]  # fmt: skip
+                hint = ", ".join(pending) if pending else "none"
+                _die(f"[NO_APPROVAL] run {run_id} has no approval request {step_id!r} "
+                     f"(waiting: {hint})")  # fmt: skip
+            if rec.status != "started":
+                _die(f"[ALREADY_ANSWERED] {step_id} was already answered ({rec.output})")
+            now = time.time()
+            answer = json.dumps({"approved": approved, "by": by, "at": now})
+            record = StepRecord(run_id, step_id, rec.task_id, rec.seq, "approval", rec.name,
+                                "ok", None, answer, None, None, rec.started_at, now)  # fmt: skip
+            store.write([record])
+        finally:
+            store.close()
+    verb = "approved" if approved else "denied"
+    out.print(f"{verb} {step_id}; a waiting run goes on by itself, else: remit resume {run_id}")
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The run whose call waits.")],
+    step: Annotated[str, typer.Argument(help="The step id of the waiting call.")],
+    journal: JournalOpt = DEFAULT_JOURNAL,
+    by: Annotated[str, typer.Option(help="Who answers (recorded).")] = "",
+) -> None:
+    """Allow a call that its policy sent to a person."""
+    _answer(run_id, step, journal, True, by or os.environ.get("USER", "someone"))
+
+
+@app.command()
+def deny(
+    run_id: Annotated[str, typer.Argument(help="The run whose call waits.")],
+    step: Annotated[str, typer.Argument(help="The step id of the waiting call.")],
+    journal: JournalOpt = DEFAULT_JOURNAL,
+    by: Annotated[str, typer.Option(help="Who answers (recorded).")] = "",
+) -> None:
+    """Refuse a call that its policy sent to a person."""
+    _answer(run_id, step, journal, False, by or os.environ.get("USER", "someone"))
 
 
 @app.command()

@@ -160,6 +160,8 @@ class Engine:
                     )
                     # a fresh plan was validated in _plan; a replayed one is checked again
                     plan = node.plan
+                    if node.stopped is not None:
+                        raise node.stopped
                     if plan is None:
                         plan = Plan.from_dict(plan_data, where=f"task {node.id} plan")
                     self._spawn(node, plan)
@@ -310,6 +312,9 @@ class Engine:
         return True
 
     def _finish(self, node: Node, value: Any) -> None:
+        if node.stopped is not None:
+            self._fail(node, node.stopped)  # a "stop" denial the role swallowed
+            return
         if node.output_schema is not None:
             try:
                 validate_schema(value, node.output_schema, where=f"result of task {node.id}")

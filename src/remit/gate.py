@@ -51,6 +51,7 @@ from .journal import StepRecord
 from .journal._writer import JournalWriter
 from .ledger import ZERO, Ledger, Usage
 from .models import Completion, Message, Model
+from .remit import Decision
 from .schemas import validate as validate_schema
 from .tools import ToolRegistry
 
@@ -115,6 +116,12 @@ class Gate:
         self.model = model
         self.recorded: Mapping[str, StepRecord] = recorded or {}
         self.max_output_bytes = max_output_bytes
+        #: the user's own words (root goal and inputs): what ``in_inputs`` rules check
+        #: against, so a planner cannot smuggle a value in through a child's inputs
+        self.inputs_text: str | None = None
+        #: called when a call waits for a person (the CLI tells the user how to answer)
+        self.on_approval: Callable[[str, Node], None] | None = None
+        self.approval_poll_s = 1.0
         self.retry_base_s = retry_base_s
         self._last: tuple[Any, str] = (_MISS, "")
         #: counters a run reports: steps executed, served from the journal, denied
@@ -128,14 +135,9 @@ class Gate:
         """Call tool ``name`` for ``node``; returns its (JSON-shaped) output."""
         step_id = self._next_effect(node)
         self._check_deadline(node, step_id, "tool", name)
-        decision = node.remit.check(name, args, now=time.time())
+        decision = node.remit.check(name, args, now=time.time(), inputs_text=self.inputs_text)
         if not decision.allowed:
-            err: RemitError = (
-                DeadlineExceeded(decision.reason)
-                if decision.code == "DEADLINE"
-                else DeniedError(decision.reason)
-            )
-            self._deny(node, step_id, "tool", name, args, err)
+            await self._on_denied(node, step_id, name, args, decision)
         t = self.tools.get(name)
         valid = t.validate(args)
         hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
@@ -168,6 +170,74 @@ class Gate:
             retries=t.retries,
             interruptible=t.is_async or t.thread,
         )
+
+    async def _on_denied(
+        self, node: Node, step_id: str, name: str, args: Mapping[str, Any], decision: Decision
+    ) -> None:
+        """Apply a denial's fallback: tell the agent, stop the task, or ask a person.
+
+        Returns only when a person approved the call; otherwise raises.
+        """
+        if decision.code == "DEADLINE":
+            self._deny(node, step_id, "tool", name, args, DeadlineExceeded(decision.reason))
+        # a rule's denial reads as its explanation ("denied: ...; rule send#2")
+        why = decision.explain() if decision.rule else decision.reason
+        err = DeniedError(why, rule=decision.rule)
+        if decision.fallback == "stop":
+            # the task fails even if its role catches the error
+            node.stopped = err
+            self._deny(node, step_id, "tool", name, args, err)
+        if decision.fallback != "ask":
+            self._deny(node, step_id, "tool", name, args, err)
+        if await self._approval(node, step_id, name, args, decision):
+            return
+        self._deny(node, step_id, "tool", name, args,
+                   DeniedError(f"{why}; a person denied the call",
+                               rule=decision.rule))  # fmt: skip
+
+    async def _approval(
+        self, node: Node, step_id: str, name: str, args: Mapping[str, Any], decision: Decision
+    ) -> bool:
+        """Wait, durably, for a person's answer: ``remit approve|deny RUN_ID STEP``.
+
+        The request is a journaled step (``{step}~approval``, status ``started``); the
+        answer is its result, written by another process. A restart finds the request
+        and waits again; the task's deadline ends the wait.
+        """
+        approval_id = f"{step_id}~approval"
+        rec = self.recorded.get(approval_id) if self.recorded else None
+        if rec is None or rec.status == "started":
+            if rec is None:
+                now = time.time()
+                request = {"tool": name, "args": dict(args), "why": decision.explain(),
+                           "rule": decision.rule}  # fmt: skip
+                self.writer.add(
+                    StepRecord(self.run_id, approval_id, node.id, node.scope_n, "approval",
+                               name, "started", self._encode_input(request), None, None, None,
+                               now, None)
+                )  # fmt: skip
+                await self.writer.durable()
+            if self.on_approval is not None:
+                self.on_approval(approval_id, node)
+            rec = await self._await_answer(node, approval_id)
+        answer = self.decode(rec) if rec.status == "ok" else None
+        return bool(isinstance(answer, Mapping) and answer.get("approved"))  # pyright: ignore[reportUnknownMemberType]
+
+    async def _await_answer(self, node: Node, approval_id: str) -> StepRecord:
+        store = self.writer.store
+        delay = 0.05
+        while True:
+            if node.cancelled:
+                raise Cancelled(f"task {node.id} was cancelled while awaiting approval")
+            if node.deadline is not None and time.time() >= node.deadline:
+                raise DeadlineExceeded(
+                    f"task {node.id}: no answer to approval {approval_id} before the deadline"
+                )
+            rec = store.get_step(self.run_id, approval_id)
+            if rec is not None and rec.status != "started":
+                return rec
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.approval_poll_s)
 
     async def _call_inline(
         self,

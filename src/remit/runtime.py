@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,8 @@ class Runtime:
         self.workspace = Path(workspace).resolve()
         self.max_output_bytes = max_output_bytes
         self.observer = observer
+        #: called as (approval step id, task) when a call waits for a person's answer
+        self.on_approval: Callable[[str, Any], None] | None = None
         #: the last engine's gate, for inspection in tests and benchmarks
         self.last_gate: Gate | None = None
 
@@ -251,6 +253,8 @@ class Runtime:
             recorded=recorded,
             max_output_bytes=self.max_output_bytes,
         )
+        gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
+        gate.on_approval = self.on_approval
         self.last_gate = gate
         engine = Engine(
             gate, agent, ledger, concurrency=concurrency or self.concurrency, observer=self.observer
