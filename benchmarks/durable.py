@@ -98,7 +98,7 @@ class Tree(Chain):
 @tool
 async def slow_step(i: int) -> int:
     """W4's unit of work: it waits a little, as real tools do, so a kill lands mid-run."""
-    await asyncio.sleep(0.0005)
+    await asyncio.sleep(0.002)
     return i * 2
 
 
@@ -151,42 +151,66 @@ def floor_commit_us(n: int = 2000) -> float:
 # --- W4: a real kill -9 in the middle of W2, then resume ----------------------------
 
 
-def _w4_child(journal: str, n: int, kill_after: int) -> None:
-    """Subprocess body: run W4 and SIGKILL itself when child ``kill_after`` starts."""
-    done = 0
+def _w4_child(journal: str, n: int) -> None:
+    """Subprocess body: run W4, saying "go" on stdout when the first child starts."""
+    said = False
 
     def observer(event: str, node: Any) -> None:
-        # counted at start, not at the (durable, hence later) done report: the kill
-        # lands while children are still running, whatever the disk's speed
-        nonlocal done
-        if event == "start" and node.parent is not None:
-            done += 1
-            if done >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+        nonlocal said
+        if event == "start" and node.parent is not None and not said:
+            said = True
+            print("go", flush=True)
 
     rt = Runtime(journal=journal, agent=SlowFanOut(n), observer=observer)
     rt.run("benchmark", remit=Remit(tools={"slow_step": {}}, depth=1), inputs={"i": 0}, run_id="w4")
+    print("end", flush=True)
+
+
+def _w4_process(journal: str, n: int, kill_at: float | None) -> tuple[int, float]:
+    """Start W4 in a subprocess; SIGKILL it ``kill_at`` seconds after its first child
+    starts (None: let it finish). Returns (exit code, seconds from "go" to the end)."""
+    proc = subprocess.Popen([sys.executable, __file__, "--w4-child", journal, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"go":
+            raise SystemExit(f"W4 child did not start: {proc.communicate()[1]!r}")
+        go = time.perf_counter()
+        if kill_at is not None:
+            time.sleep(kill_at)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=120)
+            return proc.returncode, time.perf_counter() - go
+        proc.stdout.readline()  # "end": the run itself is over (teardown not counted)
+        took = time.perf_counter() - go
+        proc.wait(timeout=120)
+        return proc.returncode, took
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def w4_once(n: int = 1000) -> dict[str, float]:
-    # a kill that lands after the last child finished measures nothing: try again
-    for _ in range(5):
-        result = _w4_attempt(n)
-        if result["finished_before_kill"] < n:
+    # how long an uninterrupted W4 runs, so that the kill lands in its middle
+    with tempfile.TemporaryDirectory() as d:
+        _, duration = _w4_process(_fresh_journal(d), n, None)
+    # a kill before any child's end reached the disk, or after the last, measures
+    # nothing: try again (the first commit of a fresh journal can be slow here)
+    result: dict[str, float] = {}
+    for attempt in range(8):
+        result = _w4_attempt(n, duration * (0.5 + 0.05 * attempt))
+        if 0 < result["finished_before_kill"] < n:
             return result
-    raise SystemExit("W4: every kill landed after the fan-out had finished")
+    return result
 
 
-def _w4_attempt(n: int) -> dict[str, float]:
+def _w4_attempt(n: int, kill_at: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         journal = _fresh_journal(d)
-        proc = subprocess.run(
-            [sys.executable, __file__, "--w4-child", journal, str(n), str(n // 2)],
-            capture_output=True,
-            timeout=120,
-        )
-        if proc.returncode != -signal.SIGKILL:
-            raise SystemExit(f"W4 child was not killed: rc={proc.returncode} {proc.stderr!r}")
+        rc, _ = _w4_process(journal, n, kill_at)
+        if rc != -signal.SIGKILL:
+            return {"finished_before_kill": n, "rerun": 0, "resume_s": 0.0}  # ended first
         store = SQLiteJournal(journal)
         # children only: the root's id has no "/"
         finished = {
@@ -251,12 +275,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     ap.add_argument("--peers", action="store_true", help="also run LangGraph and DBOS")
-    ap.add_argument("--w4-child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--w4-child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--w5-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.w4_child:
-        journal, n, kill_after = args.w4_child
-        _w4_child(journal, int(n), int(kill_after))
+        journal, n = args.w4_child
+        _w4_child(journal, int(n))
         return
     if args.w5_child:
         _w5_child(args.w5_child)

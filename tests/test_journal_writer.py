@@ -71,6 +71,18 @@ class CountingStore:
         self.inner.write(records)
         self.writes.append(len(records))
 
+    # the two-phase write the writer prefers: rows now, the commit (fsync) on a thread
+    def stage(self, records: Sequence[StepRecord]) -> None:
+        if self.fail_after is not None and len(self.writes) >= self.fail_after:
+            raise JournalError("disk on fire")
+        self.inner.stage(records)
+        self._staged = len(records)
+
+    def commit_staged(self) -> None:
+        time.sleep(self.delay)
+        self.inner.commit_staged()
+        self.writes.append(self._staged)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 

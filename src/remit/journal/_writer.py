@@ -1,43 +1,52 @@
-"""Group commit on a writer thread: many step records, one transaction, one fsync.
+"""Group commit: many step records, one transaction, one fsync, overlapped with the work.
 
-The event loop queues records and goes on; a writer thread commits whatever has been
-queued since its last commit in one transaction. While one commit waits for the disk,
-the next batch builds up, so the fsync overlaps the work instead of stalling it.
+The event loop queues records and goes on. Once per loop turn the queued records are
+*staged* (inserted into an open transaction, on the loop's thread: cheap, no I/O wait)
+and a helper thread *commits* them (the fsync, which releases the GIL). While one
+commit waits for the disk, the next batch builds up. The rows are bound on the loop's
+own thread because the sqlite3 module needs the GIL for every row it binds: a writer
+thread binding rows would get the GIL once per switch interval while the run computes,
+and fall ever further behind.
 
-Records reach the disk in the order they were queued and each batch is one
-transaction, so the journal on disk is always a *prefix* of what was queued: if a
-step's record survives a crash, so does every record queued before it. That is what
-lets a dependent task start before its predecessor's record is on disk: a crash loses
-both or neither. Anything seen outside the process waits for the disk first:
-``await durable()`` before an effect (write-ahead), ``when_durable(callback)`` before
-reporting a task done, ``close()`` before a run returns.
+Batches commit in the order they were queued, each one transaction, so the journal on
+disk is always a *prefix* of what was queued: if a step's record survives a crash, so
+does every record queued before it. That is what lets a dependent task start before
+its predecessor's record is on disk: a crash loses both or neither. Anything seen
+outside the process waits for the disk: ``await durable()`` before an effect
+(write-ahead), ``when_durable(callback)`` before reporting a task done, ``close()``
+before a run returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ._store import JournalStore, StepRecord
 
+Waiter = asyncio.Future[None] | Callable[[], None]
+
 
 class JournalWriter:
-    """Buffers step records for one store and commits them in batches on a thread."""
+    """Buffers step records for one store and commits them in batches."""
 
     def __init__(self, store: JournalStore) -> None:
         self.store = store
+        # a store that can stage (insert now, commit later) gets its fsync overlapped
+        self._staged = callable(getattr(store, "stage", None)) and callable(
+            getattr(store, "commit_staged", None)
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
         self._buf: list[StepRecord] = []
         self._queued = 0  # records queued so far (a sequence number)
         self._durable = 0  # records known to be on disk
-        self._waiters: list[tuple[int, asyncio.Future[None] | Callable[[], None]]] = []
-        self._thread: threading.Thread | None = None
-        self._closing = False
+        self._waiters: list[tuple[int, Waiter]] = []
         self._kicked = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: Future[None] | None = None
+        self._inflight_upto = 0
         self.batches = 0
         #: the write error that broke this writer; every later call re-raises it
         self.failure: BaseException | None = None
@@ -50,108 +59,117 @@ class JournalWriter:
         """Queue a record (an intent, or a result; the first result of a step wins)."""
         if self.failure is not None:
             raise self.failure
-        with self._lock:
-            self._buf.append(record)
-            self._queued += 1
-        if self._thread is None:
-            self._start()
+        self._buf.append(record)
+        self._queued += 1
         if not self._kicked:
-            # wake the thread once per loop turn, not per record: a turn's records
-            # make one batch
+            # one batch per loop turn
             self._kicked = True
-            assert self._loop is not None
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
             self._loop.call_soon(self._kick)
-
-    def _kick(self) -> None:
-        self._kicked = False
-        with self._cond:
-            self._cond.notify()
 
     async def durable(self) -> None:
         """Wait until everything queued so far is on disk (re-raises a write failure)."""
         if self.failure is not None:
             raise self.failure
-        loop = asyncio.get_running_loop()
-        with self._cond:
-            if self._durable >= self._queued:
-                return
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((self._queued, fut))
+        if self._durable >= self._queued:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._queued, fut))
         await fut
 
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` in the event loop once everything queued so far is on disk."""
         if self.failure is not None:
             raise self.failure
-        with self._cond:
-            if self._durable >= self._queued:
-                done = True
-            else:
-                done = False
-                self._waiters.append((self._queued, callback))
-        if done:
+        if self._durable >= self._queued:
             callback()
+        else:
+            self._waiters.append((self._queued, callback))
 
     def close(self) -> None:
-        """Commit everything queued, stop the thread; re-raises a write failure."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-        self._thread = None
-        with self._lock:
+        """Commit everything queued and stop; re-raises a write failure.
+
+        Called from the loop's thread once the run is over: it blocks until the disk
+        has everything.
+        """
+        if self._inflight is not None:
+            fut, self._inflight = self._inflight, None
+            self._committed(fut, self._inflight_upto, direct=True)
+        if self.failure is None and self._buf:
             records, self._buf = self._buf, []
-        if records and self.failure is None:
-            # the thread stopped early; nothing may be lost
-            self.store.write(_merge(records))
-        if self.failure is not None:
-            raise self.failure
-
-    # --- the writer thread ---------------------------------------------------------
-
-    def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="remit-journal", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        cond = self._cond
-        while True:
-            with cond:
-                while not self._buf and not self._closing:
-                    cond.wait()
-                if not self._buf:
-                    return
-                records, self._buf = self._buf, []
-                upto = self._queued
             try:
                 self.store.write(_merge(records))
             except BaseException as e:
                 self.failure = e
-                self._post(self._fail_waiters, e)
+            else:
+                self.batches += 1
+                self._release(self._queued)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self.failure is not None:
+            raise self.failure
+
+    # --- batching --------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self._kicked = False
+        if self._inflight is not None or not self._buf or self.failure is not None:
+            return  # the commit in flight kicks again when it lands
+        records, self._buf = self._buf, []
+        upto = self._queued
+        merged = _merge(records)
+        if not self._staged:
+            try:
+                self.store.write(merged)
+            except BaseException as e:
+                self._fail(e)
                 return
             self.batches += 1
-            with cond:
-                self._durable = upto
-                ready = [w for w in self._waiters if w[0] <= upto]
-                if ready:
-                    self._waiters = [w for w in self._waiters if w[0] > upto]
-            if ready:
-                self._post(self._release, ready)
-
-    def _post(self, fn: Callable[..., None], arg: object) -> None:
+            self._release(upto)
+            return
+        try:
+            self.store.stage(merged)  # type: ignore[attr-defined]
+        except BaseException as e:
+            self._fail(e)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remit-journal")
+        fut = self._pool.submit(self.store.commit_staged)  # type: ignore[attr-defined]
+        self._inflight, self._inflight_upto = fut, upto
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            # the loop may close between the check and the call
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(fn, arg)
 
-    # --- back in the event loop ----------------------------------------------------
+        def landed(f: Future[None]) -> None:
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop may close meanwhile
+                    loop.call_soon_threadsafe(self._committed, f, upto)
 
-    def _release(self, ready: list[tuple[int, asyncio.Future[None] | Callable[[], None]]]) -> None:
+        fut.add_done_callback(landed)
+
+    def _committed(self, fut: Future[None], upto: int, direct: bool = False) -> None:
+        if not direct:
+            if self._inflight is not fut:
+                return  # close() handled it already
+            self._inflight = None
+        try:
+            fut.result()
+        except BaseException as e:
+            self._fail(e)
+            return
+        self.batches += 1
+        self._release(upto)
+        if not direct and self._buf and not self._kicked:
+            self._kick()
+
+    def _release(self, upto: int) -> None:
+        self._durable = upto
+        if not self._waiters:
+            return
+        ready = [w for w in self._waiters if w[0] <= upto]
+        if not ready:
+            return
+        self._waiters = [w for w in self._waiters if w[0] > upto]
         for _, w in ready:
             if isinstance(w, asyncio.Future):
                 if not w.done():
@@ -164,9 +182,9 @@ class JournalWriter:
                     raise
                 self.on_failure(e)
 
-    def _fail_waiters(self, error: BaseException) -> None:
-        with self._cond:
-            waiters, self._waiters = self._waiters, []
+    def _fail(self, error: BaseException) -> None:
+        self.failure = error
+        waiters, self._waiters = self._waiters, []
         for _, w in waiters:
             if isinstance(w, asyncio.Future) and not w.done():
                 w.set_exception(error)
@@ -179,10 +197,11 @@ def _merge(records: list[StepRecord]) -> list[StepRecord]:
     by_step: dict[str, StepRecord] = {}
     for r in records:
         prev = by_step.get(r.step_id)
-        if prev is None or prev.status == "started":
-            if prev is not None and r.status != "started":
-                r.input = r.input if r.input is not None else prev.input
-                r.started_at = prev.started_at
-            if prev is None or r.status != "started":
-                by_step[r.step_id] = r
+        if prev is None:
+            by_step[r.step_id] = r
+        elif prev.status == "started" and r.status != "started":
+            if r.input is None:
+                r.input = prev.input
+            r.started_at = prev.started_at
+            by_step[r.step_id] = r
     return list(by_step.values())

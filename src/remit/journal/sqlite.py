@@ -549,6 +549,43 @@ class SQLiteJournal:
             except sqlite3.Error as e:
                 self._raise(e, f"write {len(records)} step records{_first_bad(records)}")
 
+    def stage(self, records: Sequence[StepRecord]) -> None:
+        """The first half of :meth:`write`: the rows, in an open transaction, not yet on disk.
+
+        The journal stays locked until :meth:`commit_staged`, which may be called from
+        another thread: that is how the writer overlaps the fsync with the run's work
+        without fighting it for the GIL row by row.
+        """
+        self._lock.acquire()
+        try:
+            conn = self._live()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT_STEP, map(_step_params, records))
+            except BaseException:
+                _rollback(conn)
+                raise
+        except sqlite3.Error as e:
+            self._lock.release()
+            self._raise(e, f"write {len(records)} step records{_first_bad(records)}")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def commit_staged(self) -> None:
+        """The second half of :meth:`write`: commit (and, with ``full``, fsync) the stage."""
+        try:
+            conn = self._live()
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except sqlite3.Error as e:
+            self._raise(e, "commit staged step records")
+        finally:
+            self._lock.release()
+
     def steps(self, run_id: str) -> Iterator[StepRecord]:
         """All steps of a run, in the order they were first written.
 
