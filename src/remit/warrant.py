@@ -851,8 +851,18 @@ def verify(
     ...
     remit.errors.WarrantExpired: warrant hop 0 ('root') expired 100.0s ago
     """
-    warrant = _decode(warrant_or_token) if isinstance(warrant_or_token, str) else warrant_or_token
+    _check_clock(now)
+    # anything but a Warrant is a token to decode: bytes, None and numbers are malformed
+    warrant = (
+        warrant_or_token if isinstance(warrant_or_token, Warrant) else _decode(warrant_or_token)
+    )
     return _verify_chain(warrant, principal_public, run_id, now, revoked)
+
+
+def _check_clock(now: float) -> None:
+    # a NaN clock compares false with every expiry and would let expired chains through
+    if not isinstance(now, int | float) or not math.isfinite(now):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"now must be a finite time in epoch seconds, got {now!r}")
 
 
 # --- holder binding: call proofs --------------------------------------------------------
@@ -1087,6 +1097,10 @@ class Verifier:
         )
 
     def _entry(self, token: str, now: float) -> _Entry:
+        _check_clock(now)
+        if not isinstance(token, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            # before the cache lookup: a list or bytearray is not even hashable
+            raise WarrantMalformed(f"warrant token must be a str, got {type(token).__name__}")
         entry = self._cache.get(token)
         if entry is None:
             return self._cold(token, now)
