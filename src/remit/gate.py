@@ -265,15 +265,11 @@ class Gate:
             try:
                 value = fn(**valid)
             except Exception as exc:
-                used = getattr(exc, "spent", None)
-                if not isinstance(used, Usage):
-                    used = worst
-                ledger.settle(reservation, used)
+                err, used = self._attempt_failed(exc, reservation, worst, "tool", name)
                 spent = spent + used
-                err = _as_remit_error(exc, "tool", name)
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
-                    await asyncio.sleep(self.retry_base_s * 2**attempt * (0.5 + random.random()))
+                    await self._backoff(attempt)
                     continue
                 self._record_error(node, step_id, "tool", name, err, spent, started, "error", valid)
                 if err is exc:
@@ -468,25 +464,24 @@ class Gate:
         self, node: Node, step_id: str, kind: str, name: str, args: Any, error: RemitError
     ) -> None:
         self.denied += 1
-        now = time.time()
-        self.writer.add(
-            StepRecord(
-                self.run_id,
-                step_id,
-                node.id,
-                node.scope_n,
-                kind,
-                name,
-                "denied",
-                self._encode_input(args),
-                None,
-                json.dumps(error.to_dict()),
-                None,
-                now,
-                now,
-            )
-        )
+        self._record_error(node, step_id, kind, name, error, ZERO, time.time(), "denied", args)
         raise error
+
+    def _attempt_failed(
+        self, exc: Exception, reservation: Any, worst: Usage, kind: str, name: str
+    ) -> tuple[RemitError, Usage]:
+        """Settle a failed attempt: it cost what it reports, else a tool's worst case,
+        else (a model that gave no usage) the call itself."""
+        used = getattr(exc, "spent", None)
+        if not isinstance(used, Usage):
+            used = Usage(calls=worst.calls) if kind == "model" else worst
+        if reservation is not None:
+            self.ledger.settle(reservation, used)
+        return _as_remit_error(exc, kind, name), used
+
+    async def _backoff(self, attempt: int) -> None:
+        # exponential, with jitter so that retrying siblings do not march in step
+        await asyncio.sleep(self.retry_base_s * 2**attempt * (0.5 + random.random()))
 
     def _replay(self, node: Node, step_id: str, kind: str, name: str, effect: bool = False) -> Any:
         if not self.recorded:
@@ -578,18 +573,11 @@ class Gate:
                     ledger.release(reservation)
                 raise
             except Exception as exc:
-                # what a failed attempt cost: what it reports, else a tool's worst case,
-                # else (a model that gave no usage) the call itself
-                used = getattr(exc, "spent", None)
-                if not isinstance(used, Usage):
-                    used = Usage(calls=worst.calls) if kind == "model" else worst
-                if reservation is not None:
-                    ledger.settle(reservation, used)
+                err, used = self._attempt_failed(exc, reservation, worst, kind, name)
                 spent = spent + used
-                err = _as_remit_error(exc, kind, name)
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
-                    await asyncio.sleep(self.retry_base_s * 2**attempt * (0.5 + random.random()))
+                    await self._backoff(attempt)
                     continue
                 self._record_error(node, step_id, kind, name, err, spent, started, "error")
                 if err is exc:
