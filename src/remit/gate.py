@@ -211,11 +211,8 @@ class Gate:
                 now = time.time()
                 request = {"tool": name, "args": dict(args), "why": decision.explain(),
                            "rule": decision.rule}  # fmt: skip
-                self.writer.add(
-                    StepRecord(self.run_id, approval_id, node.id, node.scope_n, "approval",
-                               name, "started", self._encode_input(request), None, None, None,
-                               now, None)
-                )  # fmt: skip
+                self._record(node, approval_id, "approval", name, "started", request,
+                             None, None, ZERO, now, False)  # fmt: skip
                 await self.writer.durable()
             if self.on_approval is not None:
                 self.on_approval(approval_id, node)
@@ -531,22 +528,8 @@ class Gate:
         started = time.time()
         # a plain function's intent would only ever be seen beside its result
         if intent:
-            writer.add(
-                StepRecord(
-                    self.run_id,
-                    step_id,
-                    node.id,
-                    node.scope_n,
-                    kind,
-                    name,
-                    "started",
-                    self._encode_input(args),
-                    None,
-                    None,
-                    None,
-                    started,
-                    None,
-                )
+            self._record(
+                node, step_id, kind, name, "started", args, None, None, ZERO, started, False
             )
         if effect:
             # write-ahead: the intent is on disk before the world changes
@@ -610,23 +593,7 @@ class Gate:
         except RemitError as err:
             self._record_error(node, step_id, kind, name, err, spent, started, "error", args)
             raise
-        self.writer.add(
-            StepRecord(
-                self.run_id,
-                step_id,
-                node.id,
-                node.scope_n,
-                kind,
-                name,
-                "ok",
-                None if args is None else self._encode_input(args),
-                text,
-                None,
-                _spent_json(spent),
-                started,
-                time.time(),
-            )
-        )
+        self._record(node, step_id, kind, name, "ok", args, text, None, spent, started)
         if normalize and type(value) not in _PRIMITIVES:
             # the caller sees exactly what a replay will see (tuples become lists, ...)
             value = json.loads(text)
@@ -681,6 +648,24 @@ class Gate:
         status: str,
         args: Any = None,
     ) -> None:
+        self._record(node, step_id, kind, name, status, args, None, json.dumps(err.to_dict()),
+                     spent, started)  # fmt: skip
+
+    def _record(
+        self,
+        node: Node,
+        step_id: str,
+        kind: str,
+        name: str,
+        status: str,
+        args: Any,
+        output: str | None,
+        error: str | None,
+        spent: Usage,
+        started: float,
+        ended: bool = True,
+    ) -> None:
+        """Queue one step record of ``node`` (the one shape every row of a step takes)."""
         self.writer.add(
             StepRecord(
                 self.run_id,
@@ -691,11 +676,11 @@ class Gate:
                 name,
                 status,  # pyright: ignore[reportArgumentType]
                 None if args is None else self._encode_input(args),
-                None,
-                json.dumps(err.to_dict()),
+                output,
+                error,
                 _spent_json(spent),
                 started,
-                time.time(),
+                time.time() if ended else None,
             )
         )
 
