@@ -178,6 +178,26 @@ class RetryableToolError(RemitError):
     retryable = True
 
 
+class ModelError(RemitError):
+    """A model endpoint refused the request for good (bad request, auth, unknown model).
+
+    ``status`` is the HTTP status when there was one.
+    """
+
+    code = "MODEL_FAILED"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelTransientError(ModelError):
+    """A model call that may succeed if tried again (429, 5xx, timeout, dropped link)."""
+
+    code = "MODEL_TRANSIENT"
+    retryable = True
+
+
 class EffectUncertain(RemitError):
     """An effect's intent was recorded but not its result, and the tool is not idempotent.
 

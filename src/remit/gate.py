@@ -108,6 +108,7 @@ class Gate:
         recorded: Mapping[str, StepRecord] | None = None,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         retry_base_s: float = 0.05,
+        retry_cap_s: float = 2.0,
     ) -> None:
         self.run_id = run_id
         self.writer = writer
@@ -123,6 +124,7 @@ class Gate:
         self.on_approval: Callable[[str, Node], None] | None = None
         self.approval_poll_s = 1.0
         self.retry_base_s = retry_base_s
+        self.retry_cap_s = retry_cap_s
         self._last: tuple[Any, str] = (_MISS, "")
         #: counters a run reports: steps executed, served from the journal, denied
         self.executed = 0
@@ -331,7 +333,9 @@ class Gate:
             execute,
             effect=False,
             timeout=None,
-            retries=0,
+            # transient failures (429, 5xx, timeouts) retry with backoff; each attempt
+            # is reserved and settled on its own, so retries are charged
+            retries=getattr(model, "retries", 0),
         )
         return Completion(**out)
 
@@ -478,7 +482,8 @@ class Gate:
 
     async def _backoff(self, attempt: int) -> None:
         # exponential, with jitter so that retrying siblings do not march in step
-        await asyncio.sleep(self.retry_base_s * 2**attempt * (0.5 + random.random()))
+        delay = min(self.retry_cap_s, self.retry_base_s * 2**attempt)
+        await asyncio.sleep(delay * (0.5 + random.random()))
 
     def _replay(self, node: Node, step_id: str, kind: str, name: str, effect: bool = False) -> Any:
         if not self.recorded:

@@ -188,6 +188,21 @@ def test_result_keeps_the_intents_identity_and_input(journal: JournalStore) -> N
     )
 
 
+def test_proof_is_kept_as_written_with_the_intent(journal: JournalStore) -> None:
+    journal.write([intent("s1", proof="sig-of-intent")])
+    journal.write([result("s1", proof="another")])
+    got = journal.get_step("run-1", "s1")
+    assert got is not None
+    assert (got.status, got.proof) == ("ok", "sig-of-intent")
+
+
+def test_a_result_may_bring_the_proof_its_intent_lacked(journal: JournalStore) -> None:
+    journal.write([intent("s1")])
+    journal.write([result("s1", proof="late")])
+    got = journal.get_step("run-1", "s1")
+    assert got is not None and got.proof == "late"
+
+
 def test_result_without_intent_inserts_the_whole_row(journal: JournalStore) -> None:
     journal.write([result("s1")])
     assert all_steps(journal) == [result("s1")]
@@ -335,6 +350,7 @@ def test_records_round_trip_field_by_field(journal: JournalStore) -> None:
             ended_at=1e12,
         ),
         StepRecord("run-1", "denied", "t", 3, "tool", "rm", "denied", error='"no"'),
+        StepRecord("run-1", "signed", "t", 4, "tool", "rm", "ok", proof="AAECAw-_x"),
     ]
     assert len(records[2].output or "") > 1_000_000
     journal.write(records)

@@ -25,7 +25,8 @@ class StepRecord:
     """One step of a run, as the journal stores it.
 
     ``input``, ``output``, ``error`` and ``spent`` are JSON text (or None); the
-    journal never interprets them beyond checking they parse on read.
+    journal never interprets them beyond checking they parse on read. ``proof`` is
+    opaque text, kept as first written, like ``input``.
     """
 
     run_id: str
@@ -41,6 +42,9 @@ class StepRecord:
     spent: str | None = None
     started_at: float = 0.0
     ended_at: float | None = None
+    #: a signature that authorizes the step, as written with its intent (never updated):
+    #: a tool call's holder proof, or a delegation's warrant hop (see ``remit.provenance``)
+    proof: str | None = None
 
 
 @dataclass(slots=True)

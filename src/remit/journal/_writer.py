@@ -202,6 +202,8 @@ def _merge(records: list[StepRecord]) -> list[StepRecord]:
         elif prev.status == "started" and r.status != "started":
             if r.input is None:
                 r.input = prev.input
+            if prev.proof is not None:
+                r.proof = prev.proof
             r.started_at = prev.started_at
             by_step[r.step_id] = r
     return list(by_step.values())

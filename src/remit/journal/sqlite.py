@@ -85,8 +85,14 @@ def _add_spent(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE steps ADD COLUMN spent TEXT")
 
 
+def _add_proof(conn: sqlite3.Connection) -> None:
+    """Version 2 to 3: steps carry the signature that authorizes them (call proofs and
+    warrant hops), so a run can be verified offline from the journal alone."""
+    conn.execute("ALTER TABLE steps ADD COLUMN proof TEXT")
+
+
 #: ``_MIGRATIONS[v]`` upgrades a version-``v`` file to version ``v + 1``; append only.
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _add_spent]
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _add_spent, _add_proof]
 
 #: the schema version this code writes; a file with a higher version is refused
 SCHEMA_VERSION: Final[int] = len(_MIGRATIONS)
@@ -109,7 +115,8 @@ _UPSERT_STEP: Final = (
     f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * len(_STEP_FIELDS))})"
     " ON CONFLICT (run_id, step_id) DO UPDATE SET"
     " status = excluded.status, output = excluded.output, error = excluded.error,"
-    " spent = excluded.spent, ended_at = excluded.ended_at"
+    " spent = excluded.spent, ended_at = excluded.ended_at,"
+    " proof = COALESCE(steps.proof, excluded.proof)"
     " WHERE steps.status = 'started' AND excluded.status <> 'started'"
 )
 _SELECT_STEPS: Final = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY pos"

@@ -26,7 +26,10 @@ class Model(Protocol):
     """``complete(messages, schema=None, tools=None, max_tokens=...) -> Completion``.
 
     ``usd_per_input_token`` / ``usd_per_output_token`` let the Gate reserve a true
-    worst case before the call.
+    worst case before the call. An adapter may also set ``retries`` (an int, default 0):
+    the Gate then retries a call that raised a retryable error
+    (:class:`~remit.errors.ModelTransientError`) that many times, with capped
+    exponential backoff and jitter, reserving and charging every attempt.
     """
 
     name: str
