@@ -21,6 +21,7 @@ import pytest
 from remit import Agent, Remit, Runtime, tool
 from remit.errors import DeniedError
 from remit.journal import SQLiteJournal
+from remit.provenance import verify_run
 
 SENT: list[dict[str, Any]] = []
 
@@ -88,6 +89,9 @@ def test_in_inputs_checks_the_users_words_not_the_childs_inputs(tmp_path: Path) 
     run = rt.run("pay bob 50", remit=bank_remit("tell"))
     assert run.ok and run.result == "sent 50 to bob"
     assert SENT == [{"recipient": "bob", "amount": 50}]
+    # offline, the call verifies against the same words of the person's
+    report = verify_run(rt.store, run.id)
+    assert report.ok and report.calls == 1 and report.approved == 0
 
 
 def test_a_forbid_rule_wins_over_a_later_allow(tmp_path: Path) -> None:
@@ -151,6 +155,9 @@ def test_ask_waits_for_a_person_who_answers_from_another_process(
     if answer == "approve":
         assert run.result == "sent 50 to mallory"
         assert SENT == [{"recipient": "mallory", "amount": 50}]
+        # outside the remit, so it verifies only as approved by a person
+        report = verify_run(rt.store, "r")
+        assert report.ok and (report.calls, report.approved) == (1, 1)
     else:
         assert "a person denied the call" in run.result
         assert SENT == []

@@ -14,11 +14,13 @@ from typing import Any
 from .ledger import Account
 from .remit import Remit
 from .tasks import Status, check_transition
+from .warrant import AgentKey, Warrant
 
 
 class Node:
     __slots__ = (
         "account",
+        "agent_key",
         "attempt",
         "by_key",
         "cancelled",
@@ -45,6 +47,7 @@ class Node:
         "stopped",
         "timer",
         "waiting_on",
+        "warrant",
     )
 
     def __init__(
@@ -93,6 +96,10 @@ class Node:
         self.started_at = 0.0
         # the watchdog of a parent waiting on its children past its deadline
         self.timer: asyncio.TimerHandle | None = None
+        #: the signed chain this task acts under (None until it starts, or when unsigned)
+        self.warrant: Warrant | None = None
+        #: the key of this task's agent (held by the runtime, never shown to a model)
+        self.agent_key: AgentKey | None = None
 
     def move(self, new: Status) -> None:
         check_transition(self.id, self.status, new)

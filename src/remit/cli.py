@@ -35,8 +35,10 @@ from .gate import Gate
 from .jobs import JOBS
 from .journal import Durability, JournalStore, StepRecord, open_journal
 from .ledger import Usage
+from .provenance import load_principal_key, verify_run
 from .remit import Budget, Remit, resolve_deadline
 from .runtime import Run, Runtime, new_run_id
+from .trace.chain import chain_view
 from .trace.tree import format_seconds, format_spend, load, plural, render, status_style
 
 app = typer.Typer(
@@ -539,8 +541,20 @@ def show(
     max_children: Annotated[
         int, typer.Option("--max-children", help="Children shown per task.", min=1)
     ] = 20,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="Instead of the tree: the warrant chain principal → … → agent of this "
+            "step (or task) id, with each hop's narrowing.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Show the task tree of a run: status, role decision, spend vs budget, denials."""
+    if chain is not None:
+        _show_chain(run_id, chain, journal, as_json)
+        return
     with _user_errors():
         store = _open_existing(journal)
         try:
@@ -566,6 +580,140 @@ def show(
                                            else f" --journal {journal}")  # fmt: skip
         out.print(Text(f"this run has not finished; if its process is gone: {hint}",
                        style="yellow"))  # fmt: skip
+
+
+# --- warrants: chains, verification, keys ----------------------------------------------
+
+
+def _show_chain(run_id: str, step: str, journal: Path, as_json: bool) -> None:
+    with _user_errors():
+        store = _open_existing(journal)
+        try:
+            view = chain_view(store, run_id, step)
+        finally:
+            store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        return
+    head = Text()
+    head.append(f"warrant chain of {step}", style="bold")
+    head.append(f"   run {run_id}", style="dim")
+    out.print(head)
+    line = Text("principal ", style="bold")
+    line.append(view["principal"][:16] + "…", style="cyan")
+    out.print(line)
+    for hop in view["hops"]:
+        t = Text("  → " + ("  " * hop["position"]))
+        t.append(f"hop {hop['position']} ", style="bold")
+        t.append(hop["task_id"], style="dim")
+        t.append(f"  {hop['goal'][:60]!r}" if hop["goal"] else "")
+        t.append(f"  holder {hop['holder'][:12]}…", style="cyan")
+        out.print(t)
+        pad = "      " + ("  " * hop["position"])
+        if hop["position"] == 0:
+            out.print(Text(pad + "grants: " + hop["grants"], style="green"))
+        for change in hop["narrowing"] or (["(no narrowing)"] if hop["position"] else []):
+            out.print(Text(pad + "narrows: " + change, style="yellow"))
+    if view.get("step"):
+        s = view["step"]
+        t = Text("  ⇒ ")
+        t.append(f"{s['kind']} {s['name']}", style="bold")
+        t.append(f"  {s['status']}  signed by the last holder: ")
+        t.append("yes" if s["signed"] else "no", style="green" if s["signed"] else "red")
+        out.print(t)
+    verdict = view["verified"]
+    out.print(
+        Text("chain verifies offline ✓", style="green")
+        if verdict is True
+        else Text(f"chain does NOT verify: {verdict}", style="red")
+    )
+
+
+@app.command()
+def verify(
+    run_id: Annotated[str, typer.Argument(help="The run to verify.")],
+    journal: JournalOpt = DEFAULT_JOURNAL,
+    principal: Annotated[
+        str | None,
+        typer.Option(
+            "--principal",
+            help="The principal's public key (64 hex digits) the chains must lead to; "
+            "default: the key the run recorded.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+) -> None:
+    """Re-verify every tool call of a run from the journal alone: each warrant chain
+    (signatures, narrowing, expiry), each holder's call proof, each call against its remit.
+
+    Exit code 0 when everything verifies, 1 when something does not, 2 for bad input.
+    """
+    with _user_errors():
+        pinned = None
+        if principal is not None:
+            try:
+                pinned = bytes.fromhex(principal)
+            except ValueError:
+                pinned = b""
+            if len(pinned) != 32:
+                _die("[ARGUMENT] --principal must be 64 hex digits (an Ed25519 public key)")
+        store = _open_existing(journal)
+        try:
+            report = verify_run(store, run_id, principal_public=pinned)
+        finally:
+            store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        raise typer.Exit(0 if report.ok else 1)
+    source = "pinned" if report.principal_source == "given" else "as recorded in the journal"
+    out.print(Text(f"run {run_id}: principal {report.principal[:16]}… ({source})"))
+    summary = (
+        f"{plural(report.calls, 'call')} · {plural(report.hops, 'warrant hop')} "
+        f"(longest chain {report.longest_chain}) · "
+        f"{plural(report.approved, 'call')} approved by a person"
+    )
+    if report.ok:
+        out.print(Text(f"verified ✓  {summary}", style="green"))
+        if report.principal_source != "given":
+            out.print(Text("pin the principal with --principal KEY to prove who issued it",
+                           style="dim"))  # fmt: skip
+        return
+    out.print(Text(f"FAILED: {plural(len(report.failures), 'step')} did not verify  "
+                   f"({summary})", style="red"))  # fmt: skip
+    for f in report.failures[:50]:
+        out.print(Text(f"  {f.step_id}  [{f.code}] {f.message}", style="red"), soft_wrap=True)
+    if len(report.failures) > 50:
+        out.print(Text(f"  … and {len(report.failures) - 50} more (--json for all)"))
+    raise typer.Exit(1)
+
+
+key_app = typer.Typer(help="Principal keys: issue runs under your own key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("new")
+def key_new(
+    path: Annotated[Path, typer.Argument(help="Where to write the new key (mode 0600).")],
+) -> None:
+    """Create a principal key; prints its public key (give it to `remit verify --principal`)."""
+    with _user_errors():
+        if path.exists():
+            _die(f"[ARGUMENT] {path} exists; refusing to overwrite a key")
+        seed = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(seed.hex() + "\n")
+        out.print(load_principal_key(path).public.hex())
+
+
+@key_app.command("public")
+def key_public(
+    path: Annotated[Path, typer.Argument(help="A key file made by `remit key new`.")],
+) -> None:
+    """Print the public key of a principal key file."""
+    with _user_errors():
+        out.print(load_principal_key(path).public.hex())
 
 
 def main() -> None:

@@ -142,6 +142,7 @@ class Engine:
                 self.observer("start", node)
             ctx = Context(gate, node, self._dep_results(node))
             try:
+                gate.mint(node)
                 if node.remit.depth > 0:
                     decision = await gate.role(node, "atomize", agent.atomize, ctx)
                     if decision not in ("execute", "plan", True, False):
@@ -330,6 +331,8 @@ class Engine:
             return
         node.result = value
         node.move(Status.DONE)
+        # its children are done: nobody delegates from it or signs for it again
+        node.warrant = node.agent_key = None
         # Dependents and the parent may go on now: the journal reaches the disk in
         # queue order, so no later record can survive a crash without this one.
         # Whatever is seen outside (a report, an effect, the run's result) waits for
@@ -350,6 +353,7 @@ class Engine:
         node.error = error
         self._cancel_children(node)
         node.move(Status.FAILED)
+        node.warrant = node.agent_key = None
         self.gate.end(node, False, None, error, node.account.spent)
         self._report("failed", node)
         self._on_final(node)

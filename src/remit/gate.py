@@ -45,12 +45,14 @@ from .errors import (
     SchemaError,
     StepFailed,
     StepTimeout,
+    WarrantDigestMismatch,
 )
 from .errors import from_dict as error_from_dict
 from .journal import StepRecord
 from .journal._writer import JournalWriter
 from .ledger import ZERO, Ledger, Usage
 from .models import Completion, Message, Model
+from .provenance import DEFAULT_TTL_S, Signer, hop_frame
 from .remit import Decision
 from .schemas import validate as validate_schema
 from .tools import ToolRegistry
@@ -126,6 +128,10 @@ class Gate:
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
         self._last: tuple[Any, str] = (_MISS, "")
+        #: mints hops and signs calls (None: this run is not signed)
+        self.signer: Signer | None = None
+        # proofs made for steps not yet recorded: the step's first row carries its proof
+        self._proofs: dict[str, str] = {}
         #: counters a run reports: steps executed, served from the journal, denied
         self.executed = 0
         self.replayed = 0
@@ -146,6 +152,18 @@ class Gate:
         if hit is not _MISS:
             return hit
         worst = t.worst
+        signer = self.signer
+        if signer is not None:
+            warrant, key = node.warrant, node.agent_key
+            if warrant is None or key is None:
+                raise Cancelled(f"task {node.id} holds no warrant (it has ended)")
+            # signed over the validated arguments: what the tool will actually receive
+            try:
+                proof = signer.sign_call(warrant, key, step_id, name, valid)
+            except WarrantDigestMismatch:  # a value JSON cannot hold as is: sign its JSON form
+                as_json = json.loads(self._encode_input(valid) or "{}")
+                proof = signer.sign_call(warrant, key, step_id, name, as_json)
+            self._proofs[step_id] = proof
         if t.takes_key:
             valid["idempotency_key"] = idempotency_key(self.run_id, step_id)
         fn = t.fn
@@ -686,8 +704,46 @@ class Gate:
                 _spent_json(spent),
                 started,
                 time.time() if ended else None,
+                self._proofs.pop(step_id, None) if self._proofs else None,
             )
         )
+
+    # --- warrants ------------------------------------------------------------------
+
+    def mint(self, node: Node) -> None:
+        """Give ``node`` its warrant as it starts: the root grant, or a hop delegated by
+        its parent's agent; journaled (``{task}:warrant``) before any of its calls.
+
+        A resumed run reuses the journaled hop, so calls signed before and after the
+        crash hang off the same chain.
+        """
+        signer = self.signer
+        if signer is None:
+            return
+        step_id = f"{node.id}:warrant"
+        parent = node.parent
+        parent_warrant = parent_key = None
+        if parent is not None:
+            parent_warrant, parent_key = parent.warrant, parent.agent_key
+            if parent_warrant is None or parent_key is None:
+                raise Cancelled(f"task {node.id}: its parent {parent.id} has ended")
+        rec = self.recorded.get(step_id) if self.recorded else None
+        if rec is not None and rec.proof is not None:
+            node.warrant, node.agent_key = signer.restore(
+                parent_warrant, node.id, rec.proof, step_id
+            )
+            return
+        if parent_warrant is None or parent_key is None:
+            expires = node.deadline if node.deadline is not None else time.time() + DEFAULT_TTL_S
+            warrant, key = signer.root(node.id, node.remit, node.goal, expires)
+        else:
+            expires = node.deadline if node.deadline is not None else parent_warrant.expires
+            warrant, key = signer.delegate(parent_warrant, parent_key, node.id, node.remit, expires)
+        node.warrant, node.agent_key = warrant, key
+        self._proofs[step_id] = hop_frame(warrant)
+        out = f'{{"hop": {warrant.depth - 1}, "holder": "{warrant.holder.hex()}"}}'
+        self._record(node, step_id, "warrant", warrant.hop_id, "ok", None, out, None, ZERO,
+                     time.time())  # fmt: skip
 
     def _encode(self, value: Any, where: str) -> str:
         try:

@@ -23,15 +23,17 @@ from typing import Any
 from ._node import Node
 from .agent import Agent
 from .engine import Engine, Observer
-from .errors import AgentNotFound, RemitError, UnknownToolError
+from .errors import AgentNotFound, JournalError, RemitError, RunNotFound, UnknownToolError
 from .gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
 from .journal import Durability, JournalStore, RunRecord, open_journal
 from .journal._writer import JournalWriter
 from .ledger import Ledger, Usage
 from .models import Model
+from .provenance import KeyFiles, RunKeys, Signer
 from .remit import Remit
 from .tasks import ROOT, Status, task_id
 from .tools import Tool, ToolRegistry, calculator, files
+from .warrant import AgentKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,10 @@ class Runtime:
     built-in file tools, confined to ``workspace``, and the calculator are always
     known; knowing grants nothing). ``concurrency``: tasks worked on at once.
     ``durability``: ``"full"`` (a step is finished only once on disk) or ``"normal"``.
+    ``sign``: mint a signed warrant hop for every task and sign every tool call, so
+    ``remit verify`` can check the run offline (see :mod:`remit.provenance`);
+    ``principal_key``: the key that issues each run's root grant (default: one derived
+    per run); ``keys_dir``: where run secrets are kept (default: beside the journal).
     """
 
     def __init__(
@@ -107,6 +113,9 @@ class Runtime:
         workspace: str | os.PathLike[str] = ".",
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         observer: Observer | None = None,
+        sign: bool = True,
+        principal_key: AgentKey | None = None,
+        keys_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._journal = journal
         self._durability: Durability = durability
@@ -118,6 +127,9 @@ class Runtime:
         self.workspace = Path(workspace).resolve()
         self.max_output_bytes = max_output_bytes
         self.observer = observer
+        self.sign = sign
+        self.principal_key = principal_key
+        self.keys = KeyFiles(keys_dir) if keys_dir is not None else KeyFiles.beside(journal)
         #: called as (approval step id, task) when a call waits for a person's answer
         self.on_approval: Callable[[str, Any], None] | None = None
         #: the last engine's gate, for inspection in tests and benchmarks
@@ -163,24 +175,45 @@ class Runtime:
         meta: dict[str, Any] = {"workspace": str(self.workspace), "concurrency": self.concurrency}
         if output_schema is not None:
             meta["output_schema"] = dict(output_schema)
+        model_spec = getattr(self.model, "spec", None)
+        if isinstance(model_spec, str):
+            # what remit.models.load_model needs to build the same model on resume
+            meta["model"] = model_spec
+        store = self.store
+        keys = None
+        if self.sign:
+            # the journal opens (or fails) before a key file is made
+            try:
+                store.get_run(rid)
+            except RunNotFound:
+                pass
+            else:
+                raise JournalError(f"run {rid} already exists in the journal; pick another id")
+            keys = RunKeys(self.keys.create(rid), self.principal_key)
+            meta["principal_key"] = keys.principal.public.hex()
         now = time.time()
-        self.store.create_run(
-            RunRecord(
-                rid,
-                goal,
-                agent_ref(agent),
-                remit.to_json(),
-                "running",
-                json.dumps(dict(inputs or {})),
-                None,
-                None,
-                json.dumps(meta),
-                now,
-                now,
+        try:
+            store.create_run(
+                RunRecord(
+                    rid,
+                    goal,
+                    agent_ref(agent),
+                    remit.to_json(),
+                    "running",
+                    json.dumps(dict(inputs or {})),
+                    None,
+                    None,
+                    json.dumps(meta),
+                    now,
+                    now,
+                )
             )
-        )
+        except BaseException:
+            if keys is not None:
+                self.keys.discard(rid)
+            raise
         return await self._drive(
-            rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {}
+            rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {}, keys=keys
         )
 
     def resume(self, run_id: str) -> Run:
@@ -201,6 +234,15 @@ class Runtime:
         inputs = json.loads(rec.inputs or "{}")
         # the run keeps the concurrency it was started with (its tools may rely on it)
         concurrency = int(meta.get("concurrency", self.concurrency))
+        keys = None
+        principal = meta.get("principal_key")
+        if isinstance(principal, str):
+            keys = RunKeys(self.keys.load(run_id), self.principal_key)
+            if keys.principal.public.hex() != principal and self.principal_key is not None:
+                raise RemitError(
+                    f"run {run_id} was issued by principal key {principal[:16]}..., not by "
+                    f"the key given ({keys.principal.public.hex()[:16]}...)"
+                )
         return await self._drive(
             run_id,
             rec.goal,
@@ -211,6 +253,8 @@ class Runtime:
             tools,
             recorded,
             concurrency,
+            keys=keys,
+            principal=bytes.fromhex(principal) if isinstance(principal, str) else None,
         )
 
     def get(self, run_id: str) -> Run:
@@ -240,6 +284,9 @@ class Runtime:
         tools: ToolRegistry,
         recorded: Mapping[str, Any],
         concurrency: int | None = None,
+        *,
+        keys: RunKeys | None = None,
+        principal: bytes | None = None,
     ) -> Run:
         started = time.perf_counter()
         ledger = Ledger()
@@ -255,6 +302,8 @@ class Runtime:
         )
         gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
         gate.on_approval = self.on_approval
+        if keys is not None:
+            gate.signer = Signer(run_id, keys, principal)
         self.last_gate = gate
         engine = Engine(
             gate, agent, ledger, concurrency=concurrency or self.concurrency, observer=self.observer

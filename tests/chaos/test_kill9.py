@@ -34,6 +34,7 @@ import pytest
 
 from remit import Remit, Runtime
 from remit.gate import idempotency_key
+from remit.provenance import verify_run
 from remit.tasks import ROOT, task_id
 
 pytestmark = pytest.mark.chaos
@@ -365,9 +366,17 @@ def verify(world: World, procs: list[Proc]) -> dict[str, int]:
             assert (row[2], row[3]) == ("tool", what.removeprefix("tool:")), (step, row)
         else:
             assert row[2] == what.removeprefix("role:"), (step, row)
-    # every step that is not a task end was really executed at least once
+    # every step that is not a task end or a warrant hop was really executed at least once
     executed_steps = {step for _, step, _ in execs}
-    assert executed_steps == {s[0] for s in steps if s[2] != "task"}
+    assert executed_steps == {s[0] for s in steps if s[2] not in ("task", "warrant")}
+
+    # 5. the signatures: every call verifies offline, across every kill and resume (a
+    # resumed process reuses the hops its predecessors journaled)
+    with Runtime(journal=world.journal) as rt:
+        audit = verify_run(rt.store, world.run_id)
+    assert audit.ok, audit.failures[:5]
+    assert audit.calls == sum(1 for s in steps if s[2] == "tool") > 0
+    assert audit.hops == len(tasks)
 
     # 3. the effects: one per leaf, under the step's idempotency key, never twice
     leaves = {tid: path for tid, path in tasks.items() if len(path) == ca.DEPTH}
