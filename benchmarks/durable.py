@@ -9,6 +9,12 @@ Workloads (every step goes through the Gate with the journal on, durability "ful
 - W5: a 10,000-child fan-out; peak memory growth per task
 - floor: one INSERT + COMMIT per step on raw sqlite3, WAL, synchronous=FULL
 
+Runs are signed (the default: a warrant hop minted per task, a holder's proof per tool
+call, three Ed25519 operations per leaf); ``*_unsigned_*`` figures repeat W1-W3 with
+``Runtime(sign=False)`` in the same rounds. The journal file is created before each
+workload's clock starts (a runtime opens its journal once); ``journal_open_ms`` is that
+cost on its own.
+
 Figures are medians of ``--repeat`` runs (default 5), all measured in this process run,
 side by side. ``--json`` prints one JSON object as the last line. ``--peers`` adds
 LangGraph (SqliteSaver) and DBOS (SQLite) on the same workloads when ``remit[bench]``
@@ -115,10 +121,15 @@ def _fresh_journal(d: str, name: str = "j.db") -> str:
     return os.path.join(d, name)
 
 
-def _run(agent: Agent, depth: int, durability: str = "full") -> tuple[float, Any]:
+def _run(
+    agent: Agent, depth: int, durability: str = "full", sign: bool = True
+) -> tuple[float, Any]:
     with tempfile.TemporaryDirectory() as d:
-        rt = Runtime(journal=_fresh_journal(d), agent=agent, durability=durability)  # type: ignore[arg-type]
+        rt = Runtime(journal=_fresh_journal(d), agent=agent, durability=durability, sign=sign)  # type: ignore[arg-type]
         remit = Remit(tools={"step": {}}, budget=Budget(calls=1_000_000), depth=depth)
+        # the journal is opened (created, migrated) before the clock starts, as a
+        # long-lived runtime opens it once: that cost is journal_open_ms, on its own
+        rt.store  # noqa: B018
         gc.collect()
         t = time.perf_counter()
         run = rt.run("benchmark", remit=remit, inputs={"i": 0})
@@ -127,6 +138,14 @@ def _run(agent: Agent, depth: int, durability: str = "full") -> tuple[float, Any
         if not run.ok:
             raise SystemExit(f"benchmark run failed: {run.error}")
         return dt, run
+
+
+def journal_open_ms() -> float:
+    """Creating a fresh journal file: schema, migrations, WAL (paid once per file)."""
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        SQLiteJournal(os.path.join(d, "j.db")).close()
+        return (time.perf_counter() - t) * 1e3
 
 
 def floor_commit_us(n: int = 2000) -> float:
@@ -288,13 +307,17 @@ def main() -> None:
 
     r = args.repeat
     floor, w1, w2, w3, w4, w5 = [], [], [], [], [], []
+    w1u, w2u, w3u, opened = [], [], [], []
     for _ in range(r):
         floor.append(floor_commit_us())
-        w1.append(_run(Chain(2000), 1)[0] / 2000 * 1e6)
-        w2.append(_run(FanOut(1000), 1)[0])
-        dt, run = _run(Tree(6), 4)
-        assert run.tasks == 1555, run.tasks
-        w3.append(dt)
+        opened.append(journal_open_ms())
+        # signed (the default) and unsigned side by side, interleaved
+        for sign, (a, b, c) in ((True, (w1, w2, w3)), (False, (w1u, w2u, w3u))):
+            a.append(_run(Chain(2000), 1, sign=sign)[0] / 2000 * 1e6)
+            b.append(_run(FanOut(1000), 1, sign=sign)[0])
+            dt, run = _run(Tree(6), 4, sign=sign)
+            assert run.tasks == 1555, run.tasks
+            c.append(dt)
         w4.append(w4_once())
         w5.append(w5_once())
     out: dict[str, Any] = {
@@ -308,6 +331,11 @@ def main() -> None:
         "w4_rerun": int(max(x["rerun"] for x in w4)),
         "w4_resume_s": round(median([x["resume_s"] for x in w4]), 4),
         "w5_rss_kb_per_task": round(median(w5), 2),
+        # the same workloads with Runtime(sign=False): no warrant hops, no call proofs
+        "w1_unsigned_step_us": round(median(w1u), 1),
+        "w2_unsigned_s": round(median(w2u), 4),
+        "w3_unsigned_s": round(median(w3u), 4),
+        "journal_open_ms": round(median(opened), 1),
     }
     if args.peers:
         from _peers import run_peers  # pyright: ignore[reportMissingImports]
@@ -321,6 +349,10 @@ def main() -> None:
         ("W4 finished before kill", out["w4_finished_before_kill"], "re-run", out["w4_rerun"]),
         ("W4 resume to done (s)", out["w4_resume_s"], "target", "< 0.3"),
         ("W5 peak RSS per task (KB)", out["w5_rss_kb_per_task"], "target", "<= 4"),
+        ("W1 step unsigned (µs)", out["w1_unsigned_step_us"], "signed", out["w1_step_us"]),
+        ("W2 unsigned (s)", out["w2_unsigned_s"], "signed", out["w2_s"]),
+        ("W3 unsigned (s)", out["w3_unsigned_s"], "signed", out["w3_s"]),
+        ("creating a journal file (ms)", out["journal_open_ms"], "", "not in W1-W3"),
     ]
     print(f"remit durable benchmark: medians of {r} runs, durability=full, {os.cpu_count()} cpus")
     for name, v, k, ref in rows:
