@@ -4,6 +4,7 @@ how constraints are written in files, and how a ToolGrant checks and narrows."""
 from __future__ import annotations
 
 import doctest
+import enum
 import math
 from typing import Any
 
@@ -16,8 +17,11 @@ from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
     OPS,
     Constraint,
+    Rule,
     ToolGrant,
+    Verdict,
     between,
+    compile_args,
     constraint_from_dict,
     constraints_from_spec,
     equals,
@@ -573,3 +577,141 @@ def test_narrowed_grants_are_within_and_allow_only_what_the_parent_allows(
         if merged.check(args) is None:
             assert parent.check(args) is None
             assert ToolGrant("t", child_spec).check(args) is None
+
+
+# --- compiled checks agree with the reference checks ------------------------------------------
+
+
+class _Str(str):
+    __slots__ = ()
+
+
+class _Color(enum.StrEnum):
+    RED = "r"
+
+
+class _Num(enum.IntEnum):
+    TWO = 2
+
+
+odd_values = st.sampled_from(
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        10**30,
+        -(10**30),
+        0,
+        1,
+        True,
+        False,
+        b"out/a.md",
+        ("r",),
+        {"k": 1},
+        _Str("out/sub/x"),
+        _Str("r"),
+        _Color.RED,
+        _Num.TWO,
+        "out\\x",
+        "out/\x00x",
+        "",
+        "out/sub/",
+        "out//sub",
+        "./out/sub",
+        "/out/sub",
+        "out/sub/..",
+        "out/../out/sub/x",
+        "..out/x",
+        "../out/x",
+        "https://h.io/v1/x",
+        "https://h.io/v1/%2e%2e/x",
+    ]
+)
+all_values = st.one_of(values, odd_values)
+prefixes = st.sampled_from(
+    ["out", "out/sub", "out/sub/deep", "/", ".", "..", "../out", "/etc", "..out", "out/..x"]
+)
+inputs = st.one_of(st.none(), st.sampled_from(["", "pay r 2 out/a.md", "abc 0.5 w"]))
+
+
+def reference_ok(cs: list[Constraint], value: object, inputs_text: str | None) -> bool:
+    return ToolGrant("t", {"a": cs}).check({"a": value}, inputs_text) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(constraints, min_size=1, max_size=4), all_values, inputs)
+def test_compiled_constraints_decide_like_check(
+    cs: list[Constraint], value: object, inputs_text: str | None
+) -> None:
+    ok = compile_args({"a": tuple(cs)}.items())
+    assert ok({"a": value}, inputs_text) == reference_ok(cs, value, inputs_text)
+    assert ok({}, inputs_text) is False  # a constrained argument that is missing
+    # a forbid rule's test: in_inputs without inputs holds there
+    hit = compile_args({"a": tuple(cs)}.items(), forbid=True)
+    rule = Rule("forbid", {"a": cs})
+    assert hit({"a": value}, inputs_text) == (rule.miss({"a": value}, inputs_text) is None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(prefixes, min_size=1, max_size=6), st.one_of(paths, odd_values))
+def test_compiled_within_runs_decide_like_each_within(
+    prefix_list: list[str], value: object
+) -> None:
+    # nested, disjoint, absolute, "." and ".." prefixes, in any order, several at once
+    cs: list[Constraint] = [within(p) for p in prefix_list]
+    ok = compile_args({"a": tuple(cs)}.items())
+    assert ok({"a": value}, None) == all(c.check(value) is None for c in cs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["path", "n", "z"]), st.lists(constraints, max_size=3)),
+    st.lists(st.dictionaries(st.sampled_from(["path", "n", "z"]), all_values), max_size=6),
+    inputs,
+)
+def test_quick_agrees_with_evaluate_on_simple_grants(
+    spec: dict[str, list[Constraint]], calls: list[dict[str, object]], inputs_text: str | None
+) -> None:
+    grant = ToolGrant("t", spec)
+    for args in calls:
+        verdict = grant.evaluate(args, inputs_text=inputs_text)
+        quick = grant.quick(args, inputs_text)
+        if verdict.reason is None:
+            assert quick == verdict == Verdict(None)
+        else:
+            assert quick is None
+
+
+def test_quick_compiles_once_and_leaves_equality_alone() -> None:
+    a = ToolGrant("w", {"path": [within("out/"), within("out/sub/")], "n": between(0, 3)})
+    b = ToolGrant("w", {"path": [within("out/"), within("out/sub/")], "n": between(0, 3)})
+    assert a.quick({"path": "out/sub/x", "n": 2}) == Verdict(None)
+    assert a.quick({"path": "out/x", "n": 2}) is None
+    assert a.quick({"path": "out/sub/x", "n": 4}) is None
+    assert a.quick({"path": "out/sub/x"}) is None
+    compiled = a._quick
+    assert compiled is not None
+    a.quick({"path": "out/sub/y", "n": 1})
+    assert a._quick is compiled
+    assert a == b and repr(a) == repr(b)
+
+
+def test_quick_with_many_constrained_arguments() -> None:
+    spec = {name: between(0, 9) for name in "abcdef"}
+    grant = ToolGrant("t", spec)
+    call: dict[str, object] = dict.fromkeys("abcdef", 1)
+    assert grant.quick(call) == Verdict(None)
+    for name in "abcdef":
+        assert grant.quick({**call, name: 10}) is None
+        assert grant.quick({k: v for k, v in call.items() if k != name}) is None
+
+
+@pytest.mark.parametrize("lo", [None, -1, 0, 0.5, 10**30])
+@pytest.mark.parametrize("hi", [None, 0, 0.5, 3, 10**30])
+def test_compiled_between_agrees_at_the_bounds(lo: float | None, hi: float | None) -> None:
+    if lo is not None and hi is not None and lo > hi:
+        return
+    c = between(lo, hi)
+    ok = compile_args({"n": (c,)}.items())
+    for v in (-1, 0, 0.5, 3, 10**30, -(10**30), math.nan, math.inf, -math.inf, True, _Num.TWO):
+        assert ok({"n": v}, None) == (c.check(v) is None), (c, v)

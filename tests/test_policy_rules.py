@@ -710,3 +710,59 @@ def test_rule_grants_round_trip_through_files(a: ToolGrant, b: ToolGrant, c: Too
     r = Remit(tools={"t": g})
     round_trips(r)
     assert r.tools["t"] == g
+
+
+def _reference_decision(grant: ToolGrant, args: dict[str, object], text: str | None) -> Decision:
+    """Remit.check's answer for a granted tool, from the reference checks alone."""
+    if not grant.layers:
+        reason = grant.check(args, text)
+        if reason is None:
+            return Decision(allowed=True, reason="allowed", code="ALLOW")
+        return Decision(
+            allowed=False, reason=reason, code="ARGUMENT", fallback=grant.effective_fallback
+        )
+    verdict = grant.evaluate(args, inputs_text=text)
+    if verdict.reason is None:
+        return Decision(allowed=True, reason="allowed", code="ALLOW", rule=verdict.rule)
+    return Decision(
+        allowed=False,
+        reason=verdict.reason,
+        code="ARGUMENT",
+        rule=verdict.rule,
+        fallback=grant.effective_fallback,
+        note=verdict.note,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(grants(), grants(), grants(), calls)
+def test_compiled_rules_decide_and_name_rules_like_evaluate(
+    a: ToolGrant, b: ToolGrant, c: ToolGrant, calls: list[tuple[dict[str, object], str | None]]
+) -> None:
+    # single grants and grants narrowed into up to three layers
+    try:
+        layered = a.narrowed(b).narrowed(c)
+    except WideningError:
+        layered = a
+    for grant in (a, b, layered):
+        remit = Remit(tools={"t": grant})
+        for args, text in calls:
+            verdict = grant.evaluate(args, inputs_text=text)
+            quick = grant.quick(args, text)
+            assert quick == (verdict if verdict.reason is None else None), (args, text)
+            decision = remit.check("t", args, now=NOW, inputs_text=text)
+            assert decision == _reference_decision(grant, args, text), (args, text)
+
+
+def test_compiled_rules_in_inputs_fail_closed_both_ways() -> None:
+    g = ToolGrant(
+        "pay",
+        rules=[forbid({"to": in_inputs()}, reason="named in the task"), allow({"to": in_inputs()})],
+    )
+    # without inputs the forbid rule holds (fails closed) and denies
+    assert g.quick({"to": "bob"}) is None
+    assert g.evaluate({"to": "bob"}).rule == "pay#1"
+    h = ToolGrant("pay", rules=[allow({"to": in_inputs()})])
+    assert h.quick({"to": "bob"}) is None
+    assert h.quick({"to": "bob"}, "pay bob") == Verdict(None, "pay#1")
+    assert h.quick({"to": "eve"}, "pay bob") is None

@@ -654,6 +654,61 @@ def test_a_denied_call_never_reaches_the_tool(
             assert all(c.check(args[arg]) is None for c in cs)
 
 
+def reference_check(r: Remit, tool: str, args: Mapping[str, object], now: float) -> Decision:
+    """Remit.check as it was before its compiled fast path: the reference checks only."""
+    if r.deadline is not None and now >= r.deadline:
+        return Decision(
+            allowed=False,
+            reason=f"{tool}: deadline {remit.remit._iso(r.deadline)} passed "
+            f"{now - r.deadline:.1f}s ago",
+            code="DEADLINE",
+            fallback="stop",
+        )
+    grant = r.tools.get(tool)
+    if grant is None:
+        granted = ", ".join(list(r.tools)[:20]) or "none"
+        return Decision(
+            allowed=False,
+            reason=f"{tool}: tool not granted (granted: {granted})",
+            code="TOOL_NOT_GRANTED",
+        )
+    reason = grant.check(args)
+    if reason is None:
+        return Decision(allowed=True, reason="allowed", code="ALLOW")
+    return Decision(
+        allowed=False, reason=reason, code="ARGUMENT", fallback=grant.effective_fallback
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(remits, st.lists(calls, max_size=15))
+def test_check_decides_and_explains_exactly_like_the_reference_checks(
+    r: Remit, calls: list[tuple[str, dict[str, object], float]]
+) -> None:
+    for name, args, now in calls:
+        assert r.check(name, args, now=now) == reference_check(r, name, args, now), (name, args)
+        # twice: the second call runs the grant's already compiled checks
+        assert r.check(name, args, now=now) == reference_check(r, name, args, now), (name, args)
+
+
+def test_check_of_a_deeply_narrowed_path_grant() -> None:
+    r = Remit(tools={"w": {"path": within("out/"), "text": max_len(9)}}, depth=5)
+    for i in range(4):
+        r = r.narrow(tools={"w": {"path": within("out/" + "d/" * (i + 1))}})
+    assert len(r.tools["w"].args["path"]) == 5
+    ok = {"path": "out/d/d/d/d/x.md", "text": "hi"}
+    assert r.check("w", ok, now=NOW) == Decision(allowed=True, reason="allowed", code="ALLOW")
+    for bad in (
+        {"path": "out/d/d/d/x.md", "text": "hi"},
+        {"path": "out/d/d/d/d/../x.md", "text": "hi"},
+        {"path": "out/d/d/d/d/x.md", "text": "0123456789"},
+        {"path": "out/d/d/d/d/x.md"},
+        {"path": 7, "text": "hi"},
+    ):
+        assert r.check("w", bad, now=NOW) == reference_check(r, "w", bad, NOW)
+        assert not r.check("w", bad, now=NOW).allowed
+
+
 @settings(max_examples=200, deadline=None)
 @given(remits)
 def test_json_and_toml_round_trips_are_exact_for_any_remit(r: Remit) -> None:

@@ -664,6 +664,123 @@ def test_non_canonical_base64_rejected() -> None:
     rejected("WARRANT_MALFORMED", lambda: check(token[:-1] + stray))
 
 
+def test_body_shorter_than_its_head_rejected_even_with_bytes_after_it() -> None:
+    # The decoder reads each head in place from the whole payload: a body length
+    # shorter than the head must be refused, not read on into the signature.
+    raw = bytearray(wmod._b64decode(W1.encode()))
+    pos = wmod._HEADER.size
+    (n,) = wmod._U32.unpack_from(raw, pos)
+    for short in (0, 1, wmod._ROOT_HEAD.size - 1):
+        data = bytes(raw[:pos]) + wmod._U32.pack(short) + bytes(raw[pos + 4 :])
+        err = rejected("WARRANT_MALFORMED", lambda data=data: check(_b64(data)))
+        assert err.hop_index == 0
+    assert n >= wmod._ROOT_HEAD.size
+
+
+def test_decoded_hops_carry_exactly_the_signed_fields() -> None:
+    decoded = Warrant.decode(W2.encode())
+    for hop, orig in zip(decoded.hops, W2.hops, strict=True):
+        assert type(hop) is Hop and hop == orig
+        assert hop.link_hash == wmod._hash(hop.body + hop.signature)
+    assert decoded.hops[0].run_id == RUN and decoded.hops[0].purpose == "audit"
+    assert all(h.run_id is None and h.purpose is None for h in decoded.hops[1:])
+
+
+# --- the direct libsodium path ----------------------------------------------------------------
+
+
+def _signed(key: AgentKey, message: bytes) -> bytes:
+    return key.sign(message) + message
+
+
+def test_direct_libsodium_verify_is_in_use() -> None:
+    # pynacl's cffi module is present in every supported pynacl: the fast path must be live
+    assert wmod._signed_ok is not wmod._nacl_signed_ok
+
+
+def test_direct_libsodium_verify_accepts_only_the_signers_signature() -> None:
+    msg = wmod._HOP_DOMAIN + W1.hops[1].body
+    good = _signed(A, msg)
+    assert wmod._signed_ok(A.public, good)
+    assert not wmod._signed_ok(B.public, good)  # another key
+    assert not wmod._signed_ok(A.public, _signed(X, msg))  # forged by another key
+    assert not wmod._signed_ok(A.public, good + b"x")  # message extended
+    assert not wmod._signed_ok(A.public, good[:-1])  # message cut
+    assert not wmod._signed_ok(A.public, bytes(64) + msg)  # zero signature
+    assert not wmod._signed_ok(A.public, good[:63])  # shorter than a signature
+    assert not wmod._signed_ok(A.public, b"")
+    # keys of the wrong length or type are never handed to C unchecked
+    assert not wmod._signed_ok(A.public[:31], good)
+    assert not wmod._signed_ok(A.public + b"\x00", good)
+    assert not wmod._signed_ok(bytearray(A.public), good)  # type: ignore[arg-type]
+    assert not wmod._signed_ok("a" * 32, good)  # type: ignore[arg-type]
+    assert not wmod._signed_ok(A.public, bytearray(good))  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 64 + 17 + 40 - 1), st.integers(1, 255))
+def test_direct_libsodium_verify_rejects_any_byte_flip_like_pynacl(pos: int, mask: int) -> None:
+    good = _signed(A, wmod._HOP_DOMAIN + b"a hop body of forty bytes, give or take")
+    bad = bytearray(good)
+    bad[pos % len(good)] ^= mask
+    assert not wmod._signed_ok(A.public, bytes(bad))
+    assert not wmod._nacl_signed_ok(A.public, bytes(bad))
+
+
+def test_forged_hop_rejected_through_the_direct_path_in_verify_and_verifier() -> None:
+    forged = append(W1, X, R2, C.public, hop_id="t2")  # signed by X, not by B
+    rejected("WARRANT_FORGED", lambda: check(forged.encode()))
+    rejected("WARRANT_FORGED", lambda: Verifier(P.public, RUN).verify(forged.encode(), now=NOW))
+
+
+# --- the cached per-call fast path ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("now", [float("nan"), float("inf"), float("-inf"), "1e9", None])
+def test_cached_check_refuses_a_bad_clock(now: object) -> None:
+    v = Verifier(P.public, RUN)
+    token = W2.encode()
+    assert v.check_cached(token, "read_file", {}, now=NOW) == R2  # cached from here on
+    with pytest.raises(ValueError):
+        v.check_cached(token, "read_file", {}, now=now)  # type: ignore[arg-type]
+
+
+def test_cached_check_accepts_int_and_bool_clocks_like_the_slow_path() -> None:
+    v = Verifier(P.public, RUN)
+    token = W2.encode()
+    assert v.check_cached(token, "read_file", {}, now=int(NOW)) == R2
+    assert v.check_cached(token, "read_file", {}, now=int(NOW)) == R2  # cached
+    # a bool clock is a (tiny) number to the slow path: the remit deadline is far off
+    assert v.check_cached(token, "read_file", {}, now=True) == R2
+
+
+def test_cached_check_expires_exactly_at_the_chains_expiry() -> None:
+    v = Verifier(P.public, RUN)
+    token = W2.encode()
+    v.check_cached(token, "read_file", {}, now=NOW)
+    rejected("WARRANT_EXPIRED", lambda: v.check_cached(token, "read_file", {}, now=EXP))
+
+
+def test_cached_check_with_a_str_subclass_token() -> None:
+    class Token(str):
+        __slots__ = ()
+
+    v = Verifier(P.public, RUN)
+    token = W2.encode()
+    v.check_cached(token, "read_file", {}, now=NOW)
+    assert v.check_cached(Token(token), "read_file", {}, now=NOW) == R2
+    rejected("WARRANT_MALFORMED", lambda: v.check_cached(b"x", "read_file", {}, now=NOW))  # type: ignore[arg-type]
+
+
+def test_cached_check_still_denies_by_the_remit() -> None:
+    v = Verifier(P.public, RUN)
+    token = W1.encode()
+    v.check_cached(token, "write_file", {"path": "out/a/x", "text": "t"}, now=NOW)
+    with pytest.raises(DeniedError) as info:
+        v.check_cached(token, "write_file", {"path": "out/b/x", "text": "t"}, now=NOW)
+    assert "'out/b/x' is not within 'out/a/'" in info.value.message
+
+
 # --- properties -----------------------------------------------------------------------------
 
 _TOOLS = ("read_file", "write_file", "calc", "search")

@@ -464,6 +464,13 @@ class Remit:
                 reason=f"{tool}: tool not granted (granted: {granted})",
                 code="TOOL_NOT_GRANTED",
             )
+        # Compiled constraints decide allowed calls; a denial is explained by the
+        # reference checks below, so every reason, rule and fallback stays theirs.
+        quick = grant._quick  # pyright: ignore[reportPrivateUsage]
+        verdict = grant.quick(args, inputs_text) if quick is None else quick(args, inputs_text)
+        if verdict is not None:
+            rule = verdict.rule
+            return _ALLOW if rule is None else _allowed_by(rule)
         if not grant.layers:
             reason = grant.check(args, inputs_text)
             if reason is None:

@@ -74,7 +74,7 @@ import hashlib
 import json
 import math
 import struct
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol, cast
 
@@ -140,8 +140,14 @@ _B64_TO_URL = bytes.maketrans(b"+/", b"-_")
 _B64_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
-def _hash(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=_HASH_LEN).digest()
+# Copying a fresh hash object skips blake2b()'s keyword parsing (a third of a link hash).
+_HASHER: Final = hashlib.blake2b(digest_size=_HASH_LEN)
+
+
+def _hash(data: bytes | memoryview) -> bytes:
+    h = _HASHER.copy()
+    h.update(data)
+    return h.digest()
 
 
 def _canonical_json(value: object) -> bytes:
@@ -200,15 +206,11 @@ class AgentKey:
         return f"AgentKey(public={_short(self.public)}...)"
 
 
-def _sig_ok(public: bytes, message: bytes, signature: bytes) -> bool:
-    return _signed_ok(public, signature + message)
-
-
-def _signed_ok(public: bytes, signed: bytes) -> bool:
-    """Whether ``signed`` (signature + message, libsodium's layout) verifies under ``public``."""
-    # crypto_sign_open directly: VerifyKey would add an object per check on the hot path.
-    # libsodium rejects non-canonical signatures and small-order keys, so a signature
-    # cannot be altered into another valid one (every byte flip is caught).
+def _nacl_signed_ok(public: bytes, signed: bytes) -> bool:
+    """Through pynacl's public binding: the reference, and the fallback if its cffi
+    module is laid out differently."""
+    if type(public) is not bytes or len(public) != _KEY_LEN:
+        return False  # the binding would hand a 33-byte key's first 32 bytes to C
     try:
         crypto_sign_open(signed, public)
     except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
@@ -216,7 +218,46 @@ def _signed_ok(public: bytes, signed: bytes) -> bool:
     return True
 
 
+def _load_sodium() -> Callable[[bytes, bytes], bool] | None:
+    """Libsodium's ``crypto_sign_open`` called directly: no pynacl wrapper objects, no
+    copy of the message back into Python. (pynacl's cffi module has no detached verify;
+    ``crypto_sign_open`` is that plus a copy of the message into our buffer.) None if
+    pynacl's cffi module is laid out differently, and the public binding is used."""
+    try:
+        from nacl._sodium import ffi, lib  # pyright: ignore[reportMissingModuleSource]
+
+        sign_open = lib.crypto_sign_open
+    except (ImportError, AttributeError):  # pragma: no cover - every pynacl 1.5+ has it
+        return None
+    new, null = ffi.new, ffi.NULL
+
+    def verify(public: bytes, signed: bytes) -> bool:
+        # C reads exactly 32 key bytes and len(signed) bytes: anything but bytes of
+        # those lengths is refused here (pynacl's wrapper would pass a 33-byte key on).
+        # The output buffer is real (not NULL): old libsodium releases write to it.
+        if type(public) is not bytes or type(signed) is not bytes or len(public) != _KEY_LEN:
+            return False
+        n = len(signed)
+        if n < _SIG_LEN:
+            return False
+        return sign_open(new("unsigned char[]", n), null, signed, n, public) == 0
+
+    return verify
+
+
+#: ``(public key, signature + message) -> bool``: one Ed25519 verification. libsodium
+#: rejects non-canonical signatures and small-order keys, so a signature cannot be
+#: altered into another valid one (every byte flip is caught).
+_signed_ok: Callable[[bytes, bytes], bool] = _load_sodium() or _nacl_signed_ok
+
+
+def _sig_ok(public: bytes, message: bytes, signature: bytes) -> bool:
+    return _signed_ok(public, signature + message)
+
+
 # --- memo of pure functions of signed bytes -------------------------------------------
+
+_NEG_INF: Final = -math.inf
 
 _MEMO_MAX: Final = 4096
 _REMITS: dict[bytes, Remit] = {}
@@ -598,54 +639,6 @@ def _garbled(where: str, what: str, index: int | None = None) -> WarrantMalforme
     )
 
 
-def _read_body(body: bytes, index: int, signature: bytes) -> Hop:
-    # Fixed-size head first, then the variable fields whose lengths it gives: one
-    # unpack per hop keeps decoding a small part of the cold path.
-    run_id = purpose = prev = None
-    try:
-        if index == 0:
-            kind, holder, expires, n_hid, n_remit, n_run, n_why = _ROOT_HEAD.unpack_from(body)
-            pos = _ROOT_HEAD.size
-        else:
-            kind, prev, holder, expires, n_hid, n_remit = _HOP_HEAD.unpack_from(body)
-            pos = _HOP_HEAD.size
-            n_run = n_why = 0
-    except struct.error:
-        raise _garbled(f"hop {index}", f"body of {len(body)} bytes is too short", index) from None
-    if kind != (_ROOT if index == 0 else _HOP):
-        expected = "a root grant" if index == 0 else "a delegation hop"
-        raise _garbled(f"hop {index}", f"expected {expected}, kind is {kind}", index)
-    if pos + n_hid + n_remit + n_run + n_why != len(body):
-        raise _garbled(f"hop {index}", "field lengths do not add up to the body length", index)
-    if not math.isfinite(expires):
-        raise _garbled(f"hop {index}", f"expiry {expires!r} is not finite", index)
-    if n_hid == 0:
-        raise _garbled(f"hop {index}", "empty hop id", index)
-    try:
-        hop_id = body[pos : pos + n_hid].decode("utf-8")
-        pos += n_hid
-        remit_json = body[pos : pos + n_remit]
-        if index == 0:
-            pos += n_remit
-            run_id = body[pos : pos + n_run].decode("utf-8")
-            purpose = body[pos + n_run :].decode("utf-8")
-    except UnicodeDecodeError:
-        raise _garbled(f"hop {index}", "a text field is not UTF-8", index) from None
-    return Hop(
-        index,
-        hop_id,
-        holder,
-        expires,
-        remit_json,
-        run_id,
-        purpose,
-        prev,
-        body,
-        signature,
-        _hash(body + signature),
-    )
-
-
 def _decode(token: str) -> Warrant:
     data = _b64decode(token)
     size = len(data)
@@ -661,9 +654,16 @@ def _decode(token: str) -> Warrant:
         raise WarrantDepthExceeded(
             f"warrant has {count} hops, at most {MAX_HOPS} are accepted", hop_index=MAX_HOPS
         )
+    # One pass over the payload, every field read in place by offset: per hop one
+    # unpack of the fixed head, the slices that become Hop fields, and one hash.
     pos = _HEADER.size
     hops: list[Hop] = []
+    view = memoryview(data)
     unpack_len = _U32.unpack_from
+    root_head, hop_head = _ROOT_HEAD, _HOP_HEAD
+    new_hash = _HASHER.copy
+    make = tuple.__new__
+    run_id = purpose = prev = None
     for index in range(count):
         if pos + 4 > size:
             raise _garbled(f"hop {index}", "missing (token cut short)", index)
@@ -673,12 +673,65 @@ def _decode(token: str) -> Warrant:
         pos = end + _SIG_LEN
         if pos > size:
             raise _garbled(f"hop {index}", f"body of {n} bytes runs past the end", index)
-        hops.append(_read_body(data[start:end], index, data[end:pos]))
+        if index == 0:
+            if n < root_head.size:
+                raise _garbled(f"hop {index}", f"body of {n} bytes is too short", index)
+            kind, holder, expires, n_hid, n_remit, n_run, n_why = root_head.unpack_from(data, start)
+            at = start + root_head.size
+            expected = _ROOT
+        else:
+            if n < hop_head.size:
+                raise _garbled(f"hop {index}", f"body of {n} bytes is too short", index)
+            kind, prev, holder, expires, n_hid, n_remit = hop_head.unpack_from(data, start)
+            at = start + hop_head.size
+            n_run = n_why = 0
+            expected = _HOP
+        if kind != expected:
+            what = "a root grant" if index == 0 else "a delegation hop"
+            raise _garbled(f"hop {index}", f"expected {what}, kind is {kind}", index)
+        if at + n_hid + n_remit + n_run + n_why != end:
+            raise _garbled(f"hop {index}", "field lengths do not add up to the body length", index)
+        if not math.isfinite(expires):
+            raise _garbled(f"hop {index}", f"expiry {expires!r} is not finite", index)
+        if n_hid == 0:
+            raise _garbled(f"hop {index}", "empty hop id", index)
+        try:
+            hop_id = data[at : at + n_hid].decode("utf-8")
+            at += n_hid
+            remit_json = data[at : at + n_remit]
+            if index == 0:
+                at += n_remit
+                run_id = data[at : at + n_run].decode("utf-8")
+                purpose = data[at + n_run : end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _garbled(f"hop {index}", "a text field is not UTF-8", index) from None
+        link = new_hash()
+        link.update(view[start:pos])
+        # tuple.__new__ skips the named tuple's Python-level __new__ (same fields, in order)
+        hops.append(
+            make(
+                Hop,
+                (
+                    index,
+                    hop_id,
+                    holder,
+                    expires,
+                    remit_json,
+                    run_id,
+                    purpose,
+                    prev,
+                    data[start:end],
+                    data[end:pos],
+                    link.digest(),
+                ),
+            )
+        )
+        run_id = purpose = None
     if pos != size:
         raise _garbled("end", f"{size - pos} unexpected bytes after the last hop")
-    run_id = hops[0].run_id
-    assert run_id is not None
-    return Warrant(run_id, principal, tuple(hops))
+    root = hops[0]
+    assert root.run_id is not None
+    return Warrant(root.run_id, principal, tuple(hops))
 
 
 # --- issuing and verifying ------------------------------------------------------------
@@ -766,7 +819,9 @@ def _verify_chain(
                 hop_index=hop.position,
                 hop_id=hop.hop_id,
             )
-        if hop.position >= start and not _signed_ok(signer, hop.signature + _HOP_DOMAIN + hop.body):
+        if hop.position >= start and not _signed_ok(
+            signer, b"".join((hop.signature, _HOP_DOMAIN, hop.body))
+        ):
             by = "the principal" if prev is None else f"the holder named by hop {prev.position}"
             raise WarrantForged(
                 f"{_where(hop)}: signature does not verify under {by} "
@@ -1122,11 +1177,23 @@ class Verifier:
         for a task it runs itself). Raises :class:`~remit.errors.DeniedError` or
         :class:`~remit.errors.DeadlineExceeded` if the remit refuses the call.
         """
-        entry = self._entry(token, now)
-        decision = entry.remit.check(tool, args, now=now)
+        # The common case inline: a cached chain, a finite clock before its expiry (NaN
+        # and infinities fail the comparison), nothing revoked. Anything else, including
+        # odd types, goes through _entry, which checks and explains.
+        entry = self._cache.get(token) if type(token) is str else None
+        revoked = self.revoked
+        if (
+            entry is None
+            or (type(now) is not float and type(now) is not int)
+            or not _NEG_INF < now < entry.expires
+            or (revoked and not revoked.isdisjoint(entry.hop_ids))
+        ):
+            entry = self._entry(token, now)
+        remit = entry.remit
+        decision = remit.check(tool, args, now=now)
         if not decision.allowed:
             decision.raise_if_denied()
-        return entry.remit
+        return remit
 
     def check(
         self,
