@@ -323,7 +323,7 @@ class Engine:
                 self._fail(node, e)
                 return
         try:
-            self.gate.end(node, True, value, None, node.account.spent)
+            value = self.gate.end(node, True, value, None, node.account.spent)
         except RemitError as e:  # an oversized or unserializable result fails the task
             self._fail(node, e)
             return

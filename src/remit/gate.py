@@ -378,6 +378,11 @@ class Gate:
         if is_coro is None:
             is_coro = _IS_CORO[key] = inspect.iscoroutinefunction(fn)
 
+        if role == "execute":
+            # A leaf's result is its task's result: the task's end row records it (and
+            # its error), so the role gets no row of its own. Its calls have theirs: a
+            # resume that finds no end runs the role again and is served every call.
+            return await self._unrecorded(node, role, fn, args, is_coro)
         if not is_coro:
             # a plain function cannot be interrupted and spends nothing: run it inline
             started = time.time()
@@ -411,6 +416,26 @@ class Gate:
             intent=is_coro,
         )
 
+    async def _unrecorded(
+        self, node: Node, role: str, fn: Callable[..., Any], args: tuple[Any, ...], is_coro: bool
+    ) -> Any:
+        """Run a role whose outcome the task's end row records (see :meth:`role`)."""
+        try:
+            if not is_coro:
+                return fn(*args)
+
+            async def execute() -> tuple[Any, Usage]:
+                return await fn(*args), ZERO
+
+            return (await self._run_bounded(node, execute, None, role, role, False))[0]
+        except Exception as exc:
+            err = _as_remit_error(exc, role, role)
+            if err is exc:
+                raise
+            raise err from exc
+        finally:
+            self.executed += 1
+
     # --- what the engine calls ---------------------------------------------------
 
     def recorded_end(self, node_id: str) -> StepRecord | None:
@@ -422,14 +447,20 @@ class Gate:
 
     def end(
         self, node: Node, ok: bool, result: Any, error: RemitError | None, subtree_spent: Usage
-    ) -> None:
-        """Record how a task ended."""
+    ) -> Any:
+        """Record how a task ended; returns the result as a replay will read it."""
         now = time.time()
         text: str | None = None
         if ok:
             last_value, last_text = self._last
             # the result is usually the last role step's output: encode it once
-            text = last_text if last_value is result else self._encode(result, f"{node.id}:end")
+            if last_value is result:
+                text = last_text
+            else:
+                text = self._encode(result, f"{node.id}:end")
+                if type(result) not in _PRIMITIVES:
+                    # the parent sees exactly what a resumed run will (lists, not tuples)
+                    result = json.loads(text)
         self.writer.add(
             StepRecord(
                 self.run_id,
@@ -447,6 +478,7 @@ class Gate:
                 now,
             )
         )
+        return result
 
     def decode(self, record: StepRecord, field: str = "output") -> Any:
         text = getattr(record, field)

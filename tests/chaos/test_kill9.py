@@ -188,6 +188,8 @@ class World:
                 step = f"{task}:execute.0"
             elif what == "tool:effect":
                 step = f"{task}:execute.1"
+            elif what == "role:execute":
+                step = f"{task}:end"  # a leaf's result is journaled as its task's end
             else:
                 step = f"{task}:{what.removeprefix('role:')}"
             out.append((int(pid), step, what))
@@ -364,11 +366,15 @@ def verify(world: World, procs: list[Proc]) -> dict[str, int]:
         assert row is not None, f"executed {what} as {step}, which the journal lacks"
         if what.startswith("tool:"):
             assert (row[2], row[3]) == ("tool", what.removeprefix("tool:")), (step, row)
+        elif what == "role:execute":
+            assert row[2] == "task", (step, row)
         else:
             assert row[2] == what.removeprefix("role:"), (step, row)
     # every step that is not a task end or a warrant hop was really executed at least once
     executed_steps = {step for _, step, _ in execs}
-    assert executed_steps == {s[0] for s in steps if s[2] not in ("task", "warrant")}
+    leaf_ends = {step for _, step, what in execs if what == "role:execute"}
+    assert len(leaf_ends) == ca.LEAVES
+    assert executed_steps - leaf_ends == {s[0] for s in steps if s[2] not in ("task", "warrant")}
 
     # 5. the signatures: every call verifies offline, across every kill and resume (a
     # resumed process reuses the hops its predecessors journaled)

@@ -8,7 +8,7 @@ Everything comes from the run's record and its step records (see DESIGN.md, Jour
   journaled), so children that never started are still known (status ``pending``);
   a re-planned child comes from the parent's ``replan.N`` step;
 - the role decision is the ``atomize`` step's output (``execute`` with no atomize step
-  means the depth cap forced it);
+  means the depth cap forced it; a leaf's execute role is recorded by its end row);
 - status, error and the spend of the whole subtree come from the ``end`` step;
 - a denied call is a step with status ``denied`` (the Gate refused it: remit, budget,
   deadline), or a tool step that failed with an authority code (the tool's own
@@ -387,6 +387,13 @@ class _Builder:
                 n.remit = remit
                 n.budget = remit.budget
                 n.depth_left = remit.depth
+                # a leaf's execute role has no row of its own (its end row holds it)
+                if (
+                    n.decision is None
+                    and n.id not in self.plans
+                    and (n.status == "done" or (remit.depth == 0 and (n.steps or n.finished)))
+                ):
+                    n.decision = "execute"
                 if n.decision == "execute" and remit.depth == 0:
                     n.forced = True
             if not n.finished:
