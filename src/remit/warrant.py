@@ -80,7 +80,12 @@ from typing import Any, Final, NamedTuple, Protocol, cast
 
 import nacl.exceptions
 import nacl.signing
-from nacl.bindings import crypto_sign_open
+from nacl.bindings import (
+    crypto_sign,
+    crypto_sign_keypair,
+    crypto_sign_open,
+    crypto_sign_seed_keypair,
+)
 
 from remit.errors import (
     RemitFormatError,
@@ -177,30 +182,37 @@ class AgentKey:
     'AgentKey(public=3b6a27bcceb6...)'
     """
 
-    __slots__ = ("_signing", "public")
+    __slots__ = ("_secret", "public")
 
     #: the 32-byte Ed25519 public key
     public: bytes
 
     def __init__(self, signing_key: nacl.signing.SigningKey) -> None:
-        self._signing = signing_key
-        self.public = bytes(signing_key.verify_key)
+        self.public, self._secret = crypto_sign_seed_keypair(bytes(signing_key))
+
+    @classmethod
+    def _raw(cls, public: bytes, secret: bytes) -> AgentKey:
+        # libsodium's own key pair, without pynacl's wrapper objects: a runtime derives
+        # one key per task, so this is on the hot path
+        key = cls.__new__(cls)
+        key.public, key._secret = public, secret
+        return key
 
     @classmethod
     def generate(cls) -> AgentKey:
         """A fresh random key."""
-        return cls(nacl.signing.SigningKey.generate())
+        return cls._raw(*crypto_sign_keypair())
 
     @classmethod
     def from_seed(cls, seed: bytes) -> AgentKey:
         """The key derived from a 32-byte secret seed (deterministic)."""
         if len(seed) != 32:
             raise WarrantMalformed(f"a key seed must be 32 bytes, got {len(seed)}")
-        return cls(nacl.signing.SigningKey(bytes(seed)))
+        return cls._raw(*crypto_sign_seed_keypair(bytes(seed)))
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte detached Ed25519 signature of ``message``."""
-        return self._signing.sign(message).signature
+        return crypto_sign(message, self._secret)[:_SIG_LEN]
 
     def __repr__(self) -> str:
         return f"AgentKey(public={_short(self.public)}...)"
@@ -264,6 +276,32 @@ _REMITS: dict[bytes, Remit] = {}
 _WIDENING: dict[tuple[bytes, bytes], str | None] = {}
 
 
+# Siblings usually share one child Remit object (the engine narrows once per distinct
+# subtask spec), so delegating to a thousand children serializes and compares it once.
+# Keyed by identity, holding the objects themselves so an id is never reused meanwhile.
+_BYTES_BY_ID: dict[int, tuple[Remit, bytes]] = {}
+_WITHIN_BY_ID: dict[tuple[int, int], tuple[Remit, Remit, str | None]] = {}
+
+
+def _remit_bytes_memo(remit: Remit) -> bytes:
+    hit = _BYTES_BY_ID.get(id(remit))
+    if hit is not None and hit[0] is remit:
+        return hit[1]
+    data = _remit_bytes(remit)
+    _memo_put(_BYTES_BY_ID, id(remit), (remit, data))
+    return data
+
+
+def _within_memo(child: Remit, parent: Remit) -> str | None:
+    key = (id(child), id(parent))
+    hit = _WITHIN_BY_ID.get(key)
+    if hit is not None and hit[0] is child and hit[1] is parent:
+        return hit[2]
+    dim = child.is_within(parent)
+    _memo_put(_WITHIN_BY_ID, key, (child, parent, dim))
+    return dim
+
+
 def _memo_put(memo: dict[Any, Any], key: object, value: object) -> None:
     if len(memo) >= _MEMO_MAX:
         memo.pop(next(iter(memo)), None)  # oldest first: bounded whatever tokens arrive
@@ -274,6 +312,8 @@ def clear_memos() -> None:
     """Forget memoized remit parses (benchmarks use this to measure a fully cold verify)."""
     _REMITS.clear()
     _WIDENING.clear()
+    _BYTES_BY_ID.clear()
+    _WITHIN_BY_ID.clear()
 
 
 def _parse_remit(raw: bytes, index: int, hop_id: str) -> Remit:
@@ -516,7 +556,7 @@ class Warrant:
                 hop_index=index,
                 hop_id=hop_id,
             )
-        dim = child_remit.is_within(parent)
+        dim = _within_memo(child_remit, parent)
         if dim is not None:
             raise WarrantWidening(
                 f"cannot delegate hop {index} ({hop_id!r}): child remit is wider than its "
@@ -547,7 +587,7 @@ class Warrant:
             hop_id=hop_id,
             holder=child_public,
             expires=expires,
-            remit_json=_remit_bytes(child_remit),
+            remit_json=_remit_bytes_memo(child_remit),
             prev=last.link_hash,
         )
         return Warrant(self.run_id, self.principal, (*self.hops, hop))
