@@ -785,6 +785,69 @@ def test_a_budget_too_small_for_max_tokens_is_denied_before_the_model_is_called(
     assert run.spent.output_tokens == 1
 
 
+def test_input_reservation_covers_the_chat_template_and_the_tools(make_runtime: Any) -> None:
+    """A chat template adds tokens of its own (SmolLM2's adds a system prompt: 18
+    characters of content were billed as 33 prompt tokens), and tool schemas are sent
+    too: the reservation covers both, so the settle can never overshoot the budget."""
+    from remit.gate import TEMPLATE_TOKENS
+
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"x": "y" * 300}}}]
+    content = sum(len(m["content"]) + 8 for m in MSG)
+    model = ScriptedModel(["ok"] * 3)
+
+    async def execute(ctx: Any) -> Any:
+        out = []
+        for kw in ({}, {"tools": tools}):
+            try:
+                out.append((await ctx.complete(MSG, max_tokens=5, **kw)).content)
+            except BudgetExceeded as e:
+                out.append(e.dimension)
+        return out
+
+    rt = make_runtime(agent=FnAgent(execute), model=model)
+    room = Budget(input_tokens=content + TEMPLATE_TOKENS + 10)
+    run = rt.run("g", remit=Remit(budget=room), run_id=RUN)
+    assert run.result == ["ok", "input_tokens"]
+    assert len(model.calls) == 1
+    tight = Budget(input_tokens=content + TEMPLATE_TOKENS - 1)
+    rt2 = make_runtime(
+        agent=FnAgent(execute), model=ScriptedModel(["ok"]), journal=rt.store.path.with_name("2.db")
+    )
+    assert rt2.run("g", remit=Remit(budget=tight), run_id=RUN).result == [
+        "input_tokens",
+        "input_tokens",
+    ]
+
+
+def test_a_transient_model_error_is_retried_after_the_servers_retry_after(
+    make_runtime: Any,
+) -> None:
+    from remit.errors import ModelTransientError
+
+    class Busy(ScriptedModel):
+        retries = 2
+
+        async def complete(self, messages: Any, **kw: Any) -> Any:
+            self.calls.append(messages)
+            if len(self.calls) == 1:
+                err = ModelTransientError("HTTP 429 from the server")
+                err.retry_after_s = 0.4  # type: ignore[attr-defined]
+                raise err
+            return await ScriptedModel(["fine"]).complete(messages, **kw)
+
+    model = Busy([])
+
+    async def execute(ctx: Any) -> Any:
+        t = time.perf_counter()
+        c = await ctx.complete(MSG, max_tokens=5)
+        return [c.content, time.perf_counter() - t]
+
+    rt = make_runtime(agent=FnAgent(execute), model=model)
+    run = rt.run("g", remit=Remit(budget=Budget(calls=5)), run_id=RUN)
+    assert run.result[0] == "fine" and run.result[1] >= 0.4
+    assert len(model.calls) == 2 and run.spent.calls == 2  # every attempt is charged
+
+
 def test_a_cost_budget_too_small_for_the_worst_case_is_denied_before_the_call(
     make_runtime: Any,
 ) -> None:

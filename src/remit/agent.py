@@ -88,9 +88,13 @@ class Context:
         *,
         schema: Mapping[str, Any] | None = None,
         max_tokens: int = 512,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> Completion:
-        """Call the runtime's model through the Gate."""
-        return await self._gate.complete(self._node, messages, schema=schema, max_tokens=max_tokens)
+        """Call the runtime's model through the Gate (``tools``: function-tool schemas
+        the model may answer with calls to; calling them is still ``ctx.call``'s job)."""
+        return await self._gate.complete(
+            self._node, messages, schema=schema, max_tokens=max_tokens, tools=tools
+        )
 
 
 class Agent:

@@ -61,6 +61,13 @@ DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
 _PRIMITIVES = (str, int, float, bool, type(None))
 
 
+#: input tokens reserved per model call beyond its messages' characters, for the chat
+#: template (a model may say its own with a ``template_tokens`` attribute)
+TEMPLATE_TOKENS = 128
+#: the longest Retry-After a retry waits for (longer ones fail the call instead)
+MAX_RETRY_AFTER_S = 60.0
+
+
 def idempotency_key(run_id: str, step_id: str) -> str:
     """The key an effectful tool receives: stable across resumes, unique per step."""
     return hashlib.blake2b(f"{run_id}\x00{step_id}".encode(), digest_size=16).hexdigest()
@@ -286,7 +293,7 @@ class Gate:
                 spent = spent + used
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
-                    await self._backoff(attempt)
+                    await self._backoff(attempt, err)
                     continue
                 self._record_error(node, step_id, "tool", name, err, spent, started, "error", valid)
                 if err is exc:
@@ -314,8 +321,13 @@ class Gate:
         hit = self._replay(node, step_id, "model", model.name)
         if hit is not _MISS:
             return Completion(**hit)
-        # characters bound tokens from above for every tokenizer we know of
+        # Characters bound tokens from above for every tokenizer we know of; the chat
+        # template adds its own (role markers, a default system prompt) and tools their
+        # schema, so those are reserved too: a budget is never overshot by the settle.
         worst_in = sum(len(str(m.get("content", ""))) + 8 for m in messages)
+        worst_in += getattr(model, "template_tokens", TEMPLATE_TOKENS)
+        if tools:
+            worst_in += len(json.dumps(list(tools), default=str))
         worst = Usage(
             calls=1,
             input_tokens=worst_in,
@@ -530,10 +542,14 @@ class Gate:
             self.ledger.settle(reservation, used)
         return _as_remit_error(exc, kind, name), used
 
-    async def _backoff(self, attempt: int) -> None:
+    async def _backoff(self, attempt: int, err: RemitError | None = None) -> None:
         # exponential, with jitter so that retrying siblings do not march in step
-        delay = min(self.retry_cap_s, self.retry_base_s * 2**attempt)
-        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(self.retry_cap_s, self.retry_base_s * 2**attempt) * (0.5 + random.random())
+        # a server that said when to come back (Retry-After) is believed, within reason
+        after = getattr(err, "retry_after_s", None)
+        if isinstance(after, int | float) and after > delay:
+            delay = min(float(after), MAX_RETRY_AFTER_S)
+        await asyncio.sleep(delay)
 
     def _replay(self, node: Node, step_id: str, kind: str, name: str, effect: bool = False) -> Any:
         if not self.recorded:
@@ -615,7 +631,7 @@ class Gate:
                 spent = spent + used
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
-                    await self._backoff(attempt)
+                    await self._backoff(attempt, err)
                     continue
                 self._record_error(node, step_id, kind, name, err, spent, started, "error")
                 if err is exc:
