@@ -287,6 +287,7 @@ class _Builder:
         self.replans: dict[tuple[str, int], Mapping[str, Any]] = {}
         self.own_spent: dict[str, Usage] = {}
         self.ended: set[str] = set()
+        self.hops = 0
 
     def node(self, tid: str) -> TaskView:
         n = self.nodes.get(tid)
@@ -299,6 +300,9 @@ class _Builder:
         n = self.node(s.task_id)
         if n.started_at is None or s.started_at < n.started_at:
             n.started_at = s.started_at
+        if s.kind == "warrant":  # the task's signed hop: not a step it took
+            self.hops += 1
+            return
         if s.kind == "task":  # the end of the task
             self.ended.add(n.id)
             n.ended_at = s.ended_at
@@ -397,7 +401,8 @@ class _Builder:
                 if n.decision == "execute" and remit.depth == 0:
                     n.forced = True
             if not n.finished:
-                if n.steps:
+                # a task with any row (its warrant hop, minted as it starts) had started
+                if n.steps or n.started_at is not None:
                     n.status = "running" if running else "cancelled"
                 else:
                     n.status = "pending" if running else "cancelled"
@@ -425,7 +430,8 @@ def build(run: RunRecord, steps: Iterable[StepRecord]) -> RunTree:
     b.known_children()
     root_id = task_id("t", 0, run.goal)
     root = b.finish(root_id, remit)
-    return RunTree(run, root, remit, count, _loads(run.result))
+    # warrant hops are how a task was authorized, not steps it took
+    return RunTree(run, root, remit, count - b.hops, _loads(run.result))
 
 
 # --- formatting ----------------------------------------------------------------------
