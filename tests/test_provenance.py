@@ -313,12 +313,16 @@ def test_remit_key_new_then_run_under_it(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "me.key").stat().st_mode) == 0o600
     again = _cli("key", "new", "me.key", cwd=tmp_path)
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
-    from remit.provenance import load_principal_key
-
-    rt, rid = _run(tmp_path, principal_key=load_principal_key(tmp_path / "me.key"))
-    rt.close()
-    ok = _cli("verify", rid, "-j", "j.db", "--principal", public, cwd=tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    ran = _cli("run", "--job", "audit", "--principal-key", "me.key", "--run-id", "mine",
+               "-j", "j.db", "-q", cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    ok = _cli("verify", "mine", "-j", "j.db", "--principal", public, cwd=tmp_path)
     assert ok.returncode == 0 and "pinned" in ok.stdout, ok.stdout + ok.stderr
+    other = AgentKey.from_seed(b"o" * 32).public.hex()
+    bad = _cli("verify", "mine", "-j", "j.db", "--principal", other, cwd=tmp_path)
+    assert bad.returncode == 1 and "WARRANT_FORGED" in bad.stdout
 
 
 def test_a_bad_principal_key_file_is_a_clear_error(tmp_path: Path) -> None:

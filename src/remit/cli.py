@@ -35,6 +35,7 @@ from .gate import Gate
 from .jobs import JOBS
 from .journal import Durability, JournalStore, StepRecord, open_journal
 from .ledger import Usage
+from .models import load_model
 from .provenance import load_principal_key, verify_run
 from .remit import Budget, Remit, resolve_deadline
 from .runtime import Run, Runtime, new_run_id
@@ -324,6 +325,15 @@ def run(
     agent: Annotated[
         str | None, typer.Option("--agent", help="Your agent, as module:attr.", show_default=False)
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="The model: 'local' (the embedded one, the default), a .gguf file, or an "
+            "OpenAI-compatible URL http://host:port/v1#model-name.",
+            show_default=False,
+        ),
+    ] = None,
     remit_file: Annotated[
         Path | None,
         typer.Option(
@@ -360,6 +370,15 @@ def run(
         str | None, typer.Option(help="The root task's inputs, a JSON object: '{\"n\": 3}'.")
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Choose the run id.")] = None,
+    principal_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--principal-key",
+            help="Issue the run's root grant with your own key (from `remit key new`).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Tasks worked on at once.", min=1)] = 64,
     durability: Annotated[
         str,
@@ -383,7 +402,9 @@ def run(
         progress = Progress(remit)
         rt = Runtime(journal=journal, agent=agent_ref, workspace=workspace,
                      concurrency=concurrency, durability=durable,
-                     observer=progress.observe)  # fmt: skip
+                     observer=progress.observe, model=load_model(model),
+                     principal_key=load_principal_key(principal_key) if principal_key
+                     else None)  # fmt: skip
         progress.runtime = rt
         rid = run_id or new_run_id()
         rt.on_approval = _approval_hint(rid, journal)
@@ -420,7 +441,8 @@ def resume(
             remit = None
         _importable_cwd()
         progress = Progress(remit)
-        rt = Runtime(journal=store, observer=progress.observe)
+        # the model the run was started with (recorded in its meta by the Runtime)
+        rt = Runtime(journal=store, observer=progress.observe, model=_recorded_model(rec.meta))
         progress.runtime = rt
         rt.on_approval = _approval_hint(run_id, journal)
         already = rec.status != "running"
@@ -431,6 +453,14 @@ def resume(
         finally:
             rt.close()
     raise typer.Exit(_outcome(result, rec.goal, remit, journal, quiet=quiet, already=already))
+
+
+def _recorded_model(meta: str | None) -> Any:
+    try:
+        spec = json.loads(meta or "{}").get("model")
+    except (ValueError, AttributeError):
+        spec = None
+    return load_model(spec if isinstance(spec, str) else None)
 
 
 def _approval_hint(run_id: str, journal: Path) -> Callable[[str, Any], None]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from ..remit import Remit
 from .audit import DEFAULT_INPUTS, audit_check, audit_goal, audit_remit
+from .digest import DEFAULT_INPUTS as DIGEST_INPUTS
+from .digest import digest_check, digest_goal, digest_remit
 
 __all__ = ["JOBS", "Job"]
 
@@ -37,7 +39,18 @@ class Job:
     check: Callable[[Mapping[str, Any], str | os.PathLike[str]], str | None]
 
 
+#: the main job (`make run`) first
 JOBS: dict[str, Job] = {
+    "digest": Job(
+        name="digest",
+        agent="remit.model_agent:ModelAgent",
+        description="model-driven: read the top-level documents, write out/digest.md "
+        "(embedded model unless --model)",
+        inputs=DIGEST_INPUTS,
+        goal=digest_goal,
+        remit=digest_remit,
+        check=digest_check,
+    ),
     "audit": Job(
         name="audit",
         agent="remit.jobs.audit:AuditAgent",
