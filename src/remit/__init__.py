@@ -8,17 +8,33 @@
 Everything a user needs is importable from here; other modules are internals.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .agent import Agent, Context
 from .errors import RemitError
 from .ledger import Usage
-from .models import Completion, Model, ScriptedModel
+from .model_agent import ModelAgent
+from .models import Completion, LocalModel, Model, ScriptedModel, load_model
 from .policy import between, equals, glob, matches, max_len, one_of, within
 from .remit import Budget, Remit
 from .runtime import Run, Runtime
 from .tasks import ChildResult, Plan, Subtask
 from .tools import Tool, tool
 
+if TYPE_CHECKING:
+    from .models.openai_compat import OpenAICompatModel
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # the HTTP adapter (and httpx) load on first use: `import remit` stays quick
+    if name == "OpenAICompatModel":
+        from .models.openai_compat import OpenAICompatModel
+
+        return OpenAICompatModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Agent",
@@ -26,7 +42,10 @@ __all__ = [
     "ChildResult",
     "Completion",
     "Context",
+    "LocalModel",
     "Model",
+    "ModelAgent",
+    "OpenAICompatModel",
     "Plan",
     "Remit",
     "RemitError",
@@ -40,6 +59,7 @@ __all__ = [
     "between",
     "equals",
     "glob",
+    "load_model",
     "matches",
     "max_len",
     "one_of",

@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
 from ..errors import InvalidInput
 from ._base import Completion, Message, Model
 from .local import LocalModel, default_model_path
-from .openai_compat import OpenAICompatModel
+
+if TYPE_CHECKING:
+    from .openai_compat import OpenAICompatModel
 from .scripted import ScriptedModel
 
 __all__ = [
@@ -28,6 +30,16 @@ __all__ = [
     "default_model_path",
     "load_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the HTTP adapter (and httpx) load on first use: `import remit` stays quick
+    if name == "OpenAICompatModel":
+        from .openai_compat import OpenAICompatModel
+
+        return OpenAICompatModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: the model name sent to an endpoint whose URL names none (local servers serve one
 #: model and ignore the name)
@@ -62,6 +74,8 @@ def load_model(spec: str | None) -> Model:
         key_env = (
             None if local else "OPENAI_API_KEY" if host == "api.openai.com" else "REMIT_API_KEY"
         )
+        from .openai_compat import OpenAICompatModel
+
         model: Any = OpenAICompatModel(url, name or DEFAULT_ENDPOINT_MODEL, api_key_env=key_env)
         model.spec = spec
         return model
