@@ -239,3 +239,35 @@ def test_formatting_helpers() -> None:
     assert format_spend(Usage(), None) == "nothing spent"
     assert "$0.0100/$0.50" in format_spend(Usage(cost_usd=0.01), Budget(cost_usd=0.5))
     assert plural(1, "task") == "1 task" and plural(1290, "task") == "1,290 tasks"
+
+
+def test_the_tree_says_what_model_roles_decided(tmp_path: Path) -> None:
+    """A model-driven agent decides in words: the atomizer's answer and each result's
+    summary show beneath the task, so the tree reads as what each role decided."""
+    from remit import ScriptedModel
+
+    class Talker(Agent):
+        async def atomize(self, ctx: Any) -> str:
+            c = await ctx.complete([{"role": "user", "content": "how many steps?"}])
+            return "plan" if json.loads(c.content)["steps"] > 1 else "execute"
+
+        def plan(self, ctx: Any) -> Plan:
+            return Plan([Subtask("a", "read a"), Subtask("b", "read b")])
+
+        def execute(self, ctx: Any) -> Any:
+            return {"summary": f"{ctx.goal}:   done\n well"}
+
+        def aggregate(self, ctx: Any, results: Any) -> Any:
+            return {"overview": "two reads", "n": len(results)}
+
+    model = ScriptedModel(lambda _: '{"steps": 2}')
+    rt = Runtime(journal=tmp_path / "j.db", agent=Talker(), model=model, workspace=tmp_path)
+    run = rt.run("read two", remit=Remit(budget=Budget(calls=5), depth=1), run_id="r")
+    assert run.ok, run.error
+    tree = load(rt.store, "r")
+    assert tree.root.said == ['atomizer said {"steps": 2}', "overview: two reads"]
+    assert [c.said for c in tree.root.children] == [["summary: read a: done well"],
+                                                    ["summary: read b: done well"]]  # fmt: skip
+    text = text_of(render(tree))
+    assert text.index('atomizer said {"steps": 2}') < text.index("read a")
+    assert tree.root.to_dict()["children"][0]["said"] == ["summary: read a: done well"]

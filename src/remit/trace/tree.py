@@ -119,6 +119,9 @@ class TaskView:
     ended_at: float | None = None
     error: dict[str, Any] | None = None
     denied: list[DeniedCall] = field(default_factory=lambda: [])
+    #: what the task's roles said, for people: the atomizer model's answer, the
+    #: result's ``summary`` (a model-driven agent's roles decide in words)
+    said: list[str] = field(default_factory=lambda: [])
     #: step records of this task (roles, tool and model calls), its end excluded
     steps: int = 0
     calls: int = 0
@@ -166,6 +169,7 @@ class TaskView:
             "calls": self.calls,
             "error": self.error,
             "denied": [d.to_dict() for d in self.denied],
+            "said": list(self.said),
         }
         if self.attempt:
             out["attempt"] = self.attempt
@@ -309,6 +313,13 @@ class _Builder:
             n.spent = Usage.from_dict(_loads(s.spent))
             if s.status == "ok":
                 n.status = "done"
+                out = _loads(s.output)
+                if isinstance(out, Mapping):
+                    for key in ("summary", "overview"):
+                        text = out.get(key)  # pyright: ignore[reportUnknownMemberType]
+                        if isinstance(text, str) and text.strip():
+                            n.said.append(f"{key}: {' '.join(text.split())}")
+                            break
             else:
                 n.error = _error_of(s.error)
                 n.status = "cancelled" if n.error["code"] == "CANCELLED" else "failed"
@@ -326,6 +337,12 @@ class _Builder:
             )
         if s.kind in ("tool", "model"):
             n.calls += 1
+            if s.kind == "model" and s.status == "ok" and s.step_id.endswith(":atomize.0"):
+                answer = _loads(s.output)
+                if isinstance(answer, Mapping):
+                    content = answer.get("content")  # pyright: ignore[reportUnknownMemberType]
+                    if isinstance(content, str) and content.strip():
+                        n.said.append(f"atomizer said {' '.join(content.split())}")
         if s.kind == "atomize" and s.status == "ok":
             out = _loads(s.output)
             n.decision = "plan" if out in ("plan", False) else "execute"
@@ -553,6 +570,9 @@ def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> 
             and not any(d.reason == n.error["message"] for d in n.denied)
         ):
             ui.add(Text(f"{n.error['code']}: {n.error['message']}", style="red"))
+        for said in n.said:
+            said = said if len(said) <= width * 2 else said[: width * 2 - 1] + "…"
+            ui.add(Text(said, style="italic dim"))
         for d in n.denied:
             line = Text()
             line.append(f"denied {d.code} ", style="bold red")
