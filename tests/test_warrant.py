@@ -873,3 +873,25 @@ def test_any_byte_flip_in_a_payload_is_rejected(pos: int, mask: int) -> None:
 
 def test_module_doctests() -> None:
     assert doctest.testmod(wmod).failed == 0
+
+
+def test_direct_libsodium_signing_equals_pynacls() -> None:
+    """AgentKey signs and derives keys through libsodium directly; Ed25519 is
+    deterministic, so every byte must equal what pynacl's public API produces."""
+    import nacl.signing
+
+    from remit import warrant as wmod
+
+    assert wmod._fast_signing is not None  # pyright: ignore[reportPrivateUsage]
+    for i in range(20):
+        seed = bytes([i]) * 32
+        reference = nacl.signing.SigningKey(seed)
+        key = AgentKey.from_seed(seed)
+        assert key.public == bytes(reference.verify_key)
+        message = b"hop body %d" % i * (i + 1)
+        assert key.sign(message) == reference.sign(message).signature
+    sign, keypair = wmod._fast_signing  # pyright: ignore[reportPrivateUsage]
+    with pytest.raises(ValueError, match="64 bytes"):
+        sign(b"m", b"short")
+    with pytest.raises(ValueError, match="32 bytes"):
+        keypair(b"x" * 31)

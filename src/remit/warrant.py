@@ -208,14 +208,52 @@ class AgentKey:
         """The key derived from a 32-byte secret seed (deterministic)."""
         if len(seed) != 32:
             raise WarrantMalformed(f"a key seed must be 32 bytes, got {len(seed)}")
-        return cls._raw(*crypto_sign_seed_keypair(bytes(seed)))
+        return cls._raw(*_seed_keypair(bytes(seed)))
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte detached Ed25519 signature of ``message``."""
-        return crypto_sign(message, self._secret)[:_SIG_LEN]
+        return _sign(message, self._secret)
 
     def __repr__(self) -> str:
         return f"AgentKey(public={_short(self.public)}...)"
+
+
+def _nacl_sign(message: bytes, secret: bytes) -> bytes:
+    return crypto_sign(message, secret)[:_SIG_LEN]
+
+
+def _load_sodium_signing() -> (
+    tuple[Callable[[bytes, bytes], bytes], Callable[[bytes], tuple[bytes, bytes]]] | None
+):
+    """Libsodium's signing and key derivation called directly (a runtime signs a hop
+    and a call per task: pynacl's argument checks and wrapper objects cost as much as a
+    third of the C call). Our callers pass a 64-byte secret and a 32-byte seed, which
+    the wrappers check; None if pynacl's cffi module is laid out differently."""
+    try:
+        from nacl._sodium import ffi, lib  # pyright: ignore[reportMissingModuleSource]
+
+        c_sign, c_keypair = lib.crypto_sign, lib.crypto_sign_seed_keypair
+    except (ImportError, AttributeError):  # pragma: no cover - every pynacl 1.5+ has them
+        return None
+    new, null, buffer = ffi.new, ffi.NULL, ffi.buffer
+
+    def sign(message: bytes, secret: bytes) -> bytes:
+        if type(secret) is not bytes or len(secret) != 64:
+            raise ValueError("an Ed25519 secret key is 64 bytes")
+        out = new("unsigned char[]", len(message) + _SIG_LEN)
+        if c_sign(out, null, message, len(message), secret) != 0:  # pragma: no cover
+            raise RuntimeError("libsodium crypto_sign failed")
+        return buffer(out, _SIG_LEN)[:]
+
+    def keypair(seed: bytes) -> tuple[bytes, bytes]:
+        if type(seed) is not bytes or len(seed) != 32:
+            raise ValueError("an Ed25519 seed is 32 bytes")
+        pk, sk = new("unsigned char[]", _KEY_LEN), new("unsigned char[]", 64)
+        if c_keypair(pk, sk, seed) != 0:  # pragma: no cover
+            raise RuntimeError("libsodium crypto_sign_seed_keypair failed")
+        return buffer(pk, _KEY_LEN)[:], buffer(sk, 64)[:]
+
+    return sign, keypair
 
 
 def _nacl_signed_ok(public: bytes, signed: bytes) -> bool:
@@ -256,6 +294,10 @@ def _load_sodium() -> Callable[[bytes, bytes], bool] | None:
 
     return verify
 
+
+_fast_signing = _load_sodium_signing()
+#: ``(message, 64-byte secret) -> signature`` and ``seed -> (public, secret)``
+_sign, _seed_keypair = _fast_signing or (_nacl_sign, crypto_sign_seed_keypair)
 
 #: ``(public key, signature + message) -> bool``: one Ed25519 verification. libsodium
 #: rejects non-canonical signatures and small-order keys, so a signature cannot be
