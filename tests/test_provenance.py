@@ -331,3 +331,14 @@ def test_a_bad_principal_key_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "k").write_text("abc")
     with pytest.raises(RemitError, match="64 hex digits"):
         load_principal_key(tmp_path / "k")
+
+
+def test_the_cli_says_how_to_verify_a_signed_run(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    ran = _cli("run", "--job", "audit", "--run-id", "s", "-j", "j.db", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "every call is signed: remit verify s --journal j.db" in ran.stdout
+    rt = Runtime(journal=tmp_path / "j.db")
+    assert rt.get("s").signed
+    rt.close()

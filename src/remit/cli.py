@@ -306,6 +306,9 @@ def _outcome(run: Run, goal: str, remit: Remit | None, journal: Path, *, quiet: 
             f"   ({plural(run.tasks, 'task')}, {format_seconds(run.seconds)})",
         )
     grid.add_row("run", f"{run.id}   →  {_show_hint(run.id, journal)}")
+    if run.signed:
+        flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
+        grid.add_row("audit", f"every call is signed: remit verify {run.id}{flag}")
     out.print(grid)
     return code
 

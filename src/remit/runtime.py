@@ -51,6 +51,8 @@ class Run:
     denied: int = 0
     tasks: int = 0
     seconds: float = 0.0
+    #: whether its tasks hold signed warrants and its calls proofs (``remit verify``)
+    signed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -347,6 +349,7 @@ class Runtime:
             gate.denied,
             engine.tasks_total,
             time.perf_counter() - started,
+            keys is not None,
         )
 
     def _finished(self, rec: RunRecord) -> Run:
@@ -356,7 +359,8 @@ class Runtime:
         end = self.store.get_step(rec.run_id, f"{task_id(ROOT, 0, rec.goal)}:end")
         if end is not None and end.spent:
             spent = Usage.from_dict(json.loads(end.spent))
-        return Run(rec.run_id, rec.status, result, error, spent)
+        signed = "principal_key" in json.loads(rec.meta or "{}")
+        return Run(rec.run_id, rec.status, result, error, spent, signed=signed)
 
     def _need_agent(self) -> Agent:
         if self.agent is None:
