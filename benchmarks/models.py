@@ -24,36 +24,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from remit.models import LocalModel
+from remit.models.llama_server import llama_server
 from remit.models.local import default_model_path
 from remit.prompts import ROLES
 
+
 # the server is started through this, so that it loads its model the way LocalModel does
 # (plain CPU buffers: AMX-advertising virtual machines crash otherwise)
-_SERVER = (
-    "import runpy, sys\n"
-    "from remit.models.local import plain_cpu_buffers\n"
-    "plain_cpu_buffers().__enter__()\n"
-    "sys.argv = ['llama_cpp.server', *sys.argv[1:]]\n"
-    "runpy.run_module('llama_cpp.server', run_name='__main__')\n"
-)
-
-
 def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -141,63 +127,6 @@ def embedded(repeat: int) -> dict[str, Any]:
 # --- the HTTP adapter ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def llama_server(alias: str) -> Iterator[str]:
-    """``python -m llama_cpp.server`` on a free local port; yields its ``/v1`` URL."""
-    port = _free_port()
-    log = Path(tempfile.mkdtemp(prefix="remit-bench-")) / "server.log"
-    cmd = [
-        sys.executable,
-        "-c",
-        _SERVER,
-        "--model",
-        str(default_model_path()),
-        "--model_alias",
-        alias,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_threads",
-        "1",
-        "--n_ctx",
-        "2048",
-        "--verbose",
-        "False",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"llama_cpp.server exited with {proc.returncode}: "
-                    f"{log.read_text(errors='replace')[-2000:]}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server not ready after 120 s: {log}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 async def _adapter_vs_raw(base: str, alias: str, n: int) -> dict[str, Any]:
     from remit.models.openai_compat import OpenAICompatModel
 
@@ -240,7 +169,7 @@ async def _adapter_vs_raw(base: str, alias: str, n: int) -> dict[str, Any]:
 
 def adapter(n: int) -> dict[str, Any]:
     alias = "smollm2"
-    with llama_server(alias) as base:
+    with llama_server(alias=alias) as base:
         return asyncio.run(_adapter_vs_raw(base, alias, n))
 
 

