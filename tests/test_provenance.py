@@ -342,3 +342,12 @@ def test_the_cli_says_how_to_verify_a_signed_run(tmp_path: Path) -> None:
     rt = Runtime(journal=tmp_path / "j.db")
     assert rt.get("s").signed
     rt.close()
+
+
+def test_the_modules_examples_run() -> None:
+    import doctest
+
+    import remit.provenance
+
+    result = doctest.testmod(remit.provenance)
+    assert result.failed == 0 and result.attempted >= 5

@@ -36,7 +36,7 @@ from .jobs import JOBS
 from .journal import Durability, JournalStore, StepRecord, open_journal
 from .ledger import Usage
 from .models import load_model
-from .provenance import load_principal_key, verify_run
+from .provenance import hex32, load_principal_key, verify_run
 from .remit import Budget, Remit, resolve_deadline
 from .runtime import Run, Runtime, new_run_id
 from .trace.chain import chain_view
@@ -685,11 +685,8 @@ def verify(
     with _user_errors():
         pinned = None
         if principal is not None:
-            try:
-                pinned = bytes.fromhex(principal)
-            except ValueError:
-                pinned = b""
-            if len(pinned) != 32:
+            pinned = hex32(principal)
+            if pinned is None:
                 _die("[ARGUMENT] --principal must be 64 hex digits (an Ed25519 public key)")
         store = _open_existing(journal)
         try:

@@ -171,11 +171,8 @@ class KeyFiles:
                 f"run {run_id}: its key file {path} is missing, so the run cannot sign "
                 "its remaining steps; restore the file (it sits beside the journal)"
             ) from None
-        try:
-            secret = bytes.fromhex(text)
-        except ValueError:
-            secret = b""
-        if len(secret) != 32:
+        secret = hex32(text)
+        if secret is None:
             raise JournalError(f"run {run_id}: key file {path} is damaged (expected 64 hex digits)")
         return secret
 
@@ -190,13 +187,23 @@ def load_principal_key(path: str | os.PathLike[str]) -> AgentKey:
         text = p.read_text().strip()
     except OSError as e:
         raise RemitError(f"principal key {p}: cannot read it ({e.strerror or e})") from None
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError:
-        seed = b""
-    if len(seed) != 32:
+    seed = hex32(text)
+    if seed is None:
         raise RemitError(f"principal key {p}: expected 64 hex digits (a 32-byte seed)")
     return AgentKey.from_seed(seed)
+
+
+def hex32(text: str) -> bytes | None:
+    """The 32 bytes that 64 hex digits spell (a key or a secret), or None.
+
+    >>> hex32("ab" * 32) == bytes([0xAB]) * 32, hex32("abc")
+    (True, None)
+    """
+    try:
+        data = bytes.fromhex(text.strip())
+    except ValueError:
+        return None
+    return data if len(data) == 32 else None
 
 
 # --- hops in the journal ------------------------------------------------------------------
