@@ -52,7 +52,7 @@ from .journal import StepRecord
 from .journal._writer import JournalWriter
 from .ledger import ZERO, Ledger, Usage
 from .models import Completion, Message, Model
-from .provenance import DEFAULT_TTL_S, Signer, hop_frame
+from .provenance import DEFAULT_TTL_S, Signer
 from .remit import Decision
 from .schemas import validate as validate_schema
 from .tools import ToolRegistry
@@ -788,7 +788,7 @@ class Gate:
             expires = node.deadline if node.deadline is not None else parent_warrant.expires
             warrant, key = signer.delegate(parent_warrant, parent_key, node.id, node.remit, expires)
         node.warrant, node.agent_key = warrant, key
-        self._proofs[step_id] = hop_frame(warrant)
+        self._proofs[step_id] = warrant.hops[-1].frame()
         out = f'{{"hop": {warrant.depth - 1}, "holder": "{warrant.holder.hex()}"}}'
         self._record(node, step_id, "warrant", warrant.hop_id, "ok", None, out, None, ZERO,
                      time.time())  # fmt: skip

@@ -34,12 +34,10 @@ True
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import json
 import os
 import secrets
-import struct
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ from typing import Any, Final
 from .errors import JournalError, RemitError, WarrantError, WarrantMalformed
 from .journal import JournalStore, StepRecord
 from .remit import Remit
-from .warrant import AgentKey, CallProof, Verifier, Warrant, issue, sign_call
+from .warrant import AgentKey, CallProof, Verifier, Warrant, chain_token, issue, sign_call
 
 __all__ = [
     "DEFAULT_TTL_S",
@@ -67,10 +65,6 @@ __all__ = [
 DEFAULT_TTL_S: Final = 7 * 24 * 3600.0
 #: the argument the Gate adds for effectful tools; not part of what the caller asked
 IDEMPOTENCY_ARG: Final = "idempotency_key"
-
-_U32 = struct.Struct(">I")
-_B64_TO_URL = bytes.maketrans(b"+/", b"-_")
-_URL_TO_B64 = bytes.maketrans(b"-_", b"+/")
 
 
 # --- keys -------------------------------------------------------------------------------
@@ -216,34 +210,6 @@ def hop_id_for(task_id: str) -> str:
     return "~" + hashlib.blake2b(task_id.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).translate(_B64_TO_URL).rstrip(b"=").decode()
-
-
-def _unb64(text: str, where: str) -> bytes:
-    raw = text.encode("ascii", "replace").translate(_URL_TO_B64)
-    try:
-        return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
-    except binascii.Error as e:
-        raise WarrantMalformed(f"{where}: not base64url ({e})") from None
-
-
-def hop_frame(warrant: Warrant) -> str:
-    """The last hop of ``warrant`` as stored in the journal: its token framing
-    (u32 body length, body, signature; see :mod:`remit.warrant`), base64url."""
-    hop = warrant.hops[-1]
-    return _b64(_U32.pack(len(hop.body)) + hop.body + hop.signature)
-
-
-def chain_token(principal: bytes, frames: Iterable[str], where: str = "warrant") -> str:
-    """The warrant token made of stored hop frames, root first (the token's own format:
-    version 1, principal key, hop count, then the frames)."""
-    parts = [_unb64(f, where) for f in frames]
-    if not 0 < len(parts) < 256:
-        raise WarrantMalformed(f"{where}: a chain of {len(parts)} hops cannot be encoded")
-    return _b64(bytes((1,)) + principal + bytes((len(parts),)) + b"".join(parts))
-
-
 # --- minting and signing --------------------------------------------------------------------
 
 
@@ -296,11 +262,11 @@ class Signer:
         self, parent: Warrant | None, task_id: str, frame: str, where: str
     ) -> tuple[Warrant, AgentKey]:
         """A task's warrant rebuilt from its journaled hop (a resumed run keeps its chain)."""
-        frames = [frame]
-        principal = self.principal_public
-        if parent is not None:
-            frames = [*(_frame_of(h.body, h.signature) for h in parent.hops), frame]
-        warrant = Warrant.decode(chain_token(principal, frames, where))
+        frames = [frame] if parent is None else [*(h.frame() for h in parent.hops), frame]
+        try:
+            warrant = Warrant.decode(chain_token(self.principal_public, frames))
+        except WarrantMalformed as e:
+            raise WarrantMalformed(f"{where}: {e.message}") from None
         key = self.keys.agent(task_id)
         if warrant.holder != key.public:
             raise WarrantMalformed(f"{where}: the journaled hop names another holder key")
@@ -313,10 +279,6 @@ class Signer:
         """The holder's proof for one call (nonce derived from the step id)."""
         nonce = hashlib.blake2b(step_id.encode("utf-8"), digest_size=16).digest()
         return sign_call(key, warrant, tool, args, nonce).encode()
-
-
-def _frame_of(body: bytes, signature: bytes) -> str:
-    return _b64(_U32.pack(len(body)) + body + signature)
 
 
 def signed_args(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -460,7 +422,10 @@ class _Chains:
         return chain
 
     def token(self, task_id: str) -> str:
-        return chain_token(self.principal, self.frames_of(task_id), f"task {task_id} warrant")
+        try:
+            return chain_token(self.principal, self.frames_of(task_id))
+        except WarrantMalformed as e:
+            raise WarrantMalformed(f"task {task_id} warrant: {e.message}") from None
 
 
 def run_principal(store: JournalStore, run_id: str) -> bytes | None:

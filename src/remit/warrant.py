@@ -74,7 +74,7 @@ import hashlib
 import json
 import math
 import struct
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol, cast
 
@@ -113,6 +113,7 @@ __all__ = [
     "Verifier",
     "Warrant",
     "call_digest",
+    "chain_token",
     "issue",
     "sign_call",
     "verify",
@@ -428,6 +429,11 @@ class Hop(NamedTuple):
         """The remit this hop grants (as signed; trust it only after :func:`verify`)."""
         return _parse_remit(self.remit_json, self.position, self.hop_id)
 
+    def frame(self) -> str:
+        """This hop alone, as it stands in a token (u32 body length, body, signature),
+        base64url: how a journal stores one hop; :func:`chain_token` joins them."""
+        return _b64encode(_U32.pack(len(self.body)) + self.body + self.signature)
+
 
 def _fits(data: bytes, limit: int, what: str, hop_id: str | None = None) -> bytes:
     if len(data) > limit:
@@ -639,8 +645,7 @@ class Warrant:
         parts = [_U8.pack(_VERSION), self.principal, _U8.pack(len(self.hops))]
         for hop in self.hops:
             parts += (_U32.pack(len(hop.body)), hop.body, hop.signature)
-        raw = binascii.b2a_base64(b"".join(parts), newline=False)
-        return raw.translate(_B64_TO_URL).rstrip(b"=").decode("ascii")
+        return _b64encode(b"".join(parts))
 
     @classmethod
     def decode(cls, token: str) -> Warrant:
@@ -660,25 +665,46 @@ class Warrant:
 # --- decoding -----------------------------------------------------------------------
 
 
-def _b64decode(token: str) -> bytes:
+def _b64encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).translate(_B64_TO_URL).rstrip(b"=").decode()
+
+
+def chain_token(principal: bytes, frames: Iterable[str]) -> str:
+    """The token of the chain whose hops are ``frames`` (each a :meth:`Hop.frame`), root
+    first, under ``principal``'s key. Structure only: :func:`verify` decides trust.
+
+    >>> from remit.remit import Remit
+    >>> p, a = AgentKey.generate(), AgentKey.generate()
+    >>> w = issue(p, run_id="r", remit=Remit(), purpose="", expires=2e9,
+    ...           holder_public=a.public)
+    >>> chain_token(p.public, [h.frame() for h in w.hops]) == w.encode()
+    True
+    """
+    parts = [_b64decode(f, "hop frame") for f in frames]
+    if not 0 < len(parts) <= MAX_HOPS:
+        raise WarrantMalformed(f"a chain of {len(parts)} hops cannot be a warrant")
+    return _b64encode(b"".join((_U8.pack(_VERSION), principal, _U8.pack(len(parts)), *parts)))
+
+
+def _b64decode(token: str, what: str = "warrant token") -> bytes:
     if not isinstance(token, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise WarrantMalformed(f"warrant token must be a str, got {type(token).__name__}")
+        raise WarrantMalformed(f"{what} must be a str, got {type(token).__name__}")
     if not token:
-        raise WarrantMalformed("warrant token is empty")
+        raise WarrantMalformed(f"{what} is empty")
     n = len(token) % 4
     # Canonical form only, so one payload has exactly one token: no padding, no '+' or
     # '/', and the unused low bits of the last character zero (a2b_base64 ignores them).
     if n == 1 or "=" in token or "+" in token or "/" in token:
-        raise WarrantMalformed("warrant token is not canonical base64url")
+        raise WarrantMalformed(f"{what} is not canonical base64url")
     if n:
         last = _B64_ALPHABET.find(token[-1])
         if last < 0 or last & (0x0F if n == 2 else 0x03):
-            raise WarrantMalformed("warrant token is not canonical base64url")
+            raise WarrantMalformed(f"{what} is not canonical base64url")
     try:
         data = token.encode("ascii").translate(_B64_TO_STD) + b"=" * (-len(token) % 4)
         return binascii.a2b_base64(data, strict_mode=True)
     except (UnicodeEncodeError, binascii.Error) as e:
-        raise WarrantMalformed(f"warrant token is not base64url: {e}") from None
+        raise WarrantMalformed(f"{what} is not base64url: {e}") from None
 
 
 class _Reader:
@@ -1061,8 +1087,7 @@ class CallProof:
                 self.signature,
             )
         )
-        text = binascii.b2a_base64(raw, newline=False).translate(_B64_TO_URL)
-        return text.rstrip(b"=").decode("ascii")
+        return _b64encode(raw)
 
     @classmethod
     def decode(cls, text: str) -> CallProof:
