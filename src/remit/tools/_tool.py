@@ -87,7 +87,7 @@ class Tool:
         self.inline = not (self.is_async or thread or effect) and timeout is None
         sig = inspect.signature(fn)
         self.takes_key = _KEY_PARAM in sig.parameters
-        fields: dict[str, Any] = {}
+        fields: list[tuple[str, Any, Any]] = []
         for pname, param in sig.parameters.items():
             if pname == _KEY_PARAM:
                 continue
@@ -95,13 +95,10 @@ class Tool:
                 raise TypeError(f"tool {self.name}: *args/**kwargs are not allowed in tools")
             annotation = Any if param.annotation is param.empty else param.annotation
             default = ... if param.default is param.empty else param.default
-            fields[pname] = (annotation, default)
-        model = pydantic.create_model(  # pyright: ignore[reportCallIssue, reportArgumentType]
-            f"{self.name}_args",
-            __config__=pydantic.ConfigDict(extra="forbid"),
-            **fields,
+            fields.append((pname, annotation, default))
+        self._adapter: type[pydantic.BaseModel] = _arguments_model(
+            fn.__module__, self.name, tuple(fields)
         )
-        self._adapter: type[pydantic.BaseModel] = model
 
     def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Coerce and check arguments; ``ToolArgumentError`` names each bad one."""
@@ -113,7 +110,8 @@ class Tool:
                 for err in e.errors()
             )
             raise ToolArgumentError(f"tool {self.name}: invalid arguments: {problems}") from None
-        return {k: getattr(parsed, k) for k in type(parsed).model_fields}
+        # the model has exactly the function's parameters as fields, nothing else
+        return dict(parsed.__dict__)
 
     def schema(self) -> dict[str, Any]:
         """An OpenAI-style function description, for models that call tools."""
@@ -131,6 +129,30 @@ class Tool:
     def __repr__(self) -> str:
         kind = "effect" if self.effect else "pure"
         return f"<Tool {self.name} ({kind})>"
+
+
+#: argument models by (module, tool name, parameters): a tool built again with the same
+#: signature (the built-in file tools, made per run for each workspace) reuses its model
+_MODELS: dict[tuple[str, str, tuple[tuple[str, Any, Any], ...]], type[pydantic.BaseModel]] = {}
+
+
+def _arguments_model(
+    module: str, name: str, fields: tuple[tuple[str, Any, Any], ...]
+) -> type[pydantic.BaseModel]:
+    key = (module, name, fields)
+    try:
+        model = _MODELS.get(key)
+    except TypeError:  # an unhashable default or annotation: build it every time
+        key, model = None, None
+    if model is None:
+        model = pydantic.create_model(  # pyright: ignore[reportCallIssue]
+            f"{name}_args",
+            __config__=pydantic.ConfigDict(extra="forbid"),
+            **{f: (annotation, default) for f, annotation, default in fields},  # pyright: ignore[reportArgumentType]
+        )
+        if key is not None and len(_MODELS) < 1024:
+            _MODELS[key] = model
+    return model
 
 
 @overload
