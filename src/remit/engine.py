@@ -323,7 +323,7 @@ class Engine:
                 self._fail(node, e)
                 return
         try:
-            value = self.gate.end(node, True, value, None, node.account.spent)
+            value = self.gate.end(node, True, value, None)
         except RemitError as e:  # an oversized or unserializable result fails the task
             self._fail(node, e)
             return
@@ -354,7 +354,7 @@ class Engine:
         self._cancel_children(node)
         node.move(Status.FAILED)
         node.warrant = node.agent_key = None
-        self.gate.end(node, False, None, error, node.account.spent)
+        self.gate.end(node, False, None, error)
         self._report("failed", node)
         self._on_final(node)
 
@@ -441,7 +441,7 @@ class Engine:
 
     def _record_skipped(self, node: Node) -> None:
         err = node.error if isinstance(node.error, RemitError) else ChildFailed(str(node.error))
-        self.gate.end(node, False, None, err, node.account.spent)
+        self.gate.end(node, False, None, err)
         self._report("failed", node)
         self._on_final(node)
 

@@ -121,6 +121,20 @@ def _spent_json(u: Usage) -> str | None:
     return text
 
 
+_SPENT_BY_VEC: dict[tuple[float, ...], str | None] = {}
+
+
+def _account_spent_json(spent: Sequence[float]) -> str | None:
+    """``_spent_json`` of an account's spent vector, without building a Usage."""
+    key = tuple(spent)
+    text = _SPENT_BY_VEC.get(key, _MISS)
+    if text is _MISS:
+        text = _spent_json(Usage(int(key[0]), int(key[1]), int(key[2]), float(key[3])))
+        if len(_SPENT_BY_VEC) < 4096:
+            _SPENT_BY_VEC[key] = text
+    return text
+
+
 class Gate:
     """Checks, journals, budgets and executes every effect of one run."""
 
@@ -475,10 +489,9 @@ class Gate:
         rec = self.recorded.get(f"{node_id}:end")
         return rec if rec is not None and rec.status != "started" else None
 
-    def end(
-        self, node: Node, ok: bool, result: Any, error: RemitError | None, subtree_spent: Usage
-    ) -> Any:
-        """Record how a task ended; returns the result as a replay will read it."""
+    def end(self, node: Node, ok: bool, result: Any, error: RemitError | None) -> Any:
+        """Record how a task ended, with what its subtree spent; returns the result as a
+        replay will read it."""
         now = time.time()
         text: str | None = None
         if ok:
@@ -503,7 +516,7 @@ class Gate:
                 None,
                 text,
                 json.dumps(error.to_dict()) if error is not None else None,
-                _spent_json(subtree_spent),
+                _account_spent_json(node.account.spent_vec),
                 node.started_at or now,
                 now,
             )
