@@ -27,6 +27,7 @@ from remit.errors import (
     RemitError,
     RetryableToolError,
     SchemaError,
+    StepFailed,
     ToolArgumentError,
     UnknownToolError,
 )
@@ -919,6 +920,35 @@ def test_an_oversized_output_is_recorded_as_the_steps_error(make_runtime: Any) -
     assert [(s.kind, s.status, code(s)) for s in steps] == [
         ("model", "error", "OUTPUT_TOO_LARGE"),
         ("tool", "error", "OUTPUT_TOO_LARGE"),
+    ]
+
+
+def test_a_result_json_cannot_hold_fails_its_step_with_the_reason(make_runtime: Any) -> None:
+    """A result that refers to itself, or holds an object JSON has no form for, cannot
+    be journaled: the step ends as an error that says why, and the run goes on."""
+    loop: list[Any] = []
+    loop.append(loop)
+    cyclic = tool(name="cyclic")(lambda: loop)
+    opaque = tool(name="opaque")(lambda: {"handle": object()})
+
+    async def execute(ctx: Any) -> Any:
+        seen = []
+        for name in ("cyclic", "opaque"):
+            try:
+                await ctx.call(name)
+            except StepFailed as e:
+                seen.append(e.message)
+        return seen
+
+    rt = make_runtime(agent=FnAgent(execute), tools=[cyclic, opaque])
+    run = rt.run("g", remit=Remit(tools={"cyclic": {}, "opaque": {}}), run_id=RUN)
+    assert run.ok, run.error
+    assert len(run.result) == 2
+    assert "cannot be journaled as JSON: it refers to itself" in run.result[0]
+    assert "object is not JSON-serializable" in run.result[1]
+    assert [(s.name, s.status) for s in tool_steps(rt)] == [
+        ("cyclic", "error"),
+        ("opaque", "error"),
     ]
 
 

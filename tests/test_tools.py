@@ -70,6 +70,26 @@ def test_validate_errors_name_the_argument(args: dict[str, Any], named: str) -> 
     assert named in info.value.message
 
 
+def test_tools_of_one_name_but_different_parameters_validate_each_by_its_own() -> None:
+    """Argument models are shared only between tools with the very same signature."""
+
+    def count(n: int) -> int:
+        return n
+
+    first = Tool(count)
+
+    def count(n: str) -> str:  # the same name, on purpose
+        return n
+
+    second = Tool(count)
+    assert first.validate({"n": "3"}) == {"n": 3}
+    assert second.validate({"n": "3"}) == {"n": "3"}
+    with pytest.raises(ToolArgumentError, match="n"):
+        first.validate({"n": "three"})
+    again = Tool(first.fn)
+    assert again.validate({"n": "4"}) == {"n": 4}
+
+
 def test_idempotency_key_is_not_an_argument_the_caller_may_pass() -> None:
     @tool(effect=True)
     def put(path: str, idempotency_key: str) -> None: ...

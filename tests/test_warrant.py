@@ -8,6 +8,8 @@ hop "t2" to C. X is an attacker with a key of its own.
 from __future__ import annotations
 
 import doctest
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -535,6 +537,37 @@ def test_non_json_arguments_rejected() -> None:
     rejected("WARRANT_DIGEST", lambda: call_digest("t", {"x": object()}))
     assert call_digest("t", {"a": (1, 2)}) == call_digest("t", {"a": [1, 2]})
     assert call_digest("t", {"a": 1}) != call_digest("u", {"a": 1})
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tool=st.text(max_size=20), args=st.dictionaries(st.text(), _JSON, max_size=5))
+def test_a_call_digest_is_blake2b_of_the_calls_canonical_json(
+    tool: str, args: dict[str, Any]
+) -> None:
+    """The digest is fixed by the format, not by the encoder: proofs journaled by any
+    version verify with any other."""
+    text = json.dumps(
+        [tool, args], sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    assert call_digest(tool, args) == hashlib.blake2b(text.encode(), digest_size=32).digest()
+
+
+def test_a_cyclic_argument_is_rejected_as_undigestable() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    rejected("WARRANT_DIGEST", lambda: call_digest("t", {"x": loop}))
+    rejected("WARRANT_DIGEST", lambda: call_digest("t", {"x": float("nan")}))
 
 
 # --- the cache ------------------------------------------------------------------------------
