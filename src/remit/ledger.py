@@ -107,7 +107,7 @@ class Reservation:
 
     __slots__ = ("account", "amount", "dims", "open")
 
-    def __init__(self, account: Account, amount: list[float], dims: list[int]) -> None:
+    def __init__(self, account: Account, amount: tuple[float, ...], dims: tuple[int, ...]) -> None:
         self.account = account
         self.amount = amount
         self.dims = dims  # the dimensions held, so settling skips the zero ones
@@ -129,8 +129,8 @@ class Ledger:
 
         Nothing is held if any account on the chain would overshoot.
         """
-        amount = [worst.calls, worst.input_tokens, worst.output_tokens, worst.cost_usd]
-        dims = [i for i in range(4) if amount[i]]
+        amount = (worst.calls, worst.input_tokens, worst.output_tokens, worst.cost_usd)
+        dims = _dims(amount)
         with self._lock:
             acc: Account | None = account
             while acc is not None:
@@ -162,17 +162,17 @@ class Ledger:
         The actual use is charged even if it exceeds the reservation (the money is
         spent either way); callers make reservations true worst cases so it cannot.
         """
-        vec = [actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd]
-        self._finish(reservation, vec, [i for i in range(4) if vec[i]])
+        vec = (actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd)
+        self._finish(reservation, vec, _dims(vec))
 
     def release(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the step did not spend)."""
-        self._finish(reservation, None, [])
+        self._finish(reservation, None, ())
 
     def charge(self, account: Account, actual: Usage) -> None:
         """Book spend that already happened (a result served from the journal)."""
-        vec = [actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd]
-        dims = [i for i in range(4) if vec[i]]
+        vec = (actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd)
+        dims = _dims(vec)
         if not dims:
             return
         with self._lock:
@@ -184,7 +184,10 @@ class Ledger:
                 acc = acc.parent
 
     def _finish(
-        self, reservation: Reservation, actual: list[float] | None, actual_dims: list[int]
+        self,
+        reservation: Reservation,
+        actual: tuple[float, ...] | None,
+        actual_dims: tuple[int, ...],
     ) -> None:
         with self._lock:
             if not reservation.open:
@@ -201,6 +204,19 @@ class Ledger:
                     for i in actual_dims:
                         s[i] += actual[i]
                 acc = acc.parent
+
+
+_DIMS: dict[tuple[float, ...], tuple[int, ...]] = {}
+
+
+def _dims(vec: tuple[float, ...]) -> tuple[int, ...]:
+    """The dimensions ``vec`` is non-zero in (memoized: spends repeat)."""
+    dims = _DIMS.get(vec)
+    if dims is None:
+        dims = tuple(i for i in range(4) if vec[i])
+        if len(_DIMS) < 4096:
+            _DIMS[vec] = dims
+    return dims
 
 
 def _fmt(x: float) -> str:
