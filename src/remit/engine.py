@@ -200,8 +200,7 @@ class Engine:
             plan = Plan.from_dict(raw, where=f"task {node.id} plan")
         if node.remit.depth <= 0:
             raise DelegationError(f"task {node.id} has no delegation depth left")
-        for sub in plan.subtasks:
-            self._narrow(node, sub)  # raises on any widening: nothing is spawned
+        self._child_remits(node, plan)  # raises on any widening: nothing is spawned
         node.plan = plan
         return plan.to_dict()
 
@@ -220,16 +219,25 @@ class Engine:
         except (TypeError, RemitFormatError) as e:
             raise PlanError(f"subtask {sub.key!r} of task {node.id}: bad remit: {e}") from None
 
-    def _spawn(self, node: Node, plan: Plan) -> None:
-        node.plan = plan
+    def _child_remits(self, node: Node, plan: Plan) -> list[Remit]:
+        """Each subtask's remit, narrowed from ``node``'s (once per distinct request:
+        a fan-out's children usually ask for the same)."""
         cache: dict[str, Remit] = {}
-        children: list[Node] = []
-        by_key: dict[str, Node] = {}
-        for i, sub in enumerate(plan.subtasks):
+        remits: list[Remit] = []
+        for sub in plan.subtasks:
             spec = json.dumps(sub.remit, sort_keys=True, default=str) if sub.remit else ""
             remit = cache.get(spec)
             if remit is None:
                 remit = cache[spec] = self._narrow(node, sub)
+            remits.append(remit)
+        return remits
+
+    def _spawn(self, node: Node, plan: Plan) -> None:
+        node.plan = plan
+        children: list[Node] = []
+        by_key: dict[str, Node] = {}
+        remits = self._child_remits(node, plan)
+        for i, (sub, remit) in enumerate(zip(plan.subtasks, remits, strict=True)):
             child = self._make_child(node, i, sub, remit)
             children.append(child)
             by_key[sub.key] = child

@@ -99,8 +99,16 @@ def _json_encoder() -> Callable[[Any], str]:
     c_encode = make(None, _json_default, json.encoder.encode_basestring, None, ": ", ", ",
                     False, False, True)  # fmt: skip
     join = "".join
+    encode_str = json.encoder.encode_basestring
+    int_repr = int.__repr__
 
     def encode(value: Any) -> str:
+        # the commonest results, written as json writes them, without the list and join
+        kind = type(value)
+        if kind is int:
+            return int_repr(value)
+        if kind is str:
+            return encode_str(value)
         return join(c_encode(value, 0))
 
     return encode
