@@ -13,6 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remit.policy
+import remit.policy._compiled
+import remit.policy._constraints
+import remit.policy._grant
+import remit.policy._parsing
 from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
     OPS,
@@ -480,7 +484,21 @@ def test_tool_grant_names_must_be_non_empty_strings() -> None:
 
 
 def test_module_examples_run() -> None:
-    assert doctest.testmod(remit.policy).failed == 0
+    result = doctest.testmod(remit.policy)
+    assert result.attempted > 0 and result.failed == 0
+    attempted = result.attempted
+    # The submodules' examples use the public names, as a reader of remit.policy would.
+    public = {name: getattr(remit.policy, name) for name in remit.policy.__all__}
+    for module in (
+        remit.policy._constraints,
+        remit.policy._parsing,
+        remit.policy._compiled,
+        remit.policy._grant,
+    ):
+        result = doctest.testmod(module, extraglobs=public)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
+        attempted += result.attempted
+    assert attempted == 41
 
 
 # --- properties -----------------------------------------------------------------------------

@@ -1,0 +1,140 @@
+"""The argument-constraint language a remit uses to limit tool calls (pure, no I/O).
+
+A *constraint* is an immutable test of one argument value. ``check(value)`` returns
+``None`` when the value is accepted, else a short human reason; ``implies(other)`` is
+True only when every value this constraint accepts is also accepted by ``other`` (and
+is conservative: pairs it cannot reason about are compared structurally). A
+:class:`ToolGrant` holds, for one tool, a tuple of constraints per argument; all of
+them must hold.
+
+>>> c = within("out/")
+>>> c.check("out/report.md") is None
+True
+>>> c.check("out/../etc/passwd")
+"'out/../etc/passwd' is not within 'out/' (normalizes to 'etc/passwd')"
+>>> within("out/sub/").implies(c), c.implies(within("out/sub/"))
+(True, False)
+
+Serialized forms. In remit files each constraint is a one-key table ``{op = arg}``
+(:meth:`Constraint.to_spec`); :meth:`Constraint.to_dict` gives the same as
+``{"op": op, "arg": arg}``. :func:`constraint_from_dict` reads both.
+
+==============  ===========================  =========================================
+op              arg                          accepts
+==============  ===========================  =========================================
+``equals``      a scalar                     that value (``True`` is not ``1``)
+``one_of``      a list of scalars            any listed value
+``matches``     a regular expression         strings the pattern matches in full
+``within``      a path prefix                paths inside that directory (see below)
+``glob``        an fnmatch pattern           normalized paths/URLs matching it
+``url_prefix``  an absolute URL              URLs on that scheme+host under its path
+``between``     ``[lo, hi]`` or              numbers with lo <= x <= hi (not bools);
+                ``{min = lo, max = hi}``     an omitted bound is open
+``max_len``     an integer                   str/bytes/list/tuple/dict/set, len <= n
+``in_inputs``   ``true``                     strings/numbers appearing literally in the
+                                             task's goal and inputs (needs context)
+==============  ===========================  =========================================
+
+Scalars are str, int, float (finite) and bool.
+
+Policies. Besides constraints per argument (the *simple* shape: one implicit allow
+rule), a :class:`ToolGrant` may hold ordered rules (:class:`Rule`), each ``allow`` or
+``forbid`` with constraints per argument; the first rule whose constraints all hold
+decides, and a call no rule matches is denied. Rule ids are ``<tool>#<n>``. A grant
+also names a *fallback* for denied calls: ``"tell"`` (default), ``"stop"`` or ``"ask"``.
+A child's grant is the intersection with its parent's (:meth:`ToolGrant.narrowed`):
+the parent's rules stay first, as a layer of their own, and keep their ids.
+
+>>> g = ToolGrant("send", rules=[forbid({"to": equals("eve")}, reason="not eve"), allow()])
+>>> v = g.evaluate({"to": "eve"})
+>>> v.rule, v.note
+('send#1', 'not eve')
+
+Paths are compared lexically after :func:`posixpath.normpath`; symlinks are not
+resolved (this module does no I/O), so a tool that writes inside a granted directory
+must itself refuse to follow symlinks out of it. ``within("out/")`` accepts ``out``
+itself and everything below it, rejects ``out/../etc/x`` (it normalizes to ``etc/x``),
+``outside/x``, and absolute paths (a relative prefix only accepts relative paths and
+vice versa). Values containing a NUL byte, or (for ``within``) a backslash, which
+Windows would read as a separator, are rejected.
+"""
+
+from __future__ import annotations
+
+from remit.policy._compiled import compile_args
+from remit.policy._constraints import (
+    ArgRules,
+    Between,
+    Constraint,
+    ConstraintSpec,
+    Equals,
+    Glob,
+    InInputs,
+    Matches,
+    MaxLen,
+    OneOf,
+    Scalar,
+    UrlPrefix,
+    Within,
+    between,
+    equals,
+    glob,
+    in_inputs,
+    matches,
+    max_len,
+    one_of,
+    url_prefix,
+    within,
+)
+from remit.policy._grant import (
+    FALLBACKS,
+    Effect,
+    Fallback,
+    Layer,
+    Rule,
+    RuleSpec,
+    ToolGrant,
+    Verdict,
+    allow,
+    forbid,
+)
+from remit.policy._parsing import OPS, constraint_from_dict, constraints_from_spec
+
+__all__ = [
+    "FALLBACKS",
+    "OPS",
+    "ArgRules",
+    "Between",
+    "Constraint",
+    "ConstraintSpec",
+    "Effect",
+    "Equals",
+    "Fallback",
+    "Glob",
+    "InInputs",
+    "Layer",
+    "Matches",
+    "MaxLen",
+    "OneOf",
+    "Rule",
+    "RuleSpec",
+    "Scalar",
+    "ToolGrant",
+    "UrlPrefix",
+    "Verdict",
+    "Within",
+    "allow",
+    "between",
+    "compile_args",
+    "constraint_from_dict",
+    "constraints_from_spec",
+    "equals",
+    "forbid",
+    "glob",
+    "in_inputs",
+    "matches",
+    "max_len",
+    "one_of",
+    "url_prefix",
+    "within",
+]

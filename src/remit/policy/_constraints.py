@@ -1,0 +1,604 @@
+"""Constraint values and their constructors: the leaves of a policy.
+
+They depend on nothing else in :mod:`remit.policy`, so they come first: parsing, rules,
+the compiled checks and grants are all built on these tests, and the helpers for paths,
+equality and bounded reprs live here because the constraints are their first users (as
+does the sentinel for a missing argument, which both the rules and the compiled checks
+use).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import posixpath
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, ClassVar, TypeAlias, cast
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from remit.errors import RemitFormatError
+
+Scalar: TypeAlias = str | int | float | bool
+
+#: what ``args.get(arg, MISSING)`` gives for an argument missing from a call
+MISSING: Any = object()
+
+_SHOW_MAX = 60
+
+
+def show(value: object) -> str:
+    """A bounded repr for reasons: arguments can be megabytes of model output."""
+    text = repr(value)
+    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 1] + "…"
+
+
+def kind(value: object) -> str:
+    return type(value).__name__
+
+
+def eq_key(value: object) -> tuple[str, object] | None:
+    """Equality key that keeps bools apart from numbers (``True == 1`` in Python)."""
+    t = type(value)
+    if t is str:
+        return ("s", value)
+    if t is bool:
+        return ("b", value)
+    if t is int or t is float:
+        return ("n", value)
+    if isinstance(value, str):  # str subclasses such as StrEnum members
+        return ("s", str(value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ("n", value)
+    return None
+
+
+def _scalar(value: object, what: str) -> Scalar:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RemitFormatError(f"{what}: must be finite, got {value!r}")
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise RemitFormatError(f"{what}: must be a string, number or bool, got {kind(value)}")
+
+
+def _number(value: object, what: str) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RemitFormatError(f"{what}: must be a number or None, got {show(value)}")
+    if not math.isfinite(value):
+        raise RemitFormatError(f"{what}: must be finite, got {value!r}")
+    return value
+
+
+def normpath(path: str) -> str:
+    # Fast path for the common already-normal path: nothing normpath would change.
+    if path and path[0] != "." and path[-1] != "/" and "//" not in path and "/." not in path:
+        return path
+    norm = posixpath.normpath(path)
+    # POSIX keeps exactly two leading slashes; treat them as one root like the kernel does.
+    return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+
+
+def is_under(norm: str, prefix: str) -> bool:
+    """Whether normalized ``norm`` is ``prefix`` or below it (both normalized)."""
+    if prefix == ".":
+        if norm == ".":
+            return True
+        if norm.startswith("/"):
+            return False
+        rest = norm
+    elif prefix == "/":
+        if not norm.startswith("/"):
+            return False
+        rest = norm[1:]
+    elif norm == prefix:
+        return True
+    elif norm.startswith(prefix) and norm[len(prefix)] == "/":
+        rest = norm[len(prefix) + 1 :]
+    else:
+        return False
+    # ``..`` survives normalization only at the start, so a prefix made of ``..``
+    # followed by more ``..`` would climb out of it.
+    return not (rest == ".." or rest.startswith("../"))
+
+
+def _shown_dir(prefix: str) -> str:
+    return prefix if prefix in ("/", ".") else prefix + "/"
+
+
+@lru_cache(maxsize=512)
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+class Constraint(ABC):
+    """One test of an argument value. Subclasses are frozen, slotted dataclasses.
+
+    >>> between(0, 10).check(11)
+    '11 is above the maximum 10'
+    """
+
+    __slots__ = ()
+    op: ClassVar[str]
+
+    @abstractmethod
+    def check(self, value: object) -> str | None:
+        """None if ``value`` is accepted, else a short reason."""
+
+    @abstractmethod
+    def arg(self) -> Any:
+        """The JSON-ready argument of this op, as written in remit files."""
+
+    def implies(self, other: Constraint) -> bool:
+        """True only if every value accepted by ``self`` is accepted by ``other``."""
+        return self == other
+
+    def describe(self) -> str:
+        """Compact text for messages, e.g. ``within('out/')``."""
+        return f"{self.op}({self.arg()!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"op": ..., "arg": ...}``; read back with :func:`constraint_from_dict`."""
+        return {"op": self.op, "arg": self.arg()}
+
+    def to_spec(self) -> dict[str, Any]:
+        """The one-key table used in remit files, e.g. ``{"within": "out/"}``."""
+        return {self.op: self.arg()}
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Equals(Constraint):
+    """Accepts exactly one scalar. ``equals(1)`` rejects ``True`` and accepts ``1.0``.
+
+    >>> equals("r").check("w")
+    "expected 'r', got 'w'"
+    """
+
+    value: Scalar = field(compare=False)
+    _key: tuple[str, object] = field(init=False)
+    op: ClassVar[str] = "equals"
+
+    def __post_init__(self) -> None:
+        _scalar(self.value, "equals")
+        object.__setattr__(self, "_key", eq_key(self.value))
+
+    def check(self, value: object) -> str | None:
+        if eq_key(value) == self._key:
+            return None
+        return f"expected {self.value!r}, got {show(value)}"
+
+    def arg(self) -> Any:
+        return self.value
+
+    def implies(self, other: Constraint) -> bool:
+        return other.check(self.value) is None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class OneOf(Constraint):
+    """Accepts any of a non-empty set of scalars (compared like :class:`Equals`).
+
+    >>> one_of("r", "w").check("x")
+    "'x' is not one of 'r', 'w'"
+    """
+
+    values: tuple[Scalar, ...] = field(compare=False)
+    _keys: frozenset[tuple[str, object]] = field(init=False)
+    op: ClassVar[str] = "one_of"
+
+    def __post_init__(self) -> None:
+        raw = cast(object, self.values)
+        if isinstance(raw, str) or not isinstance(raw, Iterable):
+            raise RemitFormatError(f"one_of: expected a list of values, got {kind(raw)}")
+        values: list[Scalar] = []
+        seen: set[tuple[str, object]] = set()
+        for v in raw:  # pyright: ignore[reportUnknownVariableType]
+            k = eq_key(_scalar(v, "one_of"))
+            if k is not None and k not in seen:
+                seen.add(k)
+                values.append(v)
+        if not values:
+            raise RemitFormatError("one_of: needs at least one value")
+        object.__setattr__(self, "values", tuple(values))
+        object.__setattr__(self, "_keys", frozenset(seen))
+
+    def check(self, value: object) -> str | None:
+        if eq_key(value) in self._keys:
+            return None
+        return f"{show(value)} is not one of {', '.join(map(repr, self.values))}"
+
+    def arg(self) -> Any:
+        return list(self.values)
+
+    def describe(self) -> str:
+        return f"one_of({', '.join(map(repr, self.values))})"
+
+    def implies(self, other: Constraint) -> bool:
+        return all(other.check(v) is None for v in self.values)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Matches(Constraint):
+    """Accepts strings that the regular expression matches in full.
+
+    >>> matches(r"[a-z]+").check("abc1")
+    "'abc1' does not match '[a-z]+'"
+    """
+
+    pattern: str
+    _rx: re.Pattern[str] = field(init=False, compare=False)
+    op: ClassVar[str] = "matches"
+
+    def __post_init__(self) -> None:
+        if not isinstance(cast(object, self.pattern), str):
+            raise RemitFormatError(f"matches: pattern must be a string, got {kind(self.pattern)}")
+        try:
+            rx = compile_regex(self.pattern)
+        except re.error as e:
+            raise RemitFormatError(
+                f"matches: invalid regular expression {self.pattern!r}: {e}"
+            ) from None
+        object.__setattr__(self, "_rx", rx)
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a string, got {kind(value)}"
+        if self._rx.fullmatch(value) is None:
+            return f"{show(value)} does not match {self.pattern!r}"
+        return None
+
+    def arg(self) -> Any:
+        return self.pattern
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Within(Constraint):
+    """Accepts path strings at or below a directory, compared after normalization.
+
+    The prefix is stored normalized, so ``within("out/") == within("./out")``.
+
+    >>> within("out/").check("/etc/passwd")
+    "'/etc/passwd' is not within 'out/'"
+    """
+
+    prefix: str
+    op: ClassVar[str] = "within"
+
+    def __post_init__(self) -> None:
+        p = cast(object, self.prefix)
+        if not isinstance(p, str) or not p or "\x00" in p or "\\" in p:
+            raise RemitFormatError(f"within: prefix must be a non-empty path, got {show(p)}")
+        object.__setattr__(self, "prefix", normpath(p))
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a path string, got {kind(value)}"
+        if "\x00" in value or "\\" in value:
+            return f"{show(value)} contains a NUL byte or a backslash"
+        norm = normpath(value)
+        if is_under(norm, self.prefix):
+            return None
+        reason = f"{show(value)} is not within {_shown_dir(self.prefix)!r}"
+        if norm != value.rstrip("/") and norm != value:
+            reason += f" (normalizes to {show(norm)})"
+        return reason
+
+    def arg(self) -> Any:
+        return _shown_dir(self.prefix)
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, Within):
+            return is_under(self.prefix, other.prefix)
+        return self == other
+
+
+def _split_url(value: str) -> SplitResult | None:
+    if "://" not in value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return parts if parts.scheme and parts.netloc else None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Glob(Constraint):
+    """Accepts paths or URLs matching an fnmatch pattern (case-sensitive).
+
+    Paths are normalized first (for URLs, the path part), so ``out/../x.md`` is seen
+    as ``x.md``. As in fnmatch, ``*`` also matches ``/``; combine with :func:`within`
+    to confine paths to a directory.
+
+    >>> glob("*.md").check("notes.txt")
+    "'notes.txt' does not match glob '*.md'"
+    """
+
+    pattern: str
+    _rx: re.Pattern[str] = field(init=False, compare=False)
+    op: ClassVar[str] = "glob"
+
+    def __post_init__(self) -> None:
+        if not isinstance(cast(object, self.pattern), str) or not self.pattern:
+            raise RemitFormatError(
+                f"glob: pattern must be a non-empty string, got {show(self.pattern)}"
+            )
+        object.__setattr__(self, "_rx", compile_regex(fnmatch.translate(self.pattern)))
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a path or URL string, got {kind(value)}"
+        if "\x00" in value:
+            return f"{show(value)} contains a NUL byte"
+        parts = _split_url(value)
+        if parts is None:
+            norm = normpath(value)
+        else:
+            path = normpath(parts.path) if parts.path else ""
+            norm = urlunsplit(parts._replace(path=path))
+        if self._rx.match(norm) is None:
+            return f"{show(value)} does not match glob {self.pattern!r}"
+        return None
+
+    def arg(self) -> Any:
+        return self.pattern
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class UrlPrefix(Constraint):
+    """Accepts URLs with the same scheme and host[:port] whose path is under the prefix's.
+
+    The host part must match exactly (no user-info, no other port); paths are
+    normalized; backslashes and percent-encoded dots or slashes in the path are
+    rejected because servers disagree on how to decode them.
+
+    >>> url_prefix("https://api.example.com/v1/").check("https://api.example.com.evil.io/v1/")
+    "'https://api.example.com.evil.io/v1/' is not under 'https://api.example.com/v1/'"
+    """
+
+    prefix: str
+    _scheme: str = field(init=False, compare=False)
+    _netloc: str = field(init=False, compare=False)
+    _path: str = field(init=False, compare=False)
+    op: ClassVar[str] = "url_prefix"
+
+    def __post_init__(self) -> None:
+        p = cast(object, self.prefix)
+        parts = _split_url(p) if isinstance(p, str) else None
+        if (
+            parts is None
+            or parts.query
+            or parts.fragment
+            or "\\" in self.prefix
+            or "\x00" in self.prefix
+        ):
+            raise RemitFormatError(
+                f"url_prefix: expected an absolute URL like 'https://host/path/', got {show(p)}"
+            )
+        object.__setattr__(self, "_scheme", parts.scheme.lower())
+        object.__setattr__(self, "_netloc", parts.netloc.lower())
+        object.__setattr__(self, "_path", normpath(parts.path or "/"))
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"expected a URL string, got {kind(value)}"
+        parts = _split_url(value) if "\\" not in value and "\x00" not in value else None
+        if (
+            parts is None
+            or parts.scheme.lower() != self._scheme
+            or parts.netloc.lower() != self._netloc
+        ):
+            return f"{show(value)} is not under {self.prefix!r}"
+        low = parts.path.lower()
+        if "%2e" in low or "%2f" in low or "%5c" in low:
+            return f"{show(value)} has an encoded dot or slash in its path"
+        if not is_under(normpath(parts.path or "/"), self._path):
+            return f"{show(value)} is not under {self.prefix!r}"
+        return None
+
+    def arg(self) -> Any:
+        return self.prefix
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, UrlPrefix):
+            return (
+                self._scheme == other._scheme
+                and self._netloc == other._netloc
+                and is_under(self._path, other._path)
+            )
+        return self == other
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Between(Constraint):
+    """Accepts numbers in ``[lo, hi]``; a None bound is open. Bools are not numbers.
+
+    >>> between(0, None).check(True)
+    'expected a number, got bool'
+    """
+
+    lo: int | float | None
+    hi: int | float | None
+    op: ClassVar[str] = "between"
+
+    def __post_init__(self) -> None:
+        lo, hi = _number(self.lo, "between: lo"), _number(self.hi, "between: hi")
+        if lo is not None and hi is not None and lo > hi:
+            raise RemitFormatError(f"between: lo {lo!r} is above hi {hi!r}")
+
+    def check(self, value: object) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {kind(value)}"
+        if value != value:
+            return "nan is not in any range"
+        if self.lo is not None and value < self.lo:
+            return f"{show(value)} is below the minimum {self.lo!r}"
+        if self.hi is not None and value > self.hi:
+            return f"{show(value)} is above the maximum {self.hi!r}"
+        return None
+
+    def arg(self) -> Any:
+        # TOML has no null: open bounds use the table form.
+        if self.lo is not None and self.hi is not None:
+            return [self.lo, self.hi]
+        bounds: dict[str, int | float] = {}
+        if self.lo is not None:
+            bounds["min"] = self.lo
+        if self.hi is not None:
+            bounds["max"] = self.hi
+        return bounds
+
+    def describe(self) -> str:
+        return f"between({self.lo!r}, {self.hi!r})"
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, Between):
+            lo_ok = other.lo is None or (self.lo is not None and self.lo >= other.lo)
+            hi_ok = other.hi is None or (self.hi is not None and self.hi <= other.hi)
+            return lo_ok and hi_ok
+        return self == other
+
+
+SIZED = (str, bytes, list, tuple, dict, set, frozenset)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class MaxLen(Constraint):
+    """Accepts strings, bytes, lists, tuples, dicts and sets of length <= n.
+
+    >>> max_len(3).check("abcd")
+    'length 4 exceeds 3'
+    """
+
+    n: int
+    op: ClassVar[str] = "max_len"
+
+    def __post_init__(self) -> None:
+        n = cast(object, self.n)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise RemitFormatError(f"max_len: must be a non-negative integer, got {show(n)}")
+
+    def check(self, value: object) -> str | None:
+        if not isinstance(value, SIZED):
+            return f"expected a string, list or mapping, got {kind(value)}"
+        size = len(value)
+        return None if size <= self.n else f"length {size} exceeds {self.n}"
+
+    def arg(self) -> Any:
+        return self.n
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, MaxLen):
+            return self.n <= other.n
+        return self == other
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class InInputs(Constraint):
+    """Accepts a string or number whose text appears literally in the task's inputs.
+
+    This is the one constraint that needs context: :meth:`ToolGrant.check` and
+    :meth:`remit.remit.Remit.check` pass the task's goal and inputs as ``inputs_text``
+    and this constraint accepts a value iff ``str(value)`` is non-empty and occurs in
+    it (case-sensitive). Bools, None, containers and non-finite floats are refused.
+    Without context (plain :meth:`check`) every value is refused, so no other
+    constraint implies this one.
+
+    >>> in_inputs().check_in("bob@x.io", "pay bob@x.io 20 dollars") is None
+    True
+    >>> in_inputs().check_in("eve@x.io", "pay bob@x.io 20 dollars")
+    "'eve@x.io' does not appear in the task's inputs"
+    """
+
+    op: ClassVar[str] = "in_inputs"
+
+    def check(self, value: object) -> str | None:
+        return self.check_in(value, None)
+
+    def check_in(self, value: object, inputs_text: str | None) -> str | None:
+        """None if ``value`` occurs literally in ``inputs_text``, else a short reason."""
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a string or number, got {kind(value)}"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{value!r} is never taken from the task's inputs"
+        else:
+            text = str(value)
+        if not text:
+            return "an empty value is never taken from the task's inputs"
+        if inputs_text is None:
+            return "no task inputs to compare against"
+        if text in inputs_text:
+            return None
+        return f"{show(value)} does not appear in the task's inputs"
+
+    def arg(self) -> Any:
+        return True
+
+    def describe(self) -> str:
+        return "in_inputs()"
+
+
+#: what may stand for the constraints of one argument: a constraint, its dict form, or a
+#: list of either
+ConstraintSpec: TypeAlias = (
+    Constraint | Mapping[str, Any] | Sequence[Constraint | Mapping[str, Any]]
+)
+#: per argument name, the constraints that must all hold
+ArgRules: TypeAlias = Mapping[str, tuple[Constraint, ...]]
+
+
+# --- constructors -----------------------------------------------------------------
+
+
+def equals(value: Scalar) -> Equals:
+    """Accept exactly ``value``. ``equals("r").check("r") is None`` → True."""
+    return Equals(value)
+
+
+def one_of(*values: Scalar) -> OneOf:
+    """Accept any of ``values``. ``one_of(1, 2).implies(one_of(1, 2, 3))`` → True."""
+    return OneOf(values)
+
+
+def matches(pattern: str) -> Matches:
+    r"""Accept strings ``pattern`` matches in full. ``matches(r"\d+").check("12")`` → None."""
+    return Matches(pattern)
+
+
+def within(prefix: str) -> Within:
+    """Accept paths at or below ``prefix``. ``within("out/").check("out/a.md")`` → None."""
+    return Within(prefix)
+
+
+def glob(pattern: str) -> Glob:
+    """Accept normalized paths/URLs matching ``pattern``. ``glob("*.md").check("a.md")`` → None."""
+    return Glob(pattern)
+
+
+def url_prefix(prefix: str) -> UrlPrefix:
+    """Accept URLs under ``prefix``: ``url_prefix("https://h/v1/")`` accepts ``https://h/v1/x``."""
+    return UrlPrefix(prefix)
+
+
+def between(lo: float | None, hi: float | None) -> Between:
+    """Accept numbers in ``[lo, hi]`` (None = open). ``between(0, 5).check(5)`` → None."""
+    return Between(lo, hi)
+
+
+def max_len(n: int) -> MaxLen:
+    """Accept sized values of length <= ``n``. ``max_len(2).check([1, 2])`` → None."""
+    return MaxLen(n)
+
+
+def in_inputs() -> InInputs:
+    """Accept values that appear literally in the task's inputs (see :class:`InInputs`)."""
+    return InInputs()

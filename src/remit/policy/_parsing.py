@@ -1,0 +1,124 @@
+"""Reading constraints back from their serialized forms (remit files, ``to_dict``).
+
+Apart from the constraint classes so that the file format (the op names, the shapes of
+their arguments, errors that name where in a file they are) is read in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from remit.errors import RemitFormatError
+from remit.policy._constraints import (
+    Between,
+    Constraint,
+    Equals,
+    Glob,
+    InInputs,
+    Matches,
+    MaxLen,
+    OneOf,
+    UrlPrefix,
+    Within,
+    kind,
+    show,
+)
+
+
+def _parse_one_of(arg: object) -> Constraint:
+    if not isinstance(arg, list | tuple):
+        raise RemitFormatError(f"one_of: expected a list of values, got {kind(arg)}")
+    return OneOf(tuple(arg))  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _parse_between(arg: object) -> Constraint:
+    if isinstance(arg, list | tuple):
+        if len(arg) != 2:  # pyright: ignore[reportUnknownArgumentType]
+            raise RemitFormatError(f"between: expected [lo, hi], got {len(arg)} items")  # pyright: ignore[reportUnknownArgumentType]
+        return Between(arg[0], arg[1])
+    if isinstance(arg, Mapping):
+        extra = set(arg) - {"min", "max"}  # pyright: ignore[reportUnknownArgumentType]
+        if extra:
+            raise RemitFormatError(f"between: unknown keys {sorted(extra)} (expected min, max)")
+        return Between(arg.get("min"), arg.get("max"))  # pyright: ignore[reportUnknownMemberType]
+    raise RemitFormatError(f"between: expected [lo, hi] or {{min, max}}, got {kind(arg)}")
+
+
+def _parse_in_inputs(arg: object) -> Constraint:
+    if arg is not True:
+        raise RemitFormatError(f"in_inputs: expected true, got {show(arg)}")
+    return InInputs()
+
+
+_PARSERS: dict[str, Callable[[Any], Constraint]] = {
+    "equals": Equals,
+    "one_of": _parse_one_of,
+    "matches": Matches,
+    "within": Within,
+    "glob": Glob,
+    "url_prefix": UrlPrefix,
+    "between": _parse_between,
+    "max_len": MaxLen,
+    "in_inputs": _parse_in_inputs,
+}
+#: every constraint op, in documentation order
+OPS: tuple[str, ...] = tuple(_PARSERS)
+
+
+def constraint_from_dict(d: object, where: str = "constraint") -> Constraint:
+    """Read ``{"within": "out/"}`` or ``{"op": "within", "arg": "out/"}``.
+
+    ``where`` names the location for error messages.
+
+    >>> constraint_from_dict({"between": [0, 10]})
+    between(0, 10)
+    >>> constraint_from_dict({"inside": "out/"}, "tools.w.path")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    remit.errors.RemitFormatError: tools.w.path: unknown constraint op 'inside' (expected ...)
+    """
+    if isinstance(d, Constraint):
+        return d
+    if not isinstance(d, Mapping):
+        raise RemitFormatError(
+            f"{where}: expected a constraint table like {{within = 'out/'}}, got {kind(d)}"
+        )
+    items: Mapping[object, object] = d  # pyright: ignore[reportUnknownVariableType]
+    if "op" in items:
+        extra = set(items) - {"op", "arg"}
+        if extra or "arg" not in items:
+            raise RemitFormatError(
+                f"{where}: expected exactly the keys 'op' and 'arg', got {sorted(map(str, items))}"
+            )
+        op, arg = items["op"], items["arg"]
+    elif len(items) == 1:
+        ((op, arg),) = items.items()
+    else:
+        raise RemitFormatError(
+            f"{where}: a constraint table has exactly one op, got {sorted(map(str, items))}"
+        )
+    parse = _PARSERS.get(op) if isinstance(op, str) else None
+    if parse is None:
+        raise RemitFormatError(
+            f"{where}: unknown constraint op {op!r} (expected one of {', '.join(OPS)})"
+        )
+    try:
+        return parse(arg)
+    except RemitFormatError as e:
+        raise RemitFormatError(f"{where}: {e.message}") from None
+
+
+def constraints_from_spec(spec: object, where: str = "constraint") -> tuple[Constraint, ...]:
+    """Read the constraints of one argument: one constraint/table, or a list of them.
+
+    >>> constraints_from_spec([{"max_len": 200}, within("out")])
+    (max_len(200), within('out/'))
+    """
+    if isinstance(spec, Constraint | Mapping):
+        return (constraint_from_dict(spec, where),)
+    if isinstance(spec, list | tuple):
+        return tuple(constraint_from_dict(c, f"{where}[{i}]") for i, c in enumerate(spec))  # pyright: ignore[reportUnknownArgumentType]
+    raise RemitFormatError(
+        f"{where}: expected a constraint or a list of constraints, got {kind(spec)}"
+    )
