@@ -51,8 +51,10 @@ from .agent import Agent, Context
 from .errors import AuthorityError, Cancelled, JournalError, RemitError, SchemaError
 from .errors import from_dict as error_from_dict
 from .prompts import (
+    OVERVIEW_CHARS,
     ROLES,
     STEP_TOOLS,
+    SUMMARY_CHARS,
     PlanCheck,
     RoleCall,
     Step,
@@ -60,6 +62,7 @@ from .prompts import (
     decide,
     grounded,
     retry_messages,
+    tidy,
 )
 from .tasks import ChildResult, Plan, Subtask
 
@@ -230,7 +233,7 @@ class ModelAgent(Agent):
             return {"ok": False, "error": _soft(e)}
         try:
             said = await self._ask(ctx, ROLES["executor"].call(path=step.path, text=text))
-            summary = str(said["summary"]).strip()
+            summary = tidy(str(said["summary"]), SUMMARY_CHARS)
         except AuthorityError as e:  # out of budget or time: the file was read, no more
             return {"ok": False, "denied": _soft(e)}
         except RemitError as e:  # off-schema twice, or the model failed
@@ -256,7 +259,7 @@ class ModelAgent(Agent):
             goal = str(ctx.inputs.get("goal", ctx.goal))
             try:
                 said = await self._ask(ctx, ROLES["aggregator"].call(goal=goal, results=lines))
-                overview = str(said["overview"]).strip()
+                overview = tidy(str(said["overview"]), OVERVIEW_CHARS)
             except RemitError as e:
                 out["no_overview"] = _soft(e)  # the report is written without one
         text = render_report(

@@ -40,9 +40,11 @@ from .remit import Remit
 __all__ = [
     "MAX_STEPS",
     "MAX_TEXT_CHARS",
+    "OVERVIEW_CHARS",
     "PLAN_FROM_STEPS",
     "ROLES",
     "STEP_TOOLS",
+    "SUMMARY_CHARS",
     "PlanCheck",
     "RoleCall",
     "RoleSpec",
@@ -52,6 +54,7 @@ __all__ = [
     "decide",
     "grounded",
     "retry_messages",
+    "tidy",
     "token_bound",
     "unbounded",
 ]
@@ -255,6 +258,37 @@ def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     return (head[: cut + 1] if cut > limit // 2 else head) + "…"
 
 
+def tidy(text: str, limit: int) -> str:
+    """A model's answer as a reader should see it: stripped, and, if the answer ran into
+    its schema's ``maxLength`` (the decoder stops there, often inside a word), cut back
+    to its first line or its last whole word and marked as cut.
+
+    >>> tidy("It lets you manage tasks with an authority that can only be *narr", 64)
+    'It lets you manage tasks with an authority that can only be…'
+    >>> tidy("  A whole sentence.  ", 64)
+    'A whole sentence.'
+    """
+    text = text.strip()
+    if len(text) < limit:
+        return text
+    head = text[:limit]
+    # one paragraph was asked for: the lines after the first of an answer that ran
+    # out of room are the model wandering off
+    line = head.find("\n")
+    if line >= limit // 4:
+        head = head[:line]
+    else:
+        word = head.rfind(" ")
+        if word > limit // 2:
+            head = head[:word]
+    # markup or punctuation left dangling by the cut ("*narr" leaves "*", "a, b" ",")
+    return head.rstrip(" *_`([{,;:-…") + "…"
+
+
+#: the longest summary of a file, and the longest overview, the roles may give
+SUMMARY_CHARS = 160
+OVERVIEW_CHARS = 240
+
 # --- the roles ------------------------------------------------------------------------
 
 _STEPS_ENUM = [1, 2, 3, 4, 5, 6, 8]
@@ -374,7 +408,7 @@ ROLES: Mapping[str, RoleSpec] = {
         system=_READER,
         user=_FILE + "Summarize the file in one sentence.",
         example={"path": "README.md", "text": _SAMPLE_TEXT},
-        fixed=_obj(summary=_text(160)),
+        fixed=_obj(summary=_text(SUMMARY_CHARS)),
         render=_file,
     ),
     "verifier": RoleSpec(
@@ -402,7 +436,7 @@ ROLES: Mapping[str, RoleSpec] = {
                 "notes/plan.md: the milestones for the next release",
             ],
         },
-        fixed=_obj(overview=_text(240)),
+        fixed=_obj(overview=_text(OVERVIEW_CHARS)),
         render=_lines,
     ),
 }

@@ -13,13 +13,16 @@ import remit.prompts
 from remit import Remit, within
 from remit.prompts import (
     MAX_STEPS,
+    OVERVIEW_CHARS,
     ROLES,
+    SUMMARY_CHARS,
     PlanCheck,
     check_plan,
     clip,
     decide,
     grounded,
     retry_messages,
+    tidy,
     token_bound,
     unbounded,
 )
@@ -154,6 +157,24 @@ def test_clip_and_retry_messages() -> None:
     again = retry_messages(call, "not JSON")
     assert again[: len(call.messages)] == call.messages
     assert again[-1]["role"] == "user" and "not JSON" in again[-1]["content"]
+
+
+def test_an_answer_cut_at_its_length_ends_at_a_whole_word_marked_as_cut() -> None:
+    """The decoder stops a summary at its schema's maxLength, often inside a word."""
+    assert ROLES["executor"].fixed["properties"]["summary"]["maxLength"] == SUMMARY_CHARS
+    assert ROLES["aggregator"].fixed["properties"]["overview"]["maxLength"] == OVERVIEW_CHARS
+    tail = "under an authority that can only be *narr"
+    cut = ("remit runs task trees " * 10)[: SUMMARY_CHARS - len(tail)] + tail
+    assert len(cut) == SUMMARY_CHARS
+    shown = tidy(cut, SUMMARY_CHARS)
+    assert shown.endswith("that can only be…")
+    assert len(shown) <= SUMMARY_CHARS
+    assert tidy("  One whole sentence.\n", SUMMARY_CHARS) == "One whole sentence."
+    # one long word: nothing to cut back to, the cut is only marked
+    assert tidy("x" * 20, 10) == "x" * 10 + "…"
+    # what a small model wrote once: a capped overview that wanders off after a line
+    wandered = "It manages tasks and their budgets in a simple way to…\n}\n\nThe [D2"
+    assert tidy(wandered, len(wandered)) == "It manages tasks and their budgets in a simple way to…"
 
 
 def test_module_doctests() -> None:
