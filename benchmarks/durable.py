@@ -16,7 +16,9 @@ them as runs go by default, with warrants on: a hop minted per task and a holder
 proof per tool call, three Ed25519 operations per leaf (derive its key, sign its hop,
 sign its call). W4 and W5 run signed, the default. The journal file is created before
 each workload's clock starts (a runtime opens its journal once); ``journal_open_ms`` is
-that cost on its own.
+that cost on its own. ``cpu_ref_ms`` times a plain Python loop in each round: on a shared
+virtual machine the speed of the CPU itself moves by half again within minutes, and
+this says how fast the machine was while these figures were taken.
 
 Figures are medians of ``--repeat`` runs (default 5), all measured in this process run,
 side by side. ``--json`` prints one JSON object as the last line. ``--peers`` adds
@@ -149,6 +151,17 @@ def journal_open_ms() -> float:
         t = time.perf_counter()
         SQLiteJournal(os.path.join(d, "j.db")).close()
         return (time.perf_counter() - t) * 1e3
+
+
+def cpu_ref_ms(n: int = 300_000) -> float:
+    """A plain Python loop, timed in each round: how fast this machine runs Python at
+    that moment (on a shared virtual machine it moves by half again within minutes)."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    assert total == n * (n - 1) // 2
+    return (time.perf_counter() - t) * 1e3
 
 
 def floor_commit_us(n: int = 2000) -> float:
@@ -310,8 +323,9 @@ def main() -> None:
 
     r = args.repeat
     floor, w1, w2, w3, w4, w5 = [], [], [], [], [], []
-    w1s, w2s, w3s, opened = [], [], [], []
+    w1s, w2s, w3s, opened, cpu = [], [], [], [], []
     for _ in range(r):
+        cpu.append(cpu_ref_ms())
         floor.append(floor_commit_us())
         opened.append(journal_open_ms())
         # the core (unsigned) and signed runs (the default) side by side, interleaved
@@ -339,6 +353,8 @@ def main() -> None:
         "w2_signed_s": round(median(w2s), 4),
         "w3_signed_s": round(median(w3s), 4),
         "journal_open_ms": round(median(opened), 1),
+        # the machine's speed in these rounds: compare runs by it, not only by the clock
+        "cpu_ref_ms": round(median(cpu), 1),
     }
     if args.peers:
         from _peers import run_peers  # pyright: ignore[reportMissingImports]
@@ -356,6 +372,7 @@ def main() -> None:
         ("W2 signed (s)", out["w2_signed_s"], "core", out["w2_s"]),
         ("W3 signed (s)", out["w3_signed_s"], "core", out["w3_s"]),
         ("creating a journal file (ms)", out["journal_open_ms"], "", "not in W1-W3"),
+        ("a plain Python loop (ms)", out["cpu_ref_ms"], "", "this machine's speed"),
     ]
     print(f"remit durable benchmark: medians of {r} runs, durability=full, {os.cpu_count()} cpus")
     for name, v, k, ref in rows:
