@@ -838,6 +838,7 @@ class Gate:
         except RecursionError:
             raise StepFailed(
                 f"step {where}: result cannot be journaled as JSON: it refers to itself"
+                " (or nests too deeply)"
             ) from None
         except (TypeError, ValueError) as e:
             raise StepFailed(f"step {where}: result cannot be journaled as JSON: {e}") from None
