@@ -31,6 +31,7 @@ from typing import Any
 
 import pydantic
 
+from . import _json
 from ._node import Node
 from .errors import (
     BudgetExceeded,
@@ -86,61 +87,27 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
-def _json_encoder() -> Callable[[Any], str]:
-    """One JSON encoder for the whole process, as ``json.dumps(ensure_ascii=False)``
-    writes. ``JSONEncoder.encode`` builds a new C encoder per call, a third of the cost
-    of encoding a small result; this builds it once. It skips the circular-reference
-    check (a cycle raises RecursionError, which the callers treat as unencodable)."""
-    encoder = json.JSONEncoder(ensure_ascii=False, default=_json_default)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without json's C accelerator
-        return encoder.encode
-    # markers, default, encode str, indent, ": ", ", ", sort_keys, skipkeys, allow_nan
-    c_encode = make(None, _json_default, json.encoder.encode_basestring, None, ": ", ", ",
-                    False, False, True)  # fmt: skip
-    join = "".join
-    encode_str = json.encoder.encode_basestring
-    int_repr = int.__repr__
-
-    def encode(value: Any) -> str:
-        # the commonest results, written as json writes them, without the list and join
-        kind = type(value)
-        if kind is int:
-            return int_repr(value)
-        if kind is str:
-            return encode_str(value)
-        return join(c_encode(value, 0))
-
-    return encode
+# results and arguments, as json.dumps(ensure_ascii=False) writes them
+_encode_json = _json.encoder(default=_json_default)
 
 
-_encode_json = _json_encoder()
-_SPENT_CACHE: dict[Usage, str] = {}
+def _spent_text(spent: tuple[float, ...]) -> str | None:
+    """The ``spent`` column for a (calls, input, output, cost) vector (memoized:
+    spends repeat)."""
+    text = _SPENT.get(spent, _MISS)
+    if text is _MISS:
+        u = Usage(int(spent[0]), int(spent[1]), int(spent[2]), float(spent[3]))
+        text = None if u.is_zero() else json.dumps(u.to_dict())
+        if len(_SPENT) < 4096:
+            _SPENT[spent] = text
+    return text
+
+
+_SPENT: dict[tuple[float, ...], str | None] = {}
 
 
 def _spent_json(u: Usage) -> str | None:
-    if u.is_zero():
-        return None
-    text = _SPENT_CACHE.get(u)
-    if text is None:
-        text = json.dumps(u.to_dict())
-        if len(_SPENT_CACHE) < 4096:
-            _SPENT_CACHE[u] = text
-    return text
-
-
-_SPENT_BY_VEC: dict[tuple[float, ...], str | None] = {}
-
-
-def _account_spent_json(spent: Sequence[float]) -> str | None:
-    """``_spent_json`` of an account's spent vector, without building a Usage."""
-    key = tuple(spent)
-    text = _SPENT_BY_VEC.get(key, _MISS)
-    if text is _MISS:
-        text = _spent_json(Usage(int(key[0]), int(key[1]), int(key[2]), float(key[3])))
-        if len(_SPENT_BY_VEC) < 4096:
-            _SPENT_BY_VEC[key] = text
-    return text
+    return _spent_text((u.calls, u.input_tokens, u.output_tokens, u.cost_usd))
 
 
 class Gate:
@@ -524,7 +491,7 @@ class Gate:
                 None,
                 text,
                 json.dumps(error.to_dict()) if error is not None else None,
-                _account_spent_json(node.account.spent_vec),
+                _spent_text(tuple(node.account.spent_vec)),
                 node.started_at or now,
                 now,
             )

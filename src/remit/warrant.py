@@ -70,7 +70,6 @@ with ones seen before skip that work.
 from __future__ import annotations
 
 import binascii
-import functools
 import hashlib
 import json
 import math
@@ -88,6 +87,7 @@ from nacl.bindings import (
     crypto_sign_seed_keypair,
 )
 
+from remit import _json
 from remit.errors import (
     RemitFormatError,
     WarrantBrokenChain,
@@ -157,33 +157,8 @@ def _hash(data: bytes | memoryview) -> bytes:
     return h.digest()
 
 
-def _not_json(value: object) -> object:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _canonical_encoder() -> Callable[[object], str]:
-    """``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    allow_nan=False)``, with json's C encoder built once instead of per call (the
-    per-call build was most of the cost of digesting a call's arguments). A cyclic
-    value raises RecursionError instead of ValueError."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without json's C accelerator
-        return functools.partial(
-            json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-            allow_nan=False,
-        )  # fmt: skip
-    # markers, default, encode str, indent, ":", ",", sort_keys, skipkeys, allow_nan
-    c_encode = make(None, _not_json, json.encoder.encode_basestring, None, ":", ",",
-                    True, False, False)  # fmt: skip
-    join = "".join
-
-    def encode(value: object) -> str:
-        return join(c_encode(value, 0))
-
-    return encode
-
-
-_canonical_text = _canonical_encoder()
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_canonical_text = _json.encoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _canonical_json(value: object) -> bytes:
