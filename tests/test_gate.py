@@ -23,6 +23,7 @@ from remit.errors import (
     DeniedError,
     DeterminismError,
     EffectUncertain,
+    InvalidInput,
     OutputTooLarge,
     RemitError,
     RetryableToolError,
@@ -487,9 +488,8 @@ def test_effects_get_an_idempotency_key_stable_across_resume_and_unique_per_step
     assert idempotency_key("other-run", ids[0]) != ka
 
 
-def test_a_non_idempotent_effect_with_an_intent_but_no_result_is_uncertain_on_resume(
-    make_runtime: Any, read_steps: Any
-) -> None:
+def _crash_mid_effect(make_runtime: Any) -> tuple[Any, list[int]]:
+    """A run whose non-idempotent effect was in flight when its process stopped."""
     charged: list[int] = []
     state = {"crash": True}
 
@@ -499,7 +499,7 @@ def test_a_non_idempotent_effect_with_an_intent_but_no_result_is_uncertain_on_re
         if state["crash"]:
             state["crash"] = False
             raise KeyboardInterrupt
-        return "charged"
+        return f"charged {cents}"
 
     async def execute(ctx: Any) -> Any:
         return await ctx.call("charge_card", cents=500)
@@ -507,40 +507,58 @@ def test_a_non_idempotent_effect_with_an_intent_but_no_result_is_uncertain_on_re
     rt = make_runtime(agent=FnAgent(execute), tools=[charge_card])
     with pytest.raises(KeyboardInterrupt):
         rt.run("g", remit=Remit(tools={"charge_card": {}}), run_id=RUN)
+    return rt, charged
+
+
+def test_a_non_idempotent_effect_with_an_intent_but_no_result_halts_the_resume(
+    make_runtime: Any, read_steps: Any
+) -> None:
+    rt, charged = _crash_mid_effect(make_runtime)
     [intent] = [s for s in read_steps(RUN) if s.kind == "tool"]
     assert intent.status == "started"
-    run = rt.resume(RUN)
+    with pytest.raises(EffectUncertain) as e:
+        rt.resume(RUN)
     assert charged == [500], "a possibly-done, non-idempotent effect was run again"
-    assert run.status == "failed"
-    assert run.error is not None and run.error["code"] == "EFFECT_UNCERTAIN"
-    assert "charge_card" in run.error["message"]
+    assert e.value.steps == (intent.step_id,)
+    assert "charge_card" in e.value.message and "remit resolve" in e.value.message
+    # halted, not failed: the run waits for a person
+    assert rt.get(RUN).status == "running"
+    with pytest.raises(EffectUncertain):
+        rt.resume(RUN)
+    assert charged == [500]
 
 
-def test_an_uncertain_effect_is_raised_to_the_agent_as_effect_uncertain(
-    make_runtime: Any,
+def test_an_effect_a_person_says_happened_is_served_with_the_given_result(
+    make_runtime: Any, read_steps: Any
 ) -> None:
-    state = {"crash": True}
-    seen: list[str] = []
+    rt, charged = _crash_mid_effect(make_runtime)
+    [intent] = [s for s in read_steps(RUN) if s.kind == "tool"]
+    rt.resolve(RUN, intent.step_id, happened=True, result="charged 500 (bank log)",
+               by="ana", why="seen in the bank log")  # fmt: skip
+    run = rt.resume(RUN)
+    assert run.ok and run.result == "charged 500 (bank log)"
+    assert charged == [500]
+    rows = {s.step_id: s for s in read_steps(RUN)}
+    answer = json.loads(rows[f"{intent.step_id}~resolution.1"].output)
+    assert answer["happened"] is True and answer["by"] == "ana"
+    assert answer["why"] == "seen in the bank log"
 
-    @tool(effect=True, idempotent=False)
-    def launch(x: int) -> str:
-        if state["crash"]:
-            state["crash"] = False
-            raise KeyboardInterrupt
-        return "launched"
 
-    async def execute(ctx: Any) -> Any:
-        try:
-            return await ctx.call("launch", x=1)
-        except EffectUncertain as e:
-            seen.append(e.code)
-            return "asked a person"
-
-    rt = make_runtime(agent=FnAgent(execute), tools=[launch])
-    with pytest.raises(KeyboardInterrupt):
-        rt.run("g", remit=Remit(tools={"launch": {}}), run_id=RUN)
-    assert rt.resume(RUN).result == "asked a person"
-    assert seen == ["EFFECT_UNCERTAIN"]
+def test_an_effect_a_person_says_did_not_happen_runs_exactly_once_more(
+    make_runtime: Any, read_steps: Any
+) -> None:
+    rt, charged = _crash_mid_effect(make_runtime)
+    [intent] = [s for s in read_steps(RUN) if s.kind == "tool"]
+    rt.resolve(RUN, intent.step_id, happened=False, by="ana")
+    with pytest.raises(InvalidInput, match="already resolved"):
+        rt.resolve(RUN, intent.step_id, happened=False, by="ana")
+    run = rt.resume(RUN)
+    assert run.ok and run.result == "charged 500"
+    assert charged == [500, 500]
+    rows = {s.step_id: s for s in read_steps(RUN)}
+    assert f"{intent.step_id}~attempt.1" in rows
+    with pytest.raises(InvalidInput, match="already has a result"):
+        rt.resolve(RUN, intent.step_id, happened=True, result="x", by="ana")
 
 
 # --- 5. execution: timeouts and retries ------------------------------------------------------

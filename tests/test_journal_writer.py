@@ -64,18 +64,18 @@ class CountingStore:
         self.writes: list[int] = []
         self.durability = inner.durability
 
-    def write(self, records: Sequence[StepRecord]) -> None:
+    def write(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         if self.fail_after is not None and len(self.writes) >= self.fail_after:
             raise JournalError("disk on fire")
         time.sleep(self.delay)
-        self.inner.write(records)
+        self.inner.write(records, owner=owner)
         self.writes.append(len(records))
 
     # the two-phase write the writer prefers: rows now, the commit (fsync) on a thread
-    def stage(self, records: Sequence[StepRecord]) -> None:
+    def stage(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         if self.fail_after is not None and len(self.writes) >= self.fail_after:
             raise JournalError("disk on fire")
-        self.inner.stage(records)
+        self.inner.stage(records, owner=owner)
         self._staged = len(records)
 
     def commit_staged(self) -> None:

@@ -23,6 +23,7 @@ from .errors import (
     ChildFailed,
     DeadlineExceeded,
     DelegationError,
+    EffectUncertain,
     JournalError,
     PlanError,
     RemitError,
@@ -38,6 +39,11 @@ from .tasks import ChildResult, Plan, Status, Subtask, task_id
 
 #: hook called as (event, node) with event in "start", "plan", "done", "failed", "replayed"
 Observer = Callable[[str, Node], None]
+
+#: a worker that has not waited for this long lets the loop turn: a fan-out of plain
+#: functions never waits on its own, and signals, timers and the journal's commits
+#: would otherwise wait for the queue to drain
+YIELD_AFTER_S = 0.002
 
 
 class Engine:
@@ -68,6 +74,7 @@ class Engine:
         self._fatal: BaseException | None = None
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._turned = time.monotonic()
 
     async def run(self, root: Node) -> Node:
         """Drive ``root`` to a final status; raises only for failures of the runtime itself
@@ -106,6 +113,7 @@ class Engine:
 
     async def _worker(self) -> None:
         queue = self._queue
+        clock = time.monotonic
         while True:
             node = await queue.get()
             if node is None:
@@ -118,6 +126,15 @@ class Engine:
             except Exception as e:  # a bug in the engine: stop loudly, never hang
                 self._stop(e)
                 return
+            if clock() - self._turned > YIELD_AFTER_S:
+                # one worker's yield turns the loop for all of them
+                await asyncio.sleep(0)
+                self._turned = clock()
+
+    def interrupt(self, error: BaseException) -> None:
+        """Stop the run now (a signal, a lost lease): in-flight steps are cancelled and
+        marked interrupted; ``run`` raises ``error`` once the journal has the rest."""
+        self._stop(error)
 
     def _stop(self, error: BaseException) -> None:
         if self._fatal is None:
@@ -168,6 +185,8 @@ class Engine:
                     self._spawn(node, plan)
             except JournalError:
                 raise
+            except EffectUncertain as e:
+                self._stop(e)  # the run halts for a person; the task has not failed
             except RemitError as e:
                 self._fail(node, e)
         elif node.status is Status.AGGREGATING:
@@ -178,6 +197,9 @@ class Engine:
                 value = await gate.role(node, "aggregate", agent.aggregate, ctx, results)
             except JournalError:
                 raise
+            except EffectUncertain as e:
+                self._stop(e)
+                return
             except RemitError as e:
                 self._fail(node, e)
                 return

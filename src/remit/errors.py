@@ -201,10 +201,16 @@ class ModelTransientError(ModelError):
 class EffectUncertain(RemitError):
     """An effect's intent was recorded but not its result, and the tool is not idempotent.
 
-    Running it again could do it twice, so remit stops and asks for a person instead.
+    Running it again could do it twice, so remit halts the run (it does not fail it) and
+    asks a person: ``remit resolve RUN_ID STEP --happened RESULT | --did-not-happen``,
+    then ``remit resume RUN_ID``. ``steps`` names every such step of the run.
     """
 
     code = "EFFECT_UNCERTAIN"
+
+    def __init__(self, message: str, steps: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.steps = steps
 
 
 class ChildFailed(RemitError):
@@ -217,6 +223,24 @@ class Cancelled(RemitError):
     """The task was cancelled because an ancestor failed or timed out."""
 
     code = "CANCELLED"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run stopped on a signal (SIGINT, SIGTERM) or a cancellation, not on its own.
+
+    Like ``KeyboardInterrupt`` (which it is), ``except Exception`` does not catch it.
+    Finished steps are on disk, the steps that were in flight are marked interrupted,
+    and ``resume`` carries the run on.
+    """
+
+    code = "INTERRUPTED"
+
+    def __init__(self, message: str, *, run_id: str = "", signal_name: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.run_id = run_id
+        #: "SIGINT", "SIGTERM", or "" for a cancellation
+        self.signal_name = signal_name
 
 
 # --- journal ---------------------------------------------------------------------
@@ -250,6 +274,18 @@ class RunNotFound(JournalError):
     """No run with that id in the journal."""
 
     code = "RUN_NOT_FOUND"
+
+
+class RunLeased(JournalError):
+    """Another live process holds the run: two owners would do its effects twice."""
+
+    code = "RUN_LEASED"
+
+
+class LeaseLost(JournalError):
+    """This process no longer holds the run (its lease expired and was taken over)."""
+
+    code = "LEASE_LOST"
 
 
 class AgentNotFound(RemitError):
@@ -354,6 +390,13 @@ class WarrantWidening(WarrantError, WideningError):
     ) -> None:
         WarrantError.__init__(self, message, hop_index=hop_index, hop_id=hop_id)
         self.dimension = dimension
+
+
+class WarrantRootMismatch(WarrantError):
+    """The run's recorded authority is not what its principal granted (the journal was
+    altered): a resume refuses to act under it."""
+
+    code = "WARRANT_ROOT_MISMATCH"
 
 
 class WarrantExpired(WarrantError):

@@ -33,6 +33,7 @@ import pydantic
 
 from . import _json
 from ._node import Node
+from ._resume import may_retry, resolution_of
 from .errors import (
     BudgetExceeded,
     Cancelled,
@@ -47,6 +48,7 @@ from .errors import (
     StepFailed,
     StepTimeout,
     WarrantDigestMismatch,
+    WarrantMalformed,
 )
 from .errors import from_dict as error_from_dict
 from .journal import StepRecord
@@ -59,6 +61,13 @@ from .schemas import validate as validate_schema
 from .tools import ToolRegistry
 
 DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
+#: the error an unfinished step's row carries when the run stopped while it ran
+_INTERRUPTED = json.dumps(
+    {
+        "code": "INTERRUPTED",
+        "message": "the run stopped while this step ran; a resume runs it again",
+    }
+)
 _PRIMITIVES = (str, int, float, bool, type(None))
 
 
@@ -132,6 +141,9 @@ class Gate:
         self.tools = tools
         self.model = model
         self.recorded: Mapping[str, StepRecord] = recorded or {}
+        #: what the recorded calls of each role spent, by role step id: a role served
+        #: from the journal books its calls' spend, which its own row does not hold
+        self._role_spent: dict[str, Usage] = _spend_by_role(self.recorded)
         self.max_output_bytes = max_output_bytes
         #: the user's own words (root goal and inputs): what ``in_inputs`` rules check
         #: against, so a planner cannot smuggle a value in through a child's inputs
@@ -571,15 +583,27 @@ class Gate:
             )
         if rec.status == "started":
             if effect:
-                raise EffectUncertain(
-                    f"step {step_id}: {kind} {name!r} was started but its result was never "
-                    "recorded, and the tool is not idempotent; check whether it happened "
-                    "before doing anything else"
-                )
+                n, _ = resolution_of(self.recorded, step_id)
+                if not may_retry(self.recorded, step_id):
+                    raise EffectUncertain(
+                        f"step {step_id}: {kind} {name!r} was started but its result was "
+                        "never recorded, and the tool is not idempotent; a person must say "
+                        f"whether it happened: remit resolve {self.run_id} {step_id} "
+                        "--happened RESULT_JSON | --did-not-happen",
+                        (step_id,),
+                    )
+                # a person said it did not happen: one more attempt, on disk before it runs
+                self._record(node, f"{step_id}~attempt.{n}", "attempt", name, "ok", None,
+                             None, None, ZERO, time.time())  # fmt: skip
             return _MISS
         self.replayed += 1
         if rec.spent:
             self.ledger.charge(node.account, Usage.from_dict(self.decode(rec, "spent")))
+        nested = self._role_spent.get(step_id) if self._role_spent else None
+        if nested is not None:
+            # a role's calls are not looked up when the role itself is served: book them
+            # here, so a resumed run is held to the budget an uninterrupted one would be
+            self.ledger.charge(node.account, nested)
         if rec.status == "ok":
             return self.decode(rec)
         raise error_from_dict(self.decode(rec, "error") or {})
@@ -626,11 +650,19 @@ class Gate:
                 value, used = await self._run_bounded(
                     node, execute, timeout, kind, name, interruptible
                 )
-            except asyncio.CancelledError:
-                # the whole run is being torn down: leave the intent without a result,
-                # so a resume runs the step again (under the same idempotency key)
+            except EffectUncertain:
+                # the run halts for a person: the step stays unfinished, not failed
                 if reservation is not None:
                     ledger.release(reservation)
+                raise
+            except asyncio.CancelledError:
+                # the whole run is being torn down: the step keeps no result, so a
+                # resume runs it again (under the same idempotency key); its row says why
+                if reservation is not None:
+                    ledger.release(reservation)
+                if intent:
+                    self._record(node, step_id, kind, name, "started", None, None,
+                                 _INTERRUPTED, spent, started)  # fmt: skip
                 raise
             except Exception as exc:
                 err, used = self._attempt_failed(exc, reservation, worst, kind, name)
@@ -783,9 +815,15 @@ class Gate:
                 raise Cancelled(f"task {node.id}: its parent {parent.id} has ended")
         rec = self.recorded.get(step_id) if self.recorded else None
         if rec is not None and rec.proof is not None:
-            node.warrant, node.agent_key = signer.restore(
-                parent_warrant, node.id, rec.proof, step_id
-            )
+            warrant, key = signer.restore(parent_warrant, node.id, rec.proof, step_id)
+            if warrant.remit != node.remit:
+                # the engine derives every remit from the root's; a journaled hop that
+                # grants something else was altered
+                raise WarrantMalformed(
+                    f"{step_id}: the journaled warrant hop grants a different remit than "
+                    "the task's; the journal was altered"
+                )
+            node.warrant, node.agent_key = warrant, key
             return
         if parent_warrant is None or parent_key is None:
             expires = node.deadline if node.deadline is not None else time.time() + DEFAULT_TTL_S
@@ -824,6 +862,23 @@ class Gate:
         except (TypeError, ValueError, RecursionError):
             text = json.dumps(repr(args))
         return text if len(text) <= self.max_output_bytes else json.dumps(text[:1000] + "...")
+
+
+def _spend_by_role(recorded: Mapping[str, StepRecord]) -> dict[str, Usage]:
+    """The recorded spend of every role's calls (``<task>:<role>.<n>``), by role step id."""
+    spent: dict[str, Usage] = {}
+    for rec in recorded.values():
+        if rec.spent is None or rec.status == "started" or rec.kind not in ("tool", "model"):
+            continue
+        role = rec.step_id.rpartition(".")[0]
+        try:
+            used = Usage.from_dict(json.loads(rec.spent))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise JournalCorrupt(
+                f"step {rec.step_id}: spent is not a valid spend ({e}); the journal row is damaged"
+            ) from None
+        spent[role] = spent.get(role, ZERO) + used
+    return spent
 
 
 _IS_CORO: dict[Any, bool] = {}

@@ -91,6 +91,12 @@ class RunKeys:
         """The agent key of task ``task_id`` (the same on every resume)."""
         return AgentKey.from_seed(self._derive(b"agent", task_id.encode("utf-8")))
 
+    def seal(self, remit_json: str, principal_hex: str) -> str:
+        """A MAC, under the run secret, of the root remit and principal as recorded when
+        the run began: a resume checks the journal still says the same."""
+        data = principal_hex.encode() + b"\x00" + remit_json.encode("utf-8")
+        return self._derive(b"root-seal", data).hex()
+
     def __repr__(self) -> str:
         return f"RunKeys(principal={self.principal.public.hex()[:16]}...)"
 

@@ -10,23 +10,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
 import secrets
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._node import Node
+from ._resume import check_authority, halt_for, resolve, uncertain_effects
 from .agent import Agent
 from .engine import Engine, Observer
-from .errors import AgentNotFound, JournalError, RemitError, RunNotFound, UnknownToolError
+from .errors import (
+    AgentNotFound,
+    JournalError,
+    RemitError,
+    RunInterrupted,
+    RunNotFound,
+    UnknownToolError,
+)
 from .gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
 from .journal import Durability, JournalStore, RunRecord, open_journal
 from .journal._writer import JournalWriter
+from .lease import LEASE_TTL_S, RunLease
 from .ledger import Ledger, Usage
 from .models import Model
 from .provenance import KeyFiles, RunKeys, Signer
@@ -101,6 +113,12 @@ class Runtime:
     ``remit verify`` can check the run offline (see :mod:`remit.provenance`);
     ``principal_key``: the key that issues each run's root grant (default: one derived
     per run); ``keys_dir``: where run secrets are kept (default: beside the journal).
+    ``lease_ttl``: how long a run's lease outlives this process's last heartbeat (one
+    process carries a run at a time; see :mod:`remit.lease`).
+
+    ``run`` and ``resume`` stop promptly on SIGINT and SIGTERM (when called from the
+    main thread): finished steps are on disk, in-flight ones are marked interrupted,
+    and :class:`~remit.errors.RunInterrupted` (a ``KeyboardInterrupt``) is raised.
     """
 
     def __init__(
@@ -118,6 +136,7 @@ class Runtime:
         sign: bool = True,
         principal_key: AgentKey | None = None,
         keys_dir: str | os.PathLike[str] | None = None,
+        lease_ttl: float = LEASE_TTL_S,
     ) -> None:
         self._journal = journal
         self._durability: Durability = durability
@@ -136,6 +155,8 @@ class Runtime:
         self.on_approval: Callable[[str, Any], None] | None = None
         #: the last engine's gate, for inspection in tests and benchmarks
         self.last_gate: Gate | None = None
+        self.lease_ttl = lease_ttl
+        self._signals = False
 
     @property
     def store(self) -> JournalStore:
@@ -156,9 +177,12 @@ class Runtime:
         output_schema: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a run and carry it to its end (blocking)."""
-        return asyncio.run(
-            self.arun(goal, remit=remit, inputs=inputs, run_id=run_id, output_schema=output_schema)
-        )
+        with self._on_signals():
+            return asyncio.run(
+                self.arun(
+                    goal, remit=remit, inputs=inputs, run_id=run_id, output_schema=output_schema
+                )
+            )
 
     async def arun(
         self,
@@ -193,14 +217,18 @@ class Runtime:
                 raise JournalError(f"run {rid} already exists in the journal; pick another id")
             keys = RunKeys(self.keys.create(rid), self.principal_key)
             meta["principal_key"] = keys.principal.public.hex()
+        remit_json = remit.to_json()
+        if keys is not None:
+            meta["root_seal"] = keys.seal(remit_json, meta["principal_key"])
         now = time.time()
+        lease = RunLease(store, rid, self.lease_ttl)
         try:
             store.create_run(
                 RunRecord(
                     rid,
                     goal,
                     agent_ref(agent),
-                    remit.to_json(),
+                    remit_json,
                     "running",
                     json.dumps(dict(inputs or {})),
                     None,
@@ -208,25 +236,46 @@ class Runtime:
                     json.dumps(meta),
                     now,
                     now,
-                )
+                ),
+                lease.lease(now),
             )
         except BaseException:
             if keys is not None:
                 self.keys.discard(rid)
             raise
         return await self._drive(
-            rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {}, keys=keys
-        )
+            rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {}, keys=keys,
+            lease=lease,
+        )  # fmt: skip
 
     def resume(self, run_id: str) -> Run:
-        """Carry an interrupted run to its end; recorded steps are served, not redone."""
-        return asyncio.run(self.aresume(run_id))
+        """Carry an interrupted run to its end; recorded steps are served, not redone.
+
+        Refuses (:class:`~remit.errors.RunLeased`) while another live process carries
+        the run, (``WARRANT_ROOT_MISMATCH``) if its recorded authority was altered, and
+        (:class:`~remit.errors.EffectUncertain`) while a non-idempotent effect that was
+        in flight at the crash awaits a person's ``remit resolve``.
+        """
+        with self._on_signals():
+            return asyncio.run(self.aresume(run_id))
 
     async def aresume(self, run_id: str) -> Run:
         """``resume`` for code that already has an event loop."""
         rec = self.store.get_run(run_id)
         if rec.status != "running":
             return self._finished(rec)
+        lease = RunLease(self.store, run_id, self.lease_ttl)
+        lease.acquire()  # RunLeased while a live process carries it
+        try:
+            rec = self.store.get_run(run_id)  # as of holding the run
+            if rec.status != "running":
+                return self._finished(rec)
+            return await self._resume_held(rec, lease)
+        finally:
+            lease.release()
+
+    async def _resume_held(self, rec: RunRecord, lease: RunLease) -> Run:
+        run_id = rec.run_id
         agent = self.agent or (load_agent(rec.agent) if rec.agent else self._need_agent())
         meta: dict[str, Any] = json.loads(rec.meta or "{}")
         workspace = Path(meta.get("workspace", self.workspace))
@@ -245,6 +294,10 @@ class Runtime:
                     f"run {run_id} was issued by principal key {principal[:16]}..., not by "
                     f"the key given ({keys.principal.public.hex()[:16]}...)"
                 )
+            check_authority(rec, meta, keys, recorded)
+        uncertain = uncertain_effects(recorded, tools)
+        if uncertain:
+            raise halt_for(run_id, uncertain)
         return await self._drive(
             run_id,
             rec.goal,
@@ -257,7 +310,29 @@ class Runtime:
             concurrency,
             keys=keys,
             principal=bytes.fromhex(principal) if isinstance(principal, str) else None,
+            lease=lease,
         )
+
+    def resolve(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        happened: bool,
+        result: Any = None,
+        by: str = "",
+        why: str = "",
+    ) -> None:
+        """Say whether an uncertain effect happened, so ``resume`` can go on.
+
+        >>> rt.resolve(run.id, "t.0.ab12cd:execute.1", happened=True,    # doctest: +SKIP
+        ...            result={"charge": "ch_123"}, by="ana", why="seen in the bank log")
+
+        ``happened=True`` records ``result`` as the call's result; ``False`` lets the
+        resumed run make the call once more. Who and why are journaled.
+        """
+        resolve(self.store, run_id, step_id, happened=happened, result=result,
+                by=by or os.environ.get("USER", "someone"), why=why)  # fmt: skip
 
     def get(self, run_id: str) -> Run:
         """The recorded outcome of a run (status ``running`` if it never finished)."""
@@ -289,10 +364,36 @@ class Runtime:
         *,
         keys: RunKeys | None = None,
         principal: bytes | None = None,
+        lease: RunLease,
+    ) -> Run:
+        try:
+            return await self._drive_held(
+                run_id, goal, remit, inputs, output_schema, agent, tools, recorded,
+                concurrency, keys=keys, principal=principal, lease=lease,
+            )  # fmt: skip
+        finally:
+            lease.release()
+
+    async def _drive_held(
+        self,
+        run_id: str,
+        goal: str,
+        remit: Remit,
+        inputs: Mapping[str, Any],
+        output_schema: Mapping[str, Any] | None,
+        agent: Agent,
+        tools: ToolRegistry,
+        recorded: Mapping[str, Any],
+        concurrency: int | None,
+        *,
+        keys: RunKeys | None,
+        principal: bytes | None,
+        lease: RunLease,
     ) -> Run:
         started = time.perf_counter()
         ledger = Ledger()
-        writer = JournalWriter(self.store)
+        # every batch checks, in its own transaction, that this process still holds the run
+        writer = JournalWriter(self.store, owner=lease.owner)
         gate = Gate(
             run_id=run_id,
             writer=writer,
@@ -320,9 +421,18 @@ class Runtime:
             output_schema=output_schema,
             deadline=remit.deadline,
         )
+        loop = asyncio.get_running_loop()
+
+        def lost(error: BaseException) -> None:  # from the heartbeat's thread
+            with contextlib.suppress(RuntimeError):  # the loop may be closing
+                loop.call_soon_threadsafe(engine.interrupt, error)
+
+        lease.start_heartbeat(lost)
         try:
-            await engine.run(root)
+            with self._signal_handlers(loop, engine, run_id):
+                await engine.run(root)
         finally:
+            lease.stop_heartbeat()
             # the run's outcome is reported only once every record is on disk
             writer.close()
         ok = root.status is Status.DONE
@@ -336,7 +446,11 @@ class Runtime:
             )
         result_json = gate._encode(root.result, "run result") if ok else None  # pyright: ignore[reportPrivateUsage]
         self.store.finish_run(
-            run_id, "done" if ok else "failed", result_json, json.dumps(error) if error else None
+            run_id,
+            "done" if ok else "failed",
+            result_json,
+            json.dumps(error) if error else None,
+            owner=lease.owner,
         )
         return Run(
             run_id,
@@ -351,6 +465,49 @@ class Runtime:
             time.perf_counter() - started,
             keys is not None,
         )
+
+    @contextlib.contextmanager
+    def _on_signals(self) -> Generator[None]:
+        """While ``run``/``resume`` block: SIGINT and SIGTERM stop the run cleanly."""
+        self._signals = threading.current_thread() is threading.main_thread()
+        try:
+            yield
+        finally:
+            self._signals = False
+
+    @contextlib.contextmanager
+    def _signal_handlers(
+        self, loop: asyncio.AbstractEventLoop, engine: Engine, run_id: str
+    ) -> Generator[None]:
+        if not self._signals:
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(sig: signal.Signals) -> None:
+            engine.interrupt(
+                RunInterrupted(
+                    f"run {run_id} stopped on {sig.name}; finished steps are in the journal",
+                    run_id=run_id,
+                    signal_name=sig.name,
+                )
+            )
+
+        installed: list[signal.Signals] = []
+        try:
+            for sig in previous:
+                try:
+                    loop.add_signal_handler(sig, stop, sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    continue  # not available here (another platform, a nested loop)
+                installed.append(sig)
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+                handler = previous[sig]
+                if handler is not None:
+                    signal.signal(sig, handler)
 
     def _finished(self, rec: RunRecord) -> Run:
         result = json.loads(rec.result) if rec.result else None

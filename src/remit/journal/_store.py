@@ -8,7 +8,7 @@ conformance suite in ``tests/journal_conformance`` unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -64,6 +64,23 @@ class RunRecord:
     updated_at: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who carries a run now: one process at a time (see :mod:`remit.lease`).
+
+    ``owner`` is unique per process and run; ``expires`` moves forward with every
+    heartbeat. A lease whose ``expires`` has passed may be taken over.
+    """
+
+    run_id: str
+    owner: str
+    pid: int
+    host: str
+    acquired_at: float
+    heartbeat: float
+    expires: float
+
+
 @runtime_checkable
 class JournalStore(Protocol):
     """What the engine needs from a journal backend."""
@@ -73,8 +90,9 @@ class JournalStore(Protocol):
     @property
     def schema_version(self) -> int: ...
 
-    def create_run(self, run: RunRecord) -> None:
-        """Insert a new run; raises ``JournalError`` if the id exists."""
+    def create_run(self, run: RunRecord, lease: Lease | None = None) -> None:
+        """Insert a new run (and its first owner's lease, in the same transaction);
+        raises ``JournalError`` if the id exists."""
         ...
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -86,17 +104,47 @@ class JournalStore(Protocol):
         ...
 
     def finish_run(
-        self, run_id: str, status: RunStatus, result: str | None, error: str | None
+        self,
+        run_id: str,
+        status: RunStatus,
+        result: str | None,
+        error: str | None,
+        owner: str | None = None,
     ) -> None:
-        """Record a run's outcome (durably, like a step result)."""
+        """Record a run's outcome (durably, like a step result). With ``owner``, only
+        while that owner holds the run's lease (``LeaseLost`` otherwise), which it
+        gives up in the same transaction."""
         ...
 
-    def write(self, records: Sequence[StepRecord]) -> None:
+    def acquire_lease(self, lease: Lease, takeover: Callable[[Lease], bool]) -> None:
+        """Make ``lease`` the run's lease, atomically: if no one holds one, if the
+        holder's has expired (``expires`` before ``lease.acquired_at``) or if
+        ``takeover(holder)`` says its holder is gone; else raise ``RunLeased``."""
+        ...
+
+    def renew_lease(self, run_id: str, owner: str, now: float, expires: float) -> bool:
+        """Move ``owner``'s lease on (a heartbeat); False if ``owner`` holds it no more."""
+        ...
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease (nothing happens if it holds none)."""
+        ...
+
+    def get_lease(self, run_id: str) -> Lease | None:
+        """The run's lease, expired or not, or ``None``."""
+        ...
+
+    def write(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         """Write intents and results in one transaction, durable on return.
 
         An intent for a step that already has a row is ignored; a result updates the
         row unless it already holds a final status (then it is ignored: the first
-        recorded result wins). A result with no prior intent inserts the row whole.
+        recorded result wins). An *interruption mark* (status ``started`` with an
+        ``error``) sets ``error``, ``spent`` and ``ended_at`` of a row still
+        ``started``: the step never finished, and says why. A result with no prior
+        intent inserts the row whole. With ``owner``, the records are written only while
+        ``owner`` holds the run's lease; else nothing is written and ``LeaseLost`` is
+        raised (a fencing token: a process that lost its run cannot write into it).
         """
         ...
 

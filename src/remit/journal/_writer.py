@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -28,12 +29,21 @@ from ._store import JournalStore, StepRecord
 
 Waiter = asyncio.Future[None] | Callable[[], None]
 
+#: a batch is started from ``add`` itself once this long has passed since the last one,
+#: so records reach the disk while the loop is kept busy (CPU-bound roles and tools,
+#: workers that never wait) and no loop turn comes to start it
+FLUSH_AFTER_S = 0.004
+#: ... or once this many records are queued
+FLUSH_RECORDS = 512
+
 
 class JournalWriter:
     """Buffers step records for one store and commits them in batches."""
 
-    def __init__(self, store: JournalStore) -> None:
+    def __init__(self, store: JournalStore, owner: str | None = None) -> None:
         self.store = store
+        #: the lease owner every batch is fenced with (see :mod:`remit.lease`)
+        self.owner = owner
         # a store that can stage (insert now, commit later) gets its fsync overlapped
         self._staged = callable(getattr(store, "stage", None)) and callable(
             getattr(store, "commit_staged", None)
@@ -47,6 +57,7 @@ class JournalWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
+        self._last_kick = time.monotonic()
         self.batches = 0
         #: the write error that broke this writer; every later call re-raises it
         self.failure: BaseException | None = None
@@ -61,6 +72,8 @@ class JournalWriter:
             raise self.failure
         self._buf.append(record)
         self._queued += 1
+        if len(self._buf) >= FLUSH_RECORDS or time.monotonic() - self._last_kick > FLUSH_AFTER_S:
+            self._flush_now()
         if not self._kicked:
             # one batch per loop turn
             self._kicked = True
@@ -99,7 +112,7 @@ class JournalWriter:
         if self.failure is None and self._buf:
             records, self._buf = self._buf, []
             try:
-                self.store.write(_merge(records))
+                self.store.write(_merge(records), owner=self.owner)
             except BaseException as e:
                 self.failure = e
             else:
@@ -113,16 +126,29 @@ class JournalWriter:
 
     # --- batching --------------------------------------------------------------------
 
-    def _kick(self) -> None:
-        self._kicked = False
+    def _flush_now(self) -> None:
+        """Start a batch without waiting for a loop turn (the loop may be busy)."""
+        fut = self._inflight
+        if fut is not None:
+            if not fut.done():
+                return  # it lands soon; the next add or loop turn starts the next batch
+            # landed while the loop was busy: its callback is still queued behind us
+            self._inflight = None
+            self._committed(fut, self._inflight_upto, direct=True)
+        self._kick(from_loop=False)
+
+    def _kick(self, from_loop: bool = True) -> None:
+        if from_loop:
+            self._kicked = False
         if self._inflight is not None or not self._buf or self.failure is not None:
             return  # the commit in flight kicks again when it lands
+        self._last_kick = time.monotonic()
         records, self._buf = self._buf, []
         upto = self._queued
         merged = _merge(records)
         if not self._staged:
             try:
-                self.store.write(merged)
+                self.store.write(merged, owner=self.owner)
             except BaseException as e:
                 self._fail(e)
                 return
@@ -130,7 +156,7 @@ class JournalWriter:
             self._release(upto)
             return
         try:
-            self.store.stage(merged)  # type: ignore[attr-defined]
+            self.store.stage(merged, owner=self.owner)  # type: ignore[attr-defined]
         except BaseException as e:
             self._fail(e)
             return
@@ -193,13 +219,14 @@ class JournalWriter:
 
 
 def _merge(records: list[StepRecord]) -> list[StepRecord]:
-    """One row per step: a result replaces its queued intent; the first result wins."""
+    """One row per step: a result (or an interruption mark) replaces its queued intent;
+    the first result wins."""
     by_step: dict[str, StepRecord] = {}
     for r in records:
         prev = by_step.get(r.step_id)
         if prev is None:
             by_step[r.step_id] = r
-        elif prev.status == "started" and r.status != "started":
+        elif prev.status == "started" and (r.status != "started" or r.error is not None):
             if r.input is None:
                 r.input = prev.input
             if prev.proof is not None:

@@ -1,7 +1,8 @@
 """The SQLite journal: one file, no server, safe to read while a run writes it.
 
-The file holds three tables. ``meta`` maps keys to values and records the
-``schema_version``; ``runs`` holds one row per :class:`RunRecord`; ``steps`` holds one
+The file holds four tables. ``meta`` maps keys to values and records the
+``schema_version``; ``runs`` holds one row per :class:`RunRecord`; ``leases`` one row
+per run that a process holds (:class:`Lease`); ``steps`` holds one
 row per :class:`StepRecord` plus ``pos``, an ``INTEGER PRIMARY KEY`` that numbers rows
 in the order they were first written (an explicit alias of the rowid, because VACUUM
 may renumber a rowid that has no alias). ``(run_id, step_id)`` is unique.
@@ -27,8 +28,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, NoReturn, Self
 
-from remit.errors import JournalCorrupt, JournalError, JournalVersionError, RunNotFound
-from remit.journal._store import Durability, RunRecord, RunStatus, StepRecord
+from remit.errors import (
+    JournalCorrupt,
+    JournalError,
+    JournalVersionError,
+    LeaseLost,
+    RunLeased,
+    RunNotFound,
+)
+from remit.journal._store import Durability, Lease, RunRecord, RunStatus, StepRecord
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJournal", "load_json"]
 
@@ -91,8 +99,27 @@ def _add_proof(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE steps ADD COLUMN proof TEXT")
 
 
+def _add_leases(conn: sqlite3.Connection) -> None:
+    """Version 3 to 4: one owner per run, a lease with a heartbeat (``remit.lease``)."""
+    conn.execute(
+        "CREATE TABLE leases ("
+        " run_id TEXT PRIMARY KEY NOT NULL,"
+        " owner TEXT NOT NULL,"
+        " pid INTEGER NOT NULL,"
+        " host TEXT NOT NULL,"
+        " acquired_at REAL NOT NULL,"
+        " heartbeat REAL NOT NULL,"
+        " expires REAL NOT NULL)"
+    )
+
+
 #: ``_MIGRATIONS[v]`` upgrades a version-``v`` file to version ``v + 1``; append only.
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _add_spent, _add_proof]
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_v1,
+    _add_spent,
+    _add_proof,
+    _add_leases,
+]
 
 #: the schema version this code writes; a file with a higher version is refused
 SCHEMA_VERSION: Final[int] = len(_MIGRATIONS)
@@ -109,7 +136,9 @@ _STEP_STATUSES: Final = frozenset({"started", "ok", "error", "denied"})
 _step_params = operator.attrgetter(*_STEP_FIELDS)
 
 # The WHERE clause carries the whole protocol: an intent never touches an existing
-# row, and a result lands only on a row still "started" (the first result wins).
+# row, and a result lands only on a row still "started" (the first result wins). An
+# intent that carries an error marks an unfinished step as interrupted (it stays
+# "started": a resume runs it again).
 # Identity and input stay as first written; the result supplies what it learned.
 _UPSERT_STEP: Final = (
     f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * len(_STEP_FIELDS))})"
@@ -117,7 +146,8 @@ _UPSERT_STEP: Final = (
     " status = excluded.status, output = excluded.output, error = excluded.error,"
     " spent = excluded.spent, ended_at = excluded.ended_at,"
     " proof = COALESCE(steps.proof, excluded.proof)"
-    " WHERE steps.status = 'started' AND excluded.status <> 'started'"
+    " WHERE steps.status = 'started'"
+    "  AND (excluded.status <> 'started' OR excluded.error IS NOT NULL)"
 )
 _SELECT_STEPS: Final = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY pos"
 _SELECT_STEP: Final = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_id = ?"
@@ -136,6 +166,15 @@ _FINISH_RUN: Final = (
     "UPDATE runs SET status = ?, result = ?, error = ?, updated_at = ? WHERE run_id = ?"
 )
 
+_LEASE_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Lease))
+_LEASE_COLUMNS: Final = ", ".join(_LEASE_FIELDS)
+_SELECT_LEASE: Final = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE run_id = ?"
+_PUT_LEASE: Final = (
+    f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS})"
+    f" VALUES ({', '.join('?' * len(_LEASE_FIELDS))})"
+)
+_LEASE_OWNER: Final = "SELECT owner FROM leases WHERE run_id = ?"
+
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _HEADER_SIZE: Final = 100
 #: SQLite result codes (low byte of the extended code) that mean a damaged file
@@ -149,6 +188,7 @@ _EXPECTED_COLUMNS: Final[dict[str, frozenset[str]]] = {
     "meta": frozenset({"key", "value"}),
     "runs": frozenset(_RUN_FIELDS),
     "steps": frozenset({"pos", *_STEP_FIELDS}),
+    "leases": frozenset(_LEASE_FIELDS),
 }
 
 
@@ -462,8 +502,9 @@ class SQLiteJournal:
         """The schema version of the open file (always :data:`SCHEMA_VERSION`)."""
         return self._schema_version
 
-    def create_run(self, run: RunRecord) -> None:
-        """Insert a new run; raises ``JournalError`` if the id exists.
+    def create_run(self, run: RunRecord, lease: Lease | None = None) -> None:
+        """Insert a new run (with ``lease``, its first owner's, in the same transaction);
+        raises ``JournalError`` if the id exists.
 
         A ``created_at`` of 0 means now; an ``updated_at`` of 0 means ``created_at``.
         """
@@ -484,7 +525,10 @@ class SQLiteJournal:
         with self._lock:
             conn = self._live()
             try:
-                conn.execute(_INSERT_RUN, params)
+                with _transaction(conn):
+                    conn.execute(_INSERT_RUN, params)
+                    if lease is not None:
+                        conn.execute(_PUT_LEASE, _lease_params(lease))
             except sqlite3.IntegrityError as e:
                 if getattr(e, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_PRIMARYKEY":
                     raise JournalError(
@@ -515,25 +559,95 @@ class SQLiteJournal:
         return [self._run(row) for row in rows]
 
     def finish_run(
-        self, run_id: str, status: RunStatus, result: str | None, error: str | None
+        self,
+        run_id: str,
+        status: RunStatus,
+        result: str | None,
+        error: str | None,
+        owner: str | None = None,
     ) -> None:
         """Record a run's outcome (durably, like a step result); ``RunNotFound`` if
-        there is no such run. A later call replaces the outcome (a resumed run)."""
+        there is no such run. A later call replaces the outcome (a resumed run).
+
+        With ``owner``: only while ``owner`` holds the run's lease (``LeaseLost``
+        otherwise), which is given up in the same transaction."""
         with self._lock, self._errors(f"finish run {run_id!r}"):
-            cur = self._live().execute(_FINISH_RUN, (status, result, error, time.time(), run_id))
-            found = cur.rowcount > 0
+            conn = self._live()
+            with _transaction(conn):
+                if owner is not None:
+                    self._fence(conn, run_id, owner)
+                    conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
+                cur = conn.execute(_FINISH_RUN, (status, result, error, time.time(), run_id))
+                found = cur.rowcount > 0
         if not found:
             raise RunNotFound(
                 f"cannot finish run {run_id!r}: no such run in journal {self.path};"
                 " `remit runs` lists the runs a journal holds"
             )
 
-    def write(self, records: Sequence[StepRecord]) -> None:
+    def acquire_lease(self, lease: Lease, takeover: Callable[[Lease], bool]) -> None:
+        """Make ``lease`` the run's lease, atomically (under SQLite's write lock): if
+        no one holds one, if the holder's has expired, or if ``takeover(holder)`` says
+        its holder is gone; else raise :class:`~remit.errors.RunLeased` naming it."""
+        with self._lock, self._errors(f"take the lease of run {lease.run_id!r}"):
+            conn = self._live()
+            with _transaction(conn):
+                row = conn.execute(_SELECT_LEASE, (lease.run_id,)).fetchone()
+                if row is not None:
+                    held = Lease(*row)
+                    if (
+                        held.owner != lease.owner
+                        and held.expires >= lease.acquired_at
+                        and not takeover(held)
+                    ):
+                        raise RunLeased(
+                            f"run {lease.run_id} is being carried by another process:"
+                            f" {describe_lease(held, lease.acquired_at)}; wait for it to end,"
+                            " or stop that process first"
+                        )
+                conn.execute(_PUT_LEASE, _lease_params(lease))
+
+    def renew_lease(self, run_id: str, owner: str, now: float, expires: float) -> bool:
+        """Move ``owner``'s lease on (a heartbeat); False if ``owner`` holds it no more."""
+        with self._lock, self._errors(f"renew the lease of run {run_id!r}"):
+            cur = self._live().execute(
+                "UPDATE leases SET heartbeat = ?, expires = ? WHERE run_id = ? AND owner = ?",
+                (now, expires, run_id, owner),
+            )
+            return cur.rowcount > 0
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease (nothing happens if it holds none)."""
+        with self._lock, self._errors(f"release the lease of run {run_id!r}"):
+            self._live().execute(
+                "DELETE FROM leases WHERE run_id = ? AND owner = ?", (run_id, owner)
+            )
+
+    def get_lease(self, run_id: str) -> Lease | None:
+        """The run's lease, expired or not, or ``None``."""
+        with self._lock, self._errors(f"read the lease of run {run_id!r}"):
+            row = self._live().execute(_SELECT_LEASE, (run_id,)).fetchone()
+        return None if row is None else Lease(*row)
+
+    def _fence(self, conn: sqlite3.Connection, run_id: str, owner: str) -> None:
+        """Inside a write transaction: refuse unless ``owner`` holds the run."""
+        row = conn.execute(_LEASE_OWNER, (run_id,)).fetchone()
+        if row is None or row[0] != owner:
+            raise LeaseLost(
+                f"this process no longer holds run {run_id} in journal {self.path}"
+                f" ({'another process took it over' if row else 'its lease was released'});"
+                " nothing more is written: the other owner carries the run"
+            )
+
+    def write(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         """Write intents and results in one transaction, durable on return.
 
         An intent for a step that already has a row is ignored; a result updates the
         row unless it already holds a final status (then it is ignored: the first
-        recorded result wins). A result with no prior intent inserts the row whole.
+        recorded result wins). An *interruption mark* (status ``started`` with an
+        ``error``) sets ``error``, ``spent`` and ``ended_at`` of a row still
+        ``started``: the step never finished, and says why. A result with no prior
+        intent inserts the row whole.
         When a result lands on an intent, the row keeps the intent's ``task_id``,
         ``seq``, ``kind``, ``name``, ``input`` and ``started_at`` and takes the
         result's ``status``, ``output``, ``error``, ``spent`` and ``ended_at``.
@@ -548,6 +662,8 @@ class SQLiteJournal:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if owner is not None:
+                        self._fence(conn, records[0].run_id, owner)
                     conn.executemany(_UPSERT_STEP, map(_step_params, records))
                     conn.execute("COMMIT")
                 except BaseException:
@@ -556,7 +672,7 @@ class SQLiteJournal:
             except sqlite3.Error as e:
                 self._raise(e, f"write {len(records)} step records{_first_bad(records)}")
 
-    def stage(self, records: Sequence[StepRecord]) -> None:
+    def stage(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         """The first half of :meth:`write`: the rows, in an open transaction, not yet on disk.
 
         The journal stays locked until :meth:`commit_staged`, which may be called from
@@ -568,6 +684,8 @@ class SQLiteJournal:
             conn = self._live()
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if owner is not None:
+                    self._fence(conn, records[0].run_id, owner)
                 conn.executemany(_UPSERT_STEP, map(_step_params, records))
             except BaseException:
                 _rollback(conn)
@@ -671,6 +789,28 @@ class SQLiteJournal:
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else f"schema v{self._schema_version}"
         return f"SQLiteJournal({str(self.path)!r}, durability={self.durability!r}, {state})"
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Generator[None]:
+    """One write transaction (``BEGIN IMMEDIATE``): committed whole, or rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _lease_params(lease: Lease) -> tuple[Any, ...]:
+    return tuple(getattr(lease, f) for f in _LEASE_FIELDS)
+
+
+def describe_lease(lease: Lease, now: float) -> str:
+    """``pid 4242 on host-a (heartbeat 2.0 s ago, owner 7f3a...)``, for messages."""
+    ago = max(0.0, now - lease.heartbeat)
+    return f"pid {lease.pid} on {lease.host} (heartbeat {ago:.1f} s ago, owner {lease.owner})"
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
