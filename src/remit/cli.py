@@ -7,8 +7,10 @@
     remit show RUN_ID [--json] [--all]             # the task tree of a run
 
 Exit codes: 0 the run is done, 1 the run failed, 2 bad input (a malformed remit file,
-an unknown tool or agent, bad flags, an unknown run id, a corrupt journal), 130
-interrupted (resume the run). Errors are one line naming what was wrong and where.
+an unknown tool or agent, bad flags, an unknown run id, a corrupt journal, a run another
+live process carries), 3 the run halted for a person (an uncertain effect: ``remit
+resolve``), 130 interrupted by SIGINT and 143 by SIGTERM (resume the run). Errors are
+one line naming what was wrong and where.
 This module stays thin: the tree and its rendering live in :mod:`remit.trace.tree`.
 """
 
@@ -30,10 +32,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .errors import RemitError
+from ._resume import resolve as record_resolution
+from .errors import EffectUncertain, RemitError, RunInterrupted
 from .gate import Gate
 from .jobs import JOBS
 from .journal import Durability, JournalStore, StepRecord, open_journal
+from .lease import run_state
 from .ledger import Usage
 from .models import load_model
 from .provenance import hex32, load_principal_key, verify_run
@@ -74,10 +78,19 @@ def _user_errors() -> Generator[None]:
     """Bad input of any kind ends as one line on stderr and exit code 2."""
     try:
         yield
+    except EffectUncertain as e:
+        _die(f"[{e.code}] {e.message}", 3)
     except RemitError as e:
         _die(f"[{e.code}] {e.message}")
     except OSError as e:
         _die(f"[OS_ERROR] {e}")
+
+
+def _interrupted(e: KeyboardInterrupt, resume: str) -> NoReturn:
+    """A run stopped by a signal: say how to carry it on; 130 (SIGINT) or 143 (SIGTERM)."""
+    code = 143 if isinstance(e, RunInterrupted) and e.signal_name == "SIGTERM" else 130
+    why = f" on {e.signal_name}" if isinstance(e, RunInterrupted) and e.signal_name else ""
+    _die(f"interrupted{why}; finished steps are in the journal: {resume}", code)
 
 
 def _open_existing(journal: Path) -> JournalStore:
@@ -414,9 +427,9 @@ def run(
         try:
             result = _drive(progress, quiet, lambda: rt.run(goal, remit=remit, inputs=all_inputs,
                                                             run_id=rid))  # fmt: skip
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
-            _die(f"interrupted; finished steps are in the journal: remit resume {rid}{flag}", 130)
+            _interrupted(e, f"remit resume {rid}{flag}")
         finally:
             rt.close()
     raise typer.Exit(_outcome(result, goal, remit, journal, quiet=quiet))
@@ -451,8 +464,9 @@ def resume(
         already = rec.status != "running"
         try:
             result = _drive(progress, quiet, lambda: rt.resume(run_id))
-        except KeyboardInterrupt:
-            _die(f"interrupted; resume again: remit resume {run_id}", 130)
+        except KeyboardInterrupt as e:
+            flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
+            _interrupted(e, f"remit resume {run_id}{flag}")
         finally:
             rt.close()
     raise typer.Exit(_outcome(result, rec.goal, remit, journal, quiet=quiet, already=already))
@@ -530,6 +544,48 @@ def deny(
 
 
 @app.command()
+def resolve(
+    run_id: Annotated[str, typer.Argument(help="The run that halted.")],
+    step: Annotated[str, typer.Argument(help="The step id of the uncertain effect.")],
+    happened: Annotated[
+        str | None,
+        typer.Option(
+            "--happened",
+            help="It happened, and this is what the tool returned (JSON), as you found it.",
+            show_default=False,
+        ),
+    ] = None,
+    did_not_happen: Annotated[
+        bool,
+        typer.Option("--did-not-happen", help="It did not happen: the resumed run makes it once."),
+    ] = False,
+    why: Annotated[str, typer.Option(help="How you know (recorded).")] = "",
+    journal: JournalOpt = DEFAULT_JOURNAL,
+    by: Annotated[str, typer.Option(help="Who answers (recorded).")] = "",
+) -> None:
+    """Say whether a non-idempotent effect that was in flight at a crash happened, so
+    `remit resume` can carry the run on."""
+    if (happened is None) == (not did_not_happen):
+        _die("[ARGUMENT] pass exactly one of --happened RESULT_JSON and --did-not-happen")
+    result: Any = None
+    if happened is not None:
+        try:
+            result = json.loads(happened)
+        except ValueError as e:
+            _die(f"[INVALID_INPUT] --happened must be the tool's result as JSON: {e}")
+    with _user_errors():
+        store = _open_existing(journal)
+        try:
+            record_resolution(store, run_id, step, happened=happened is not None, result=result,
+                              by=by or os.environ.get("USER", "someone"), why=why)  # fmt: skip
+        finally:
+            store.close()
+    flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
+    verb = "happened" if happened is not None else "did not happen"
+    out.print(f"recorded that {step} {verb}; carry the run on: remit resume {run_id}{flag}")
+
+
+@app.command()
 def runs(
     journal: JournalOpt = DEFAULT_JOURNAL,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=0)] = 20,
@@ -539,6 +595,8 @@ def runs(
         store = _open_existing(journal)
         try:
             records = store.list_runs(limit)
+            # running only while a live process holds the run; else interrupted
+            states = [run_state(r, store.get_lease(r.run_id)) for r in records]
         finally:
             store.close()
     if not records:
@@ -546,11 +604,11 @@ def runs(
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     rows: list[tuple[str, Text, str, str, str]] = []
-    for r in records:
-        sym, style = status_style(r.status)
+    for r, state in zip(records, states, strict=True):
+        sym, style = status_style(state)
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         took = "-" if r.status == "running" else format_seconds(r.updated_at - r.created_at)
-        rows.append((r.run_id, Text(f"{sym} {r.status}", style=style), r.goal, created, took))
+        rows.append((r.run_id, Text(f"{sym} {state}", style=style), r.goal, created, took))
     # every column but the goal keeps its full width; the goal takes what is left
     widths = [max(len(h), *(len(str(row[i])) for row in rows)) for i, h in
               enumerate(("run id", "status", "goal", "created", "duration"))]  # fmt: skip
@@ -608,10 +666,10 @@ def show(
                 f"spent {format_spend(tree.root.spent, tree.root.budget)} · "
                 f"{format_seconds(tree.seconds)}", style="dim")  # fmt: skip
     out.print(line)
-    if tree.run.status == "running":
+    if tree.state == "interrupted":
         hint = f"remit resume {run_id}" + ("" if journal == DEFAULT_JOURNAL
                                            else f" --journal {journal}")  # fmt: skip
-        out.print(Text(f"this run has not finished; if its process is gone: {hint}",
+        out.print(Text(f"no process carries this run any more; carry it on: {hint}",
                        style="yellow"))  # fmt: skip
 
 

@@ -41,6 +41,7 @@ from rich.tree import Tree
 
 from ..errors import RemitError
 from ..journal import JournalStore, RunRecord, StepRecord
+from ..lease import run_state
 from ..ledger import Usage
 from ..remit import Budget, Remit
 from ..tasks import task_id
@@ -186,6 +187,13 @@ class RunTree:
     remit: Remit | None
     steps: int
     result: Any = None
+    #: what a person should read: ``running`` only while a live process holds the run,
+    #: ``interrupted`` when nobody does (see :func:`remit.lease.run_state`)
+    state: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.state:
+            self.state = self.run.status
 
     @property
     def tasks(self) -> int:
@@ -210,6 +218,7 @@ class RunTree:
                 "goal": r.goal,
                 "agent": r.agent,
                 "status": r.status,
+                "state": self.state,
                 "created_at": r.created_at,
                 "updated_at": r.updated_at,
                 "seconds": self.seconds,
@@ -234,7 +243,10 @@ class RunTree:
 
 def load(store: JournalStore, run_id: str) -> RunTree:
     """The tree of run ``run_id`` (``RunNotFound``, ``JournalCorrupt`` propagate)."""
-    return build(store.get_run(run_id), store.steps(run_id))
+    run = store.get_run(run_id)
+    tree = build(run, store.steps(run_id))
+    tree.state = run_state(run, store.get_lease(run_id))
+    return tree
 
 
 def _loads(text: str | None) -> Any:
@@ -497,6 +509,7 @@ _STATUS_STYLE = {
     "failed": ("✗", "bold red"),
     "cancelled": ("⊘", "yellow"),
     "running": ("●", "cyan"),
+    "interrupted": ("◐", "yellow"),
     "pending": ("○", "dim"),
 }
 
@@ -548,10 +561,10 @@ def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> 
     (failed and denied first) and a line counting the rest. Denial reasons longer than
     ``2 * width`` are cut (``to_dict`` has them whole)."""
     r = tree.run
-    sym, style = status_style(r.status)
+    sym, style = status_style(tree.state)
     head = Text()
     head.append(f"{sym} run {r.run_id}", style=f"bold {style}")
-    head.append(f"  {r.status}", style=style)
+    head.append(f"  {tree.state}", style=style)
     head.append(f"  {plural(tree.tasks, 'task')} · {plural(tree.steps, 'step')}", style="dim")
     out = Tree(head, guide_style="dim")
     # iterative: trees can be deeper than Python's recursion limit
