@@ -7,6 +7,10 @@ Workloads (every step goes through the Gate with the journal on, durability "ful
 - W3: a depth-4, branching-6 tree (1,555 tasks)
 - W4: kill -9 in the middle of W2 (a real SIGKILL of a subprocess), then resume
 - W5: a 10,000-child fan-out; peak memory growth per task
+- W6: a 2,400-child CPU-bound fan-out (plain functions that never wait) in a subprocess:
+  kill -9 at half-way, then ``w6_finished_replayed_ratio`` = finished tasks found on
+  disk / tasks finished before the kill (goal >= 0.8); and SIGINT at half-way,
+  ``w6_sigint_exit_s`` = seconds from the signal to the process's exit (goal <= 0.5)
 - floor: one INSERT + COMMIT per step on raw sqlite3, WAL, synchronous=FULL
 
 W1-W3 run twice per round, interleaved. ``w1_step_us``, ``w2_s`` and ``w3_s`` measure the
@@ -300,6 +304,80 @@ def w5_once(n: int = 10_000) -> float:
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["kb_per_task"])
 
 
+# --- W6: a CPU-bound fan-out, killed or interrupted at half-way -------------------------
+
+_W6_LINE = 8  # bytes per line of the finished-tasks log
+
+
+class Burn(Agent):
+    """Children that are plain CPU work (about a millisecond each) and never wait."""
+
+    def __init__(self, n: int, log: str) -> None:
+        self.n, self.log = n, log
+
+    def atomize(self, ctx: Any) -> str:
+        return "plan" if ctx.depth == 0 else "execute"
+
+    def plan(self, ctx: Any) -> Plan:
+        return Plan([Subtask(f"b{i}", f"burn {i}", inputs={"i": i}) for i in range(self.n)])
+
+    def execute(self, ctx: Any) -> int:
+        i = acc = int(ctx.inputs["i"])
+        for k in range(12_000):
+            acc = (acc * 31 + k) % 1_000_003
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(fd, f"{i:0{_W6_LINE - 1}d}\n".encode())
+        os.close(fd)
+        return acc
+
+    def aggregate(self, ctx: Any, results: list[Any]) -> int:
+        return sum(r.value for r in results)
+
+
+def _w6_child(journal: str, log: str, n: int) -> None:
+    rt = Runtime(journal=journal, agent=Burn(n, log))
+    try:
+        rt.run("benchmark", remit=Remit(tools={}, depth=1), run_id="w6")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def w6_once(n: int = 2400) -> dict[str, float]:
+    """Kill -9 at half-way: the share of finished tasks on disk; SIGINT at half-way: the
+    seconds to exit."""
+    out: dict[str, float] = {}
+    for how in (signal.SIGKILL, signal.SIGINT):
+        with tempfile.TemporaryDirectory() as d:
+            journal, log = _fresh_journal(d), os.path.join(d, "finished.log")
+            proc = subprocess.Popen([sys.executable, __file__, "--w6-child", journal, log,
+                                     str(n)], stderr=subprocess.PIPE)  # fmt: skip
+            try:
+                deadline = time.monotonic() + 120
+                while not os.path.exists(log) or os.path.getsize(log) < n // 2 * _W6_LINE:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit(f"W6 child ended early: {proc.communicate()[1]!r}")
+                    time.sleep(0.001)
+                t = time.perf_counter()
+                os.kill(proc.pid, how)
+                proc.wait(timeout=60)
+                took = time.perf_counter() - t
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if how == signal.SIGINT:
+                out["sigint_exit_s"] = took
+                continue
+            finished = os.path.getsize(log) // _W6_LINE
+            store = SQLiteJournal(journal)
+            ends = [s for s in store.steps("w6") if s.kind == "task" and s.status == "ok"]
+            on_disk = sum(1 for s in ends if "/" in s.task_id)
+            store.close()
+            out["finished_before_kill"] = finished
+            out["ratio"] = on_disk / finished if finished else 0.0
+    return out
+
+
 # --- driver ----------------------------------------------------------------------------
 
 
@@ -314,7 +392,12 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also run LangGraph and DBOS")
     ap.add_argument("--w4-child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--w5-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--w6-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.w6_child:
+        journal, log, n = args.w6_child
+        _w6_child(journal, log, int(n))
+        return
     if args.w4_child:
         journal, n = args.w4_child
         _w4_child(journal, int(n))
@@ -324,7 +407,7 @@ def main() -> None:
         return
 
     r = args.repeat
-    floor, w1, w2, w3, w4, w5 = [], [], [], [], [], []
+    floor, w1, w2, w3, w4, w5, w6 = [], [], [], [], [], [], []
     w1s, w2s, w3s, opened, cpu = [], [], [], [], []
     for _ in range(r):
         cpu.append(cpu_ref_ms())
@@ -339,6 +422,7 @@ def main() -> None:
             c.append(dt)
         w4.append(w4_once())
         w5.append(w5_once())
+        w6.append(w6_once())
     out: dict[str, Any] = {
         "repeat": r,
         "w1_step_us": round(median(w1), 1),
@@ -350,6 +434,9 @@ def main() -> None:
         "w4_rerun": int(max(x["rerun"] for x in w4)),
         "w4_resume_s": round(median([x["resume_s"] for x in w4]), 4),
         "w5_rss_kb_per_task": round(median(w5), 2),
+        "w6_finished_replayed_ratio": round(median([x["ratio"] for x in w6]), 4),
+        "w6_finished_before_kill": int(median([x["finished_before_kill"] for x in w6])),
+        "w6_sigint_exit_s": round(median([x["sigint_exit_s"] for x in w6]), 4),
         # the same workloads signed (the default): a warrant hop per task, a proof per call
         "w1_signed_step_us": round(median(w1s), 1),
         "w2_signed_s": round(median(w2s), 4),
@@ -370,6 +457,8 @@ def main() -> None:
         ("W4 finished before kill", out["w4_finished_before_kill"], "re-run", out["w4_rerun"]),
         ("W4 resume to done (s)", out["w4_resume_s"], "target", "< 0.3"),
         ("W5 peak RSS per task (KB)", out["w5_rss_kb_per_task"], "target", "<= 4"),
+        ("W6 finished on disk after kill -9", out["w6_finished_replayed_ratio"], "goal", ">= 0.8"),
+        ("W6 SIGINT to exit (s)", out["w6_sigint_exit_s"], "goal", "<= 0.5"),
         ("W1 step signed (µs)", out["w1_signed_step_us"], "core", out["w1_step_us"]),
         ("W2 signed (s)", out["w2_signed_s"], "core", out["w2_s"]),
         ("W3 signed (s)", out["w3_signed_s"], "core", out["w3_s"]),

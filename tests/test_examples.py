@@ -32,6 +32,14 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     assert (tmp_path / "quickstart.db").is_file()
 
 
+def test_idempotent_effect_pays_once_per_key(tmp_path: Path) -> None:
+    r = python(EXAMPLES / "idempotent_effect.py", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (
+        "done: 2 payments; the repeated call returned payment 1, the same as the first (1)"
+    )
+
+
 def test_readme_python_blocks_run(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)

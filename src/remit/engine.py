@@ -75,6 +75,8 @@ class Engine:
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._turned = time.monotonic()
+        self._turning: asyncio.Future[None] | None = None
+        self._turns = self._turns_claimed = 0
 
     async def run(self, root: Node) -> Node:
         """Drive ``root`` to a final status; raises only for failures of the runtime itself
@@ -115,6 +117,15 @@ class Engine:
         queue = self._queue
         clock = time.monotonic
         while True:
+            # checked before each task too: a worker woken by a turn must not run one
+            # task of its own before the next turn if the others used the time up
+            while clock() - self._turned > YIELD_AFTER_S:
+                await self._turn()
+                if self._turns_claimed < self._turns:
+                    # the first worker back after a turn starts the next time slice (so
+                    # one always goes on, however long the turn's other callbacks took)
+                    self._turns_claimed = self._turns
+                    self._turned = clock()
             node = await queue.get()
             if node is None:
                 return
@@ -126,10 +137,23 @@ class Engine:
             except Exception as e:  # a bug in the engine: stop loudly, never hang
                 self._stop(e)
                 return
-            if clock() - self._turned > YIELD_AFTER_S:
-                # one worker's yield turns the loop for all of them
-                await asyncio.sleep(0)
-                self._turned = clock()
+
+    def _turn(self) -> asyncio.Future[None]:
+        """A future that resolves once the loop has served everything that was waiting
+        (signals, timers, commits): the workers that ran long wait on it together, so
+        the loop turns without each of them first running a task of its own."""
+        fut = self._turning
+        if fut is None:
+            loop = asyncio.get_running_loop()
+            fut = self._turning = loop.create_future()
+            loop.call_soon(self._turned_now)
+        return fut
+
+    def _turned_now(self) -> None:
+        self._turns += 1
+        fut, self._turning = self._turning, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     def interrupt(self, error: BaseException) -> None:
         """Stop the run now (a signal, a lost lease): in-flight steps are cancelled and
