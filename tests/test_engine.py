@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -853,3 +854,74 @@ def test_cancelling_a_run_cancels_its_in_flight_tools_promptly(make_runtime: Any
     assert outcome == "cancelled", "cancelling arun waited on an in-flight tool forever"
     assert tool_cancelled == [True]
     assert rt.get(RUN).status == "running"  # resumable
+
+
+# --- a busy loop still commits and still hears signals ---------------------------------------
+
+
+class BusyFanOut(Agent):
+    """Children that are plain CPU work and never wait (the loop never idles)."""
+
+    def __init__(self, n: int, probe: Callable[[int], None]) -> None:
+        self.n, self.probe = n, probe
+
+    def atomize(self, ctx: Any) -> str:
+        return "plan" if ctx.depth == 0 else "execute"
+
+    def plan(self, ctx: Any) -> Plan:
+        return Plan([Subtask(f"b{i}", f"busy {i}", inputs={"i": i}) for i in range(self.n)])
+
+    def execute(self, ctx: Any) -> int:
+        i = int(ctx.inputs["i"])
+        until = time.perf_counter() + 0.001
+        while time.perf_counter() < until:
+            pass
+        self.probe(i)
+        return i
+
+    def aggregate(self, ctx: Any, results: list[ChildResult]) -> int:
+        return sum(r.value for r in results)
+
+
+def test_records_reach_the_disk_while_a_cpu_bound_fan_out_keeps_the_loop_busy(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "busy.db"
+    on_disk: list[int] = []
+
+    def probe(i: int) -> None:
+        if i == 300:
+            conn = sqlite3.connect(db)
+            (n,) = conn.execute("SELECT count(*) FROM steps WHERE kind = 'task'").fetchone()
+            conn.close()
+            on_disk.append(n)
+
+    with Runtime(journal=db, agent=BusyFanOut(400, probe), sign=False) as rt:
+        run = rt.run(GOAL, remit=Remit(tools={}, depth=1), run_id="busy")
+    assert run.ok and run.result == sum(range(400))
+    assert on_disk and on_disk[0] >= 150, f"only {on_disk} of 300 finished tasks on disk"
+
+
+def test_an_interrupt_stops_a_cpu_bound_fan_out_at_once_with_its_work_on_disk(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "stop.db"
+    ran: list[int] = []
+
+    def probe(i: int) -> None:
+        ran.append(i)
+        if len(ran) == 100:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    rt = Runtime(journal=db, agent=BusyFanOut(2000, probe), sign=False)
+    with pytest.raises(KeyboardInterrupt) as e:
+        rt.run(GOAL, remit=Remit(tools={}, depth=1), run_id="stop")
+    assert getattr(e.value, "code", "") == "INTERRUPTED"
+    assert len(ran) < 2000, "the run went on to its end"
+    ends = [s for s in rt.store.steps("stop") if s.kind == "task" and s.status == "ok"]
+    assert len(ends) >= len(ran) - 1
+    assert rt.store.get_run("stop").status == "running"
+    assert rt.store.get_lease("stop") is None
+    again = rt.resume("stop")
+    assert again.ok and again.result == sum(range(2000))
+    rt.close()

@@ -75,7 +75,8 @@ class Engine:
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._turned = time.monotonic()
-        self._turning: asyncio.Future[None] | None = None
+        self._turning = False
+        self._turn_done = asyncio.Event()
         self._turns = self._turns_claimed = 0
 
     async def run(self, root: Node) -> Node:
@@ -138,22 +139,21 @@ class Engine:
                 self._stop(e)
                 return
 
-    def _turn(self) -> asyncio.Future[None]:
-        """A future that resolves once the loop has served everything that was waiting
-        (signals, timers, commits): the workers that ran long wait on it together, so
-        the loop turns without each of them first running a task of its own."""
-        fut = self._turning
-        if fut is None:
-            loop = asyncio.get_running_loop()
-            fut = self._turning = loop.create_future()
-            loop.call_soon(self._turned_now)
-        return fut
+    async def _turn(self) -> None:
+        """Wait until the loop has served everything that was waiting (signals, timers,
+        commits): the workers that ran long wait together, so the loop turns without
+        each of them first running a task of its own. (An event, not one shared future:
+        a waiter cancelled on its own must not cancel the others' wait.)"""
+        if not self._turning:
+            self._turning = True
+            self._turn_done.clear()
+            asyncio.get_running_loop().call_soon(self._turned_now)
+        await self._turn_done.wait()
 
     def _turned_now(self) -> None:
         self._turns += 1
-        fut, self._turning = self._turning, None
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._turning = False
+        self._turn_done.set()
 
     def interrupt(self, error: BaseException) -> None:
         """Stop the run now (a signal, a lost lease): in-flight steps are cancelled and

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from remit.errors import JournalError, RunNotFound
-from remit.journal import FINAL_STATUSES, JournalStore, RunRecord, StepRecord
+from remit.errors import JournalError, LeaseLost, RunLeased, RunNotFound
+from remit.journal import FINAL_STATUSES, JournalStore, Lease, RunRecord, StepRecord
 
 T0 = 1_700_000_000.25
 
@@ -433,3 +433,89 @@ def test_matches_a_model_of_the_protocol(
                 )
     assert all_steps(journal, run_id) == list(model.values())
     assert journal.get_steps(run_id, [f"s{n}" for n in range(6)]) == model
+
+
+# --- interruption marks -------------------------------------------------------------------
+
+
+def test_an_interruption_mark_keeps_the_step_unfinished_and_says_why(
+    journal: JournalStore,
+) -> None:
+    journal.create_run(run())
+    journal.write([intent("s1")])
+    why = json.dumps({"code": "INTERRUPTED", "message": "the run stopped"})
+    journal.write([intent("s1", input=None, error=why, ended_at=T0 + 2)])
+    [row] = all_steps(journal)
+    assert row.status == "started"
+    assert row.error == why and row.ended_at == T0 + 2
+    assert row.input == json.dumps({"path": "src/a.py"}), "the intent's input was lost"
+    # a result still lands on it, and a mark never touches a finished step
+    journal.write([result("s1")])
+    journal.write([intent("s1", error=why)])
+    [row] = all_steps(journal)
+    assert row.status == "ok" and row.error is None
+
+
+# --- leases: one owner per run ----------------------------------------------------------------
+
+
+def lease(owner: str = "a", run_id: str = "run-1", at: float = T0, ttl: float = 15.0) -> Lease:
+    return Lease(run_id, owner, 4242, "host-a", at, at, at + ttl)
+
+
+def never(_: Lease) -> bool:
+    return False
+
+
+def test_create_run_takes_its_first_lease_in_the_same_transaction(journal: JournalStore) -> None:
+    journal.create_run(run(), lease("a"))
+    assert journal.get_lease("run-1") == lease("a")
+    with pytest.raises(RunLeased, match="pid 4242 on host-a"):
+        journal.acquire_lease(lease("b", at=T0 + 1), never)
+
+
+def test_a_lease_is_taken_when_free_expired_or_its_holder_is_gone(journal: JournalStore) -> None:
+    journal.create_run(run())
+    assert journal.get_lease("run-1") is None
+    journal.acquire_lease(lease("a"), never)
+    # expired: taken over without asking
+    journal.acquire_lease(lease("b", at=T0 + 16), never)
+    assert journal.get_lease("run-1") == lease("b", at=T0 + 16)
+    # live, but its holder is gone: taken over when takeover() says so
+    seen: list[Lease] = []
+
+    def gone(held: Lease) -> bool:
+        seen.append(held)
+        return True
+
+    journal.acquire_lease(lease("c", at=T0 + 17), gone)
+    assert seen == [lease("b", at=T0 + 16)]
+    assert journal.get_lease("run-1") == lease("c", at=T0 + 17)
+
+
+def test_renew_and_release_touch_only_the_owners_lease(journal: JournalStore) -> None:
+    journal.create_run(run(), lease("a"))
+    assert journal.renew_lease("run-1", "a", T0 + 5, T0 + 20)
+    held = journal.get_lease("run-1")
+    assert held is not None and (held.heartbeat, held.expires) == (T0 + 5, T0 + 20)
+    assert not journal.renew_lease("run-1", "b", T0 + 6, T0 + 21)
+    journal.release_lease("run-1", "b")
+    assert journal.get_lease("run-1") is not None
+    journal.release_lease("run-1", "a")
+    assert journal.get_lease("run-1") is None
+    assert not journal.renew_lease("run-1", "a", T0 + 7, T0 + 22)
+
+
+def test_writes_fenced_by_a_lost_lease_write_nothing(journal: JournalStore) -> None:
+    journal.create_run(run(), lease("a"))
+    journal.write([intent("s1")], owner="a")
+    journal.acquire_lease(lease("b", at=T0 + 16), never)  # a's lease expired
+    with pytest.raises(LeaseLost):
+        journal.write([result("s1"), intent("s2")], owner="a")
+    assert [(s.step_id, s.status) for s in all_steps(journal)] == [("s1", "started")]
+    with pytest.raises(LeaseLost):
+        journal.finish_run("run-1", "done", None, None, owner="a")
+    assert journal.get_run("run-1").status == "running"
+    journal.finish_run("run-1", "done", '"ok"', None, owner="b")
+    assert journal.get_run("run-1").status == "done"
+    assert journal.get_lease("run-1") is None, "finishing a run gives up its lease"

@@ -29,9 +29,9 @@ from ._store import JournalStore, StepRecord
 
 Waiter = asyncio.Future[None] | Callable[[], None]
 
-#: a batch is started from ``add`` itself once this long has passed since the last one,
-#: so records reach the disk while the loop is kept busy (CPU-bound roles and tools,
-#: workers that never wait) and no loop turn comes to start it
+#: a record that has waited this long is committed at once, on the loop's thread: while
+#: the loop computes (CPU-bound roles and tools, workers that never wait) no turn may
+#: come to start a batch, and a commit on the helper thread waits for the GIL
 FLUSH_AFTER_S = 0.004
 #: ... or once this many records are queued
 FLUSH_RECORDS = 512
@@ -57,7 +57,7 @@ class JournalWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
-        self._last_kick = time.monotonic()
+        self._buf_since = time.monotonic()
         self.batches = 0
         #: the write error that broke this writer; every later call re-raises it
         self.failure: BaseException | None = None
@@ -70,9 +70,12 @@ class JournalWriter:
         """Queue a record (an intent, or a result; the first result of a step wins)."""
         if self.failure is not None:
             raise self.failure
+        now = time.monotonic()
+        if not self._buf:
+            self._buf_since = now
         self._buf.append(record)
         self._queued += 1
-        if len(self._buf) >= FLUSH_RECORDS or time.monotonic() - self._last_kick > FLUSH_AFTER_S:
+        if len(self._buf) >= FLUSH_RECORDS or now - self._buf_since > FLUSH_AFTER_S:
             self._flush_now()
         if not self._kicked:
             # one batch per loop turn
@@ -127,22 +130,38 @@ class JournalWriter:
     # --- batching --------------------------------------------------------------------
 
     def _flush_now(self) -> None:
-        """Start a batch without waiting for a loop turn (the loop may be busy)."""
+        """Commit what is queued here and now: the loop is busy (no turn has come to
+        start a batch for a while). The commit runs on this thread: a helper thread
+        would wait for the GIL on every step of its commit while this one computes, and
+        land its batch only after tens of milliseconds; a raw commit costs this thread
+        well under a millisecond."""
         fut = self._inflight
         if fut is not None:
-            if not fut.done():
-                return  # it lands soon; the next add or loop turn starts the next batch
-            # landed while the loop was busy: its callback is still queued behind us
+            if not fut.done() and not self._buf:
+                return
+            # waiting hands the helper the GIL at once: its commit lands now
             self._inflight = None
             self._committed(fut, self._inflight_upto, direct=True)
-        self._kick(from_loop=False)
+        if self.failure is not None or not self._buf:
+            return
+        records, self._buf = self._buf, []
+        upto = self._queued
+        try:
+            self.store.write(_merge(records), owner=self.owner)
+        except BaseException as e:
+            self._fail(e)
+            return
+        self.batches += 1
+        self._release(upto)
 
     def _kick(self, from_loop: bool = True) -> None:
         if from_loop:
             self._kicked = False
+            if self._buf and time.monotonic() - self._buf_since > FLUSH_AFTER_S:
+                self._flush_now()  # the commit in flight is starved of the GIL
+                return
         if self._inflight is not None or not self._buf or self.failure is not None:
             return  # the commit in flight kicks again when it lands
-        self._last_kick = time.monotonic()
         records, self._buf = self._buf, []
         upto = self._queued
         merged = _merge(records)
