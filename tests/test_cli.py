@@ -165,11 +165,14 @@ def test_resume_after_kill_9_redoes_no_finished_step(ws: Path) -> None:
     assert sorted((ws / "calls.log").read_text().split()) == ["0", "1"]
 
     listed = remit_cli("runs", "-j", "j.db", cwd=ws)
-    assert "r1" in listed.stdout and "running" in listed.stdout
+    # its process is gone: nobody carries the run any more
+    assert "r1" in listed.stdout and "interrupted" in listed.stdout
+    assert "running" not in listed.stdout
     shown = remit_cli("show", "r1", "-j", "j.db", cwd=ws)
     assert shown.returncode == 0, shown.stderr
     assert "✓ step 0" in shown.stdout and "● step 2" in shown.stdout
-    assert "this run has not finished" in shown.stdout and "remit resume r1" in shown.stdout
+    assert "◐ run r1  interrupted" in shown.stdout
+    assert "no process carries this run" in shown.stdout and "remit resume r1" in shown.stdout
     r = remit_cli("resume", "r1", "-j", "j.db", cwd=ws)
     assert r.returncode == 0, r.stderr
     assert "✓ done" in r.stdout and "30" in r.stdout

@@ -29,12 +29,15 @@ from ._store import JournalStore, StepRecord
 
 Waiter = asyncio.Future[None] | Callable[[], None]
 
-#: a record that has waited this long is committed at once, on the loop's thread: while
+#: a record that has waited this long starts a batch at once, from ``add`` itself: while
 #: the loop computes (CPU-bound roles and tools, workers that never wait) no turn may
-#: come to start a batch, and a commit on the helper thread waits for the GIL
+#: come to start one, and a commit on the helper thread waits for the GIL
 FLUSH_AFTER_S = 0.004
 #: ... or once this many records are queued
-FLUSH_RECORDS = 512
+FLUSH_RECORDS = 4096
+#: a commit in flight is starved of the GIL when the loop thread computed for more
+#: than this share of the time since it began
+STARVED_SHARE = 0.5
 
 
 class JournalWriter:
@@ -57,6 +60,7 @@ class JournalWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
+        self._inflight_at = self._inflight_cpu = 0.0
         self._buf_since = time.monotonic()
         self.batches = 0
         #: the write error that broke this writer; every later call re-raises it
@@ -75,7 +79,7 @@ class JournalWriter:
             self._buf_since = now
         self._buf.append(record)
         self._queued += 1
-        if len(self._buf) >= FLUSH_RECORDS or now - self._buf_since > FLUSH_AFTER_S:
+        if len(self._buf) >= FLUSH_RECORDS or self._overdue(now):
             self._flush_now()
         if not self._kicked:
             # one batch per loop turn
@@ -129,36 +133,33 @@ class JournalWriter:
 
     # --- batching --------------------------------------------------------------------
 
+    def _overdue(self, now: float) -> bool:
+        """Whether queued records have waited too long for a batch nobody will start:
+        no commit is in flight and no loop turn came to start one, or the one in flight
+        is starved of the GIL (the loop thread spent most of the time since it began
+        computing; a commit that is merely slow, on a slow disk, is left to overlap)."""
+        if not self._buf or now - self._buf_since <= FLUSH_AFTER_S:
+            return False
+        fut = self._inflight
+        if fut is None or fut.done():
+            return True
+        busy = time.thread_time() - self._inflight_cpu
+        return busy > STARVED_SHARE * (now - self._inflight_at)
+
     def _flush_now(self) -> None:
-        """Commit what is queued here and now: the loop is busy (no turn has come to
-        start a batch for a while). The commit runs on this thread: a helper thread
-        would wait for the GIL on every step of its commit while this one computes, and
-        land its batch only after tens of milliseconds; a raw commit costs this thread
-        well under a millisecond."""
+        """Start the next batch here and now, without waiting for a loop turn. Waiting
+        for a commit still in flight hands the helper thread the GIL at once."""
         fut = self._inflight
         if fut is not None:
-            if not fut.done() and not self._buf:
-                return
-            # waiting hands the helper the GIL at once: its commit lands now
             self._inflight = None
             self._committed(fut, self._inflight_upto, direct=True)
-        if self.failure is not None or not self._buf:
-            return
-        records, self._buf = self._buf, []
-        upto = self._queued
-        try:
-            self.store.write(_merge(records), owner=self.owner)
-        except BaseException as e:
-            self._fail(e)
-            return
-        self.batches += 1
-        self._release(upto)
+        self._kick(from_loop=False)
 
     def _kick(self, from_loop: bool = True) -> None:
         if from_loop:
             self._kicked = False
-            if self._buf and time.monotonic() - self._buf_since > FLUSH_AFTER_S:
-                self._flush_now()  # the commit in flight is starved of the GIL
+            if self._inflight is not None and self._overdue(time.monotonic()):
+                self._flush_now()
                 return
         if self._inflight is not None or not self._buf or self.failure is not None:
             return  # the commit in flight kicks again when it lands
@@ -183,6 +184,7 @@ class JournalWriter:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remit-journal")
         fut = self._pool.submit(self.store.commit_staged)  # type: ignore[attr-defined]
         self._inflight, self._inflight_upto = fut, upto
+        self._inflight_at, self._inflight_cpu = time.monotonic(), time.thread_time()
         loop = self._loop
 
         def landed(f: Future[None]) -> None:
