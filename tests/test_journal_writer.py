@@ -286,7 +286,7 @@ def test_the_disk_holds_a_prefix_of_what_was_queued(
         for i in range(600):
             w.add(rec(i))
             if i % 7 == 0:
-                await asyncio.sleep(0)
+                await asyncio.sleep(0.0005)  # an idle loop: batches overlap the commits
         await w.durable()
         w.close()
 
@@ -299,3 +299,31 @@ def test_the_disk_holds_a_prefix_of_what_was_queued(
         t.join()
     assert not violations, violations[:3]
     assert len(counting.writes) > 1, "the test needs several batches"
+
+
+def test_a_busy_loop_commits_on_its_own_thread_every_few_milliseconds(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    """A loop that computes and never idles: a helper thread's commit would wait for the
+    GIL, so batches land from the loop's thread, each within a few milliseconds."""
+    lags: list[float] = []
+
+    async def main() -> None:
+        w = JournalWriter(store)
+        queued_at: dict[int, float] = {}
+        for i in range(400):
+            until = time.perf_counter() + 0.0005  # half a millisecond of work per record
+            while time.perf_counter() < until:
+                pass
+            queued_at[i] = time.perf_counter()
+            w.add(rec(i))
+            if i % 20 == 0:
+                on_disk = len(rows_on_disk(journal_path))
+                if on_disk:
+                    lags.append(time.perf_counter() - queued_at[on_disk - 1])
+                await asyncio.sleep(0)  # a loop turn now and then, as the engine gives
+        w.close()
+
+    asyncio.run(main())
+    assert len(rows_on_disk(journal_path)) == 400
+    assert len(lags) >= 15, "nothing reached the disk while the loop computed"

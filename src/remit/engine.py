@@ -10,6 +10,7 @@ Gate step, and the Gate alone touches tools, models, the ledger and the journal.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import time
@@ -75,9 +76,8 @@ class Engine:
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._turned = time.monotonic()
-        self._turning = False
-        self._turn_done = asyncio.Event()
-        self._turns = self._turns_claimed = 0
+        self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._releasing = False
 
     async def run(self, root: Node) -> Node:
         """Drive ``root`` to a final status; raises only for failures of the runtime itself
@@ -120,13 +120,8 @@ class Engine:
         while True:
             # checked before each task too: a worker woken by a turn must not run one
             # task of its own before the next turn if the others used the time up
-            while clock() - self._turned > YIELD_AFTER_S:
-                await self._turn()
-                if self._turns_claimed < self._turns:
-                    # the first worker back after a turn starts the next time slice (so
-                    # one always goes on, however long the turn's other callbacks took)
-                    self._turns_claimed = self._turns
-                    self._turned = clock()
+            if clock() - self._turned > YIELD_AFTER_S:
+                await self._turn()  # returns with a fresh time slice
             node = await queue.get()
             if node is None:
                 return
@@ -140,20 +135,29 @@ class Engine:
                 return
 
     async def _turn(self) -> None:
-        """Wait until the loop has served everything that was waiting (signals, timers,
-        commits): the workers that ran long wait together, so the loop turns without
-        each of them first running a task of its own. (An event, not one shared future:
-        a waiter cancelled on its own must not cancel the others' wait.)"""
-        if not self._turning:
-            self._turning = True
-            self._turn_done.clear()
-            asyncio.get_running_loop().call_soon(self._turned_now)
-        await self._turn_done.wait()
+        """Park this worker until the loop has served everything that was waiting
+        (signals, timers, commits). Parked workers are let go one per loop turn, each
+        with a fresh time slice, so a CPU-bound fan-out turns the loop every
+        ``YIELD_AFTER_S`` and wakes one worker per turn, not all of them."""
+        fut = asyncio.get_running_loop().create_future()  # its own: cancelling one
+        self._parked.append(fut)  # parked worker must not cancel the others
+        if not self._releasing:
+            self._releasing = True
+            asyncio.get_running_loop().call_soon(self._release_one)
+        await fut
 
-    def _turned_now(self) -> None:
-        self._turns += 1
-        self._turning = False
-        self._turn_done.set()
+    def _release_one(self) -> None:
+        parked = self._parked
+        while parked:
+            fut = parked.popleft()
+            if not fut.done():
+                self._turned = time.monotonic()
+                fut.set_result(None)
+                break
+        if parked:
+            asyncio.get_running_loop().call_soon(self._release_one)
+        else:
+            self._releasing = False
 
     def interrupt(self, error: BaseException) -> None:
         """Stop the run now (a signal, a lost lease): in-flight steps are cancelled and

@@ -32,12 +32,13 @@ Waiter = asyncio.Future[None] | Callable[[], None]
 #: a record that has waited this long starts a batch at once, from ``add`` itself: while
 #: the loop computes (CPU-bound roles and tools, workers that never wait) no turn may
 #: come to start one, and a commit on the helper thread waits for the GIL
-FLUSH_AFTER_S = 0.004
+FLUSH_AFTER_S = 0.005
 #: ... or once this many records are queued
 FLUSH_RECORDS = 4096
-#: a commit in flight is starved of the GIL when the loop thread computed for more
-#: than this share of the time since it began
-STARVED_SHARE = 0.5
+#: the loop is busy when its thread computed for more than this share of the time since
+#: the last look (then a commit in flight on the helper thread is starved of the GIL, and
+#: batches are committed on the loop's own thread instead, every ``FLUSH_AFTER_S``)
+BUSY_SHARE = 0.5
 
 
 class JournalWriter:
@@ -61,6 +62,7 @@ class JournalWriter:
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
         self._inflight_at = self._inflight_cpu = 0.0
+        self._turn_at, self._turn_cpu = time.monotonic(), time.thread_time()
         self._buf_since = time.monotonic()
         self.batches = 0
         #: the write error that broke this writer; every later call re-raises it
@@ -144,23 +146,45 @@ class JournalWriter:
         if fut is None or fut.done():
             return True
         busy = time.thread_time() - self._inflight_cpu
-        return busy > STARVED_SHARE * (now - self._inflight_at)
+        return busy > BUSY_SHARE * (now - self._inflight_at)
 
     def _flush_now(self) -> None:
-        """Start the next batch here and now, without waiting for a loop turn. Waiting
-        for a commit still in flight hands the helper thread the GIL at once."""
+        """Commit the queue here and now, on the loop's thread (it is busy computing, so
+        a commit on the helper thread would wait for the GIL). Waiting for a commit
+        still in flight hands the helper the GIL at once."""
         fut = self._inflight
         if fut is not None:
             self._inflight = None
             self._committed(fut, self._inflight_upto, direct=True)
-        self._kick(from_loop=False)
+        if self.failure is not None or not self._buf:
+            return
+        records, self._buf = self._buf, []
+        upto = self._queued
+        try:
+            self.store.write(_merge(records), owner=self.owner)
+        except BaseException as e:
+            self._fail(e)
+            return
+        self.batches += 1
+        self._release(upto)
 
     def _kick(self, from_loop: bool = True) -> None:
         if from_loop:
             self._kicked = False
-            if self._inflight is not None and self._overdue(time.monotonic()):
-                self._flush_now()
-                return
+            # how busy the loop's thread was since the last turn that had records
+            now, cpu = time.monotonic(), time.thread_time()
+            busy = cpu - self._turn_cpu > BUSY_SHARE * (now - self._turn_at)
+            self._turn_at, self._turn_cpu = now, cpu
+            if busy and self._buf and self.failure is None:
+                if self._inflight is None and now - self._buf_since <= FLUSH_AFTER_S:
+                    # keep batching here; look again soon, even if nothing more comes
+                    self._kicked = True
+                    assert self._loop is not None
+                    self._loop.call_later(FLUSH_AFTER_S, self._kick)
+                    return
+                if self._overdue(now):
+                    self._flush_now()
+                    return
         if self._inflight is not None or not self._buf or self.failure is not None:
             return  # the commit in flight kicks again when it lands
         records, self._buf = self._buf, []
