@@ -322,3 +322,120 @@ def test_help_and_main_module() -> None:
         assert cmd in r.stdout
     src = textwrap.dedent(Path(__file__).parents[1].joinpath("src/remit/cli.py").read_text())
     assert 'if __name__ == "__main__":' in src
+
+
+# --- rough edges a new user met ----------------------------------------------------------------
+
+SLOW = ("--agent", "agents:Slow", "--tool", "note", "--depth", "1")
+
+
+def test_a_role_failure_names_the_role_once(ws: Path) -> None:
+    r = remit_cli("run", "try", "--agent", "agents:Failer", "-j", "j.db", cwd=ws)
+    assert "role execute raised ValueError: no luck" in r.stdout
+    assert "execute execute" not in r.stdout
+
+
+@pytest.mark.parametrize("bad", ["a/b", "../x", ".hidden", "-x", "a b", "x" * 129])
+def test_a_malformed_run_id_is_refused_before_anything_is_made(ws: Path, bad: str) -> None:
+    r = remit_cli("run", "g", *SLOW, "--run-id", bad,
+                  "-j", "j.db", cwd=ws)  # fmt: skip
+    assert r.returncode == 2, r.stdout
+    assert "[INVALID_INPUT]" in r.stderr and "is not valid" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (ws / "j.db.keys").exists() or not any((ws / "j.db.keys").iterdir())
+
+
+def test_a_leftover_key_file_does_not_block_its_run_id_but_a_runs_key_is_kept(ws: Path) -> None:
+    keys = ws / "j.db.keys"
+    keys.mkdir(mode=0o700)
+    (keys / "r7.key").write_text("00" * 32 + "\n")  # left by a run that was never recorded
+    first = remit_cli("run", "g", *SLOW, "--run-id",
+                      "r7", "-j", "j.db", cwd=ws)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    secret = (keys / "r7.key").read_text()
+    assert secret != "00" * 32 + "\n"
+    again = remit_cli("run", "g", *SLOW, "--run-id",
+                      "r7", "-j", "j.db", cwd=ws)  # fmt: skip
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (keys / "r7.key").read_text() == secret, "the key of a recorded run was replaced"
+    assert remit_cli("verify", "r7", "-j", "j.db", cwd=ws).returncode == 0
+
+
+def test_key_file_problems_are_one_clear_line(ws: Path) -> None:
+    made = remit_cli("key", "new", "no/such/dir/k", cwd=ws)
+    assert made.returncode == 2
+    assert made.stderr.strip().startswith("remit: error: [OS_ERROR] no/such/dir/k: No such file")
+    (ws / "bad.key").write_bytes(b"\xff\xfe not hex")
+    bad = remit_cli("run", "g", *SLOW,
+                    "--principal-key", "bad.key", "-j", "j.db", cwd=ws)  # fmt: skip
+    assert bad.returncode == 2 and "principal key bad.key" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    # a run whose key file became a directory: resume says which file and what it must be
+    r = remit_cli("run", "g", *SLOW, "--run-id", "k1",
+                  "-j", "j.db", cwd=ws)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    conn = sqlite3.connect(ws / "j.db")
+    with conn:
+        conn.execute("UPDATE runs SET status = 'running' WHERE run_id = 'k1'")
+    conn.close()
+    key = ws / "j.db.keys" / "k1.key"
+    key.unlink()
+    key.mkdir()
+    res = remit_cli("resume", "k1", "-j", "j.db", cwd=ws)
+    assert res.returncode == 2
+    assert (
+        "cannot read its key file j.db.keys/k1.key: Is a directory" in res.stderr
+        and "Traceback" not in res.stderr
+    )
+
+
+def test_show_and_runs_print_no_control_or_bidi_characters_of_a_goal(ws: Path) -> None:
+    goal = "pay \x1b[31mbob\r\u202eevil"
+    r = remit_cli("run", goal, *SLOW, "--run-id", "cc",
+                  "-j", "j.db", cwd=ws)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for out in (r.stdout, remit_cli("runs", "-j", "j.db", cwd=ws).stdout,
+                remit_cli("show", "cc", "-j", "j.db", cwd=ws).stdout):  # fmt: skip
+        assert "\x1b" not in out and "\r" not in out and "\u202e" not in out
+        assert "pay �[31mbob" in out
+    as_json = json.loads(remit_cli("show", "cc", "-j", "j.db", "--json", cwd=ws).stdout)
+    assert as_json["run"]["goal"] == goal
+
+
+def test_resolve_records_a_persons_answer_and_resume_goes_on(ws: Path) -> None:
+    (ws / "fx.py").write_text(textwrap.dedent('''
+        import os
+        from remit import Agent, tool
+
+        @tool(effect=True, idempotent=False)
+        def charge(cents: int) -> str:
+            with open("charges.log", "a") as f:
+                f.write(f"{cents}\\n")
+            if os.path.exists("crash"):
+                os.kill(os.getpid(), 9)
+            return f"charged {cents}"
+
+        class Pay(Agent):
+            tools = [charge]
+
+            async def execute(self, ctx):
+                return await ctx.call("charge", cents=500)
+    '''))  # fmt: skip
+    (ws / "crash").write_text("")
+    r = remit_cli("run", "pay", "--agent", "fx:Pay", "--tool", "charge", "--run-id", "p1",
+                  "-j", "j.db", cwd=ws)  # fmt: skip
+    assert r.returncode == -9
+    (ws / "crash").unlink()
+    halted = remit_cli("resume", "p1", "-j", "j.db", cwd=ws)
+    assert halted.returncode == 3, halted.stderr
+    assert "[EFFECT_UNCERTAIN]" in halted.stderr and "remit resolve p1" in halted.stderr
+    step = next(w for w in halted.stderr.split() if w.endswith(":execute.0"))
+    bad = remit_cli("resolve", "p1", step, "--happened", "{not json", "-j", "j.db", cwd=ws)
+    assert bad.returncode == 2 and "--happened must be" in bad.stderr
+    ok = remit_cli("resolve", "p1", step, "--happened", '"charged 500 (seen)"', "--why",
+                   "bank log", "--by", "ana", "-j", "j.db", cwd=ws)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    done = remit_cli("resume", "p1", "-j", "j.db", cwd=ws)
+    assert done.returncode == 0, done.stderr
+    assert "charged 500 (seen)" in done.stdout
+    assert (ws / "charges.log").read_text().split() == ["500"]

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from remit import Agent, Budget, ChildResult, Plan, Remit, Runtime, ScriptedModel, Subtask, tool
-from remit.errors import RemitError
+from remit.errors import InvalidInput, RemitError, UnknownToolError
 from remit.journal import StepRecord
 from remit.ledger import Usage
+from remit.policy import max_len
 from remit.tasks import ROOT, task_id
 
 RUN = "run-engine"
@@ -925,3 +926,15 @@ def test_an_interrupt_stops_a_cpu_bound_fan_out_at_once_with_its_work_on_disk(
     again = rt.resume("stop")
     assert again.ok and again.result == sum(range(2000))
     rt.close()
+
+
+def test_a_remit_constraining_an_argument_the_tool_lacks_is_refused_at_start(
+    make_runtime: Any,
+) -> None:
+    rt = make_runtime(agent=Planner([], None))
+    with pytest.raises(UnknownToolError, match=r"argument 'expr' of tool 'calculator'.*"
+                       r"its arguments: expression"):  # fmt: skip
+        rt.run(GOAL, remit=Remit(tools={"calculator": {"expr": max_len(5)}}), run_id="r1")
+    with pytest.raises(InvalidInput, match="run id 'a/b' is not valid"):
+        rt.run(GOAL, remit=Remit(tools={}), run_id="a/b")
+    assert list(rt.store.list_runs()) == []

@@ -44,7 +44,15 @@ from .provenance import hex32, load_principal_key, verify_run
 from .remit import Budget, Remit, resolve_deadline
 from .runtime import Run, Runtime, new_run_id
 from .trace.chain import chain_view
-from .trace.tree import format_seconds, format_spend, load, plural, render, status_style
+from .trace.tree import (
+    format_seconds,
+    format_spend,
+    load,
+    plural,
+    printable,
+    render,
+    status_style,
+)
 
 app = typer.Typer(
     name="remit",
@@ -83,7 +91,8 @@ def _user_errors() -> Generator[None]:
     except RemitError as e:
         _die(f"[{e.code}] {e.message}")
     except OSError as e:
-        _die(f"[OS_ERROR] {e}")
+        where = f"{e.filename}: " if e.filename else ""
+        _die(f"[OS_ERROR] {where}{e.strerror or e}")
 
 
 def _interrupted(e: KeyboardInterrupt, resume: str) -> NoReturn:
@@ -301,7 +310,7 @@ def _outcome(run: Run, goal: str, remit: Remit | None, journal: Path, *, quiet: 
     head.append(f"{sym} {run.status}", style=f"bold {style}")
     if already:
         head.append("  (already finished: nothing to resume)", style="dim")
-    head.append(f"  {goal}")
+    head.append(f"  {printable(goal)}")
     out.print(head)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", justify="right")
@@ -608,7 +617,9 @@ def runs(
         sym, style = status_style(state)
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         took = "-" if r.status == "running" else format_seconds(r.updated_at - r.created_at)
-        rows.append((r.run_id, Text(f"{sym} {state}", style=style), r.goal, created, took))
+        rows.append(
+            (r.run_id, Text(f"{sym} {state}", style=style), printable(r.goal), created, took)
+        )
     # every column but the goal keeps its full width; the goal takes what is left
     widths = [max(len(h), *(len(str(row[i])) for row in rows)) for i, h in
               enumerate(("run id", "status", "goal", "created", "duration"))]  # fmt: skip
@@ -697,7 +708,7 @@ def _show_chain(run_id: str, step: str, journal: Path, as_json: bool) -> None:
         t = Text("  → " + ("  " * hop["position"]))
         t.append(f"hop {hop['position']} ", style="bold")
         t.append(hop["task_id"], style="dim")
-        t.append(f"  {hop['goal'][:60]!r}" if hop["goal"] else "")
+        t.append(f"  {printable(hop['goal'][:60])!r}" if hop["goal"] else "")
         t.append(f"  holder {hop['holder'][:12]}…", style="cyan")
         out.print(t)
         pad = "      " + ("  " * hop["position"])

@@ -538,7 +538,7 @@ class Gate:
                 kind,
                 name,
                 None,
-                DeadlineExceeded(f"task {node.id}: deadline passed before {kind} {name}"),
+                DeadlineExceeded(f"task {node.id}: deadline passed before {_what(kind, name)}"),
             )
 
     def _deny(
@@ -736,12 +736,14 @@ class Gate:
                 return await execute()
         except TimeoutError:
             if node.cancelled:
-                raise Cancelled(f"task {node.id} was cancelled during {kind} {name}") from None
+                raise Cancelled(
+                    f"task {node.id} was cancelled during {_what(kind, name)}"
+                ) from None
             if node.deadline is not None and time.time() >= node.deadline:
                 raise DeadlineExceeded(
-                    f"task {node.id}: deadline passed during {kind} {name}"
+                    f"task {node.id}: deadline passed during {_what(kind, name)}"
                 ) from None
-            raise StepTimeout(f"{kind} {name} timed out after {timeout}s") from None
+            raise StepTimeout(f"{_what(kind, name)} timed out after {timeout}s") from None
         finally:
             node.scope = outer
 
@@ -891,10 +893,14 @@ class _Miss:
 _MISS: Any = _Miss()
 
 
+def _what(kind: str, name: str) -> str:
+    """``tool read_file``, ``model smollm2``; a role is named once: ``role plan``."""
+    return f"role {kind}" if kind == name else f"{kind} {name}"
+
+
 def _as_remit_error(exc: BaseException, kind: str, name: str) -> RemitError:
     if isinstance(exc, RemitError):
         return exc
-    err = StepFailed(
-        f"{kind} {name} raised {type(exc).__name__}: {exc}", cause_type=type(exc).__name__
+    return StepFailed(
+        f"{_what(kind, name)} raised {type(exc).__name__}: {exc}", cause_type=type(exc).__name__
     )
-    return err

@@ -129,20 +129,38 @@ class KeyFiles:
             raise ValueError(f"run id {run_id!r} cannot name a key file")
         return self.dir / f"{run_id}.key"
 
-    def create(self, run_id: str) -> bytes:
-        """A new secret for ``run_id``, stored before the run's first step."""
+    def create(self, run_id: str, *, replace_leftover: bool = False) -> bytes:
+        """A new secret for ``run_id``, stored before the run's first step.
+
+        An existing key file is never overwritten, unless ``replace_leftover``: the
+        caller has checked that the journal holds no run ``run_id``, so the file is a
+        leftover of a run that was never recorded, and no signature depends on it.
+        """
         secret = secrets.token_bytes(32)
         if self.dir is None:
             self._memory[run_id] = secret
             return secret
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self._path(run_id)
-        # O_EXCL: never overwrite the secret a journal's signatures depend on
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret.hex() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if replace_leftover:
+                # a fresh file beside it, then one rename: never a half-written key
+                tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+                _write_secret(tmp, secret)
+                os.replace(tmp, path)
+            else:
+                # O_EXCL: never overwrite the secret a journal's signatures depend on
+                _write_secret(path, secret)
+        except FileExistsError:
+            raise JournalError(
+                f"run {run_id}: a key file already exists at {path}; a run of this id may "
+                "be recorded in another journal. Pick another run id"
+            ) from None
+        except OSError as e:
+            raise JournalError(
+                f"run {run_id}: cannot write its key file {path}: {e.strerror or e}; the "
+                f"directory {self.dir} must be writable by you"
+            ) from None
         return secret
 
     def discard(self, run_id: str) -> None:
@@ -171,10 +189,24 @@ class KeyFiles:
                 f"run {run_id}: its key file {path} is missing, so the run cannot sign "
                 "its remaining steps; restore the file (it sits beside the journal)"
             ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise JournalError(
+                f"run {run_id}: cannot read its key file {path}: {why}; it must be a file "
+                "you can read, holding 64 hex digits"
+            ) from None
         secret = hex32(text)
         if secret is None:
             raise JournalError(f"run {run_id}: key file {path} is damaged (expected 64 hex digits)")
         return secret
+
+
+def _write_secret(path: Path, secret: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret.hex() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_principal_key(path: str | os.PathLike[str]) -> AgentKey:
@@ -185,8 +217,11 @@ def load_principal_key(path: str | os.PathLike[str]) -> AgentKey:
     p = Path(path)
     try:
         text = p.read_text().strip()
-    except OSError as e:
-        raise RemitError(f"principal key {p}: cannot read it ({e.strerror or e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise RemitError(
+            f"principal key {p}: cannot read it ({why}); make one with `remit key new {p}`"
+        ) from None
     seed = hex32(text)
     if seed is None:
         raise RemitError(f"principal key {p}: expected 64 hex digits (a 32-byte seed)")

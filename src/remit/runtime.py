@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import secrets
 import signal
 import threading
@@ -29,6 +30,7 @@ from .agent import Agent
 from .engine import Engine, Observer
 from .errors import (
     AgentNotFound,
+    InvalidInput,
     JournalError,
     RemitError,
     RunInterrupted,
@@ -197,7 +199,7 @@ class Runtime:
         agent = self._need_agent()
         tools = self._registry(agent, self.workspace)
         self._check_tools(remit, tools)
-        rid = run_id or new_run_id()
+        rid = check_run_id(run_id) if run_id is not None else new_run_id()
         meta: dict[str, Any] = {"workspace": str(self.workspace), "concurrency": self.concurrency}
         if output_schema is not None:
             meta["output_schema"] = dict(output_schema)
@@ -215,7 +217,8 @@ class Runtime:
                 pass
             else:
                 raise JournalError(f"run {rid} already exists in the journal; pick another id")
-            keys = RunKeys(self.keys.create(rid), self.principal_key)
+            # no run of this id is recorded: a key file of that name is a leftover
+            keys = RunKeys(self.keys.create(rid, replace_leftover=True), self.principal_key)
             meta["principal_key"] = keys.principal.public.hex()
         remit_json = remit.to_json()
         if keys is not None:
@@ -534,12 +537,41 @@ class Runtime:
 
     @staticmethod
     def _check_tools(remit: Remit, tools: ToolRegistry) -> None:
-        for name in remit.tools:
+        for name, grant in remit.tools.items():
             if name not in tools:
                 raise UnknownToolError(
                     f"the remit grants tool {name!r}, but no tool of that name is registered "
                     f"(known: {', '.join(tools.names())}); register it or fix the remit"
                 )
+            have = tools.get(name).arg_names
+            named = set(grant.args).union(*(r.args for layer in grant.layers for r in layer))
+            for arg in sorted(named):
+                # a nested path (items[].id, options.mode) is checked by its first name
+                root = re.split(r"[.\[]", arg, maxsplit=1)[0]
+                if root not in have:
+                    raise UnknownToolError(
+                        f"the remit constrains argument {arg!r} of tool {name!r}, which has "
+                        f"no such argument (its arguments: {', '.join(sorted(have)) or 'none'});"
+                        " fix the remit"
+                    )
+
+
+#: what a run id may be: it names a key file and appears in commands people type
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is a valid run id, else ``InvalidInput`` saying what one is.
+
+    >>> check_run_id("nightly-2026.12.05")
+    'nightly-2026.12.05'
+    """
+    if not isinstance(run_id, str) or RUN_ID.fullmatch(run_id) is None:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidInput(
+            f"run id {run_id!r} is not valid: use 1 to 128 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return run_id
 
 
 def new_run_id() -> str:

@@ -100,6 +100,11 @@ class Tool:
             fn.__module__, self.name, tuple(fields)
         )
 
+    @property
+    def arg_names(self) -> frozenset[str]:
+        """The arguments a caller passes (the idempotency key the Gate adds is not one)."""
+        return frozenset(self._adapter.model_fields)
+
     def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Coerce and check arguments; ``ToolArgumentError`` names each bad one."""
         try:

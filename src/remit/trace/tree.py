@@ -56,6 +56,7 @@ __all__ = [
     "format_spend",
     "load",
     "plural",
+    "printable",
     "render",
     "status_style",
 ]
@@ -514,6 +515,21 @@ _STATUS_STYLE = {
 }
 
 
+#: C0 and C1 controls (tab and newline included: a label is one line) and the Unicode
+#: bidirectional controls, which could make a goal display as something it is not
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control and bidi characters become ``�``
+    (``--json`` keeps the text as it was).
+
+    >>> printable("pay \x1b[31mbob\u202e")
+    'pay �[31mbob�'
+    """
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
 def status_style(status: str) -> tuple[str, str]:
     """The symbol and rich style of a task or run status."""
     return _STATUS_STYLE.get(status, ("?", "magenta"))
@@ -523,7 +539,7 @@ def _label(n: TaskView, root: bool = False) -> Text:
     sym, style = status_style(n.status)
     t = Text()
     t.append(f"{sym} ", style=style)
-    t.append(n.goal or n.key, style="bold" if root else "")
+    t.append(printable(n.goal or n.key), style="bold" if root else "")
     if n.attempt:
         t.append(f" (re-planned, attempt {n.attempt + 1})", style="yellow")
     if n.decision:
@@ -582,10 +598,10 @@ def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> 
             and n.status != "done"
             and not any(d.reason == n.error["message"] for d in n.denied)
         ):
-            ui.add(Text(f"{n.error['code']}: {n.error['message']}", style="red"))
+            ui.add(Text(printable(f"{n.error['code']}: {n.error['message']}"), style="red"))
         for said in n.said:
             said = said if len(said) <= width * 2 else said[: width * 2 - 1] + "…"
-            ui.add(Text(said, style="italic dim"))
+            ui.add(Text(printable(said), style="italic dim"))
         for d in n.denied:
             line = Text()
             line.append(f"denied {d.code} ", style="bold red")
@@ -593,7 +609,7 @@ def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> 
                 # the reason does not name the call (budget, deadline): show it
                 line.append(f"{d.call(width // 2)}: ", style="red")
             reason = d.reason if len(d.reason) <= width * 2 else d.reason[: width * 2 - 1] + "…"
-            line.append(reason, style="red")
+            line.append(printable(reason), style="red")
             ui.add(line)
         if max_children is None:
             shown, hidden = n.children, []
