@@ -16,6 +16,7 @@ import remit.policy
 import remit.policy._compiled
 import remit.policy._constraints
 import remit.policy._grant
+import remit.policy._locations
 import remit.policy._parsing
 from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
@@ -491,6 +492,7 @@ def test_module_examples_run() -> None:
     public = {name: getattr(remit.policy, name) for name in remit.policy.__all__}
     for module in (
         remit.policy._constraints,
+        remit.policy._locations,
         remit.policy._parsing,
         remit.policy._compiled,
         remit.policy._grant,

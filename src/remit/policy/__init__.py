@@ -68,23 +68,17 @@ from remit.policy._constraints import (
     Constraint,
     ConstraintSpec,
     Equals,
-    Glob,
     InInputs,
     Matches,
     MaxLen,
     OneOf,
     Scalar,
-    UrlPrefix,
-    Within,
     between,
     equals,
-    glob,
     in_inputs,
     matches,
     max_len,
     one_of,
-    url_prefix,
-    within,
 )
 from remit.policy._grant import (
     FALLBACKS,
@@ -98,6 +92,7 @@ from remit.policy._grant import (
     allow,
     forbid,
 )
+from remit.policy._locations import Glob, UrlPrefix, Within, glob, url_prefix, within
 from remit.policy._parsing import OPS, constraint_from_dict, constraints_from_spec
 
 __all__ = [

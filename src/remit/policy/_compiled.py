@@ -21,12 +21,10 @@ from remit.policy._constraints import (
     Matches,
     MaxLen,
     OneOf,
-    Within,
     compile_regex,
     eq_key,
-    is_under,
-    normpath,
 )
+from remit.policy._locations import Within, is_under, normpath
 
 # --- compiled checks (the per-call hot path) -------------------------------------------
 #

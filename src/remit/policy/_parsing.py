@@ -14,16 +14,14 @@ from remit.policy._constraints import (
     Between,
     Constraint,
     Equals,
-    Glob,
     InInputs,
     Matches,
     MaxLen,
     OneOf,
-    UrlPrefix,
-    Within,
     kind,
     show,
 )
+from remit.policy._locations import Glob, UrlPrefix, Within
 
 
 def _parse_one_of(arg: object) -> Constraint:
