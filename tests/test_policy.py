@@ -18,6 +18,7 @@ import remit.policy._constraints
 import remit.policy._grant
 import remit.policy._locations
 import remit.policy._parsing
+import remit.policy._structure
 from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
     OPS,
@@ -25,10 +26,13 @@ from remit.policy import (
     Rule,
     ToolGrant,
     Verdict,
+    absent,
+    absent_or,
     between,
     compile_args,
     constraint_from_dict,
     constraints_from_spec,
+    each,
     equals,
     glob,
     in_inputs,
@@ -267,6 +271,105 @@ def test_max_len_limits_strings_lists_and_mappings() -> None:
             max_len(bad)  # type: ignore[arg-type]
 
 
+# --- each, absent, absent_or ------------------------------------------------------------------
+
+PEOPLE = one_of("a@x.io", "b@x.io")
+
+
+def test_each_accepts_a_list_whose_every_item_satisfies_its_constraints() -> None:
+    c = each(PEOPLE)
+    assert accepts(c, ["a@x.io", "b@x.io", "a@x.io"]) and accepts(c, ("b@x.io",))
+    assert accepts(c, [])  # no item to fail
+    assert (
+        c.check(["a@x.io", "eve@evil.io"]) == "[1]: 'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+
+
+@pytest.mark.parametrize("value", ["a@x.io", {"a@x.io": 1}, {"a@x.io"}, None, 3, b"a"])
+def test_each_rejects_a_value_that_is_not_a_list(value: object) -> None:
+    assert each(PEOPLE).check(value) == f"expected a list, got {type(value).__name__}"
+
+
+def test_each_with_several_constraints_needs_all_of_them_and_nests() -> None:
+    c = each(max_len(5), matches("[a-z]+"))
+    assert accepts(c, ["ab", "cde"])
+    assert c.check(["ab", "abcdef"]) == "[1]: length 6 exceeds 5"
+    assert c.check(["ab", "A"]) == "[1]: 'A' does not match '[a-z]+'"
+    grid = each(each(between(0, 9)), max_len(2))
+    assert accepts(grid, [[0, 9], []])
+    assert grid.check([[0], [1, 10]]) == "[1][1]: 10 is above the maximum 9"
+    assert grid.check([[0], [1, 2, 3]]) == "[1]: length 3 exceeds 2"  # max_len is per item
+    assert grid.check([[0], 1]) == "[1]: expected a list, got int"
+
+
+def test_a_list_argument_with_one_element_outside_the_allowed_set_is_denied() -> None:
+    g = ToolGrant("send_email", {"recipients": each(PEOPLE)})
+    assert g.check({"recipients": ["a@x.io", "b@x.io"]}) is None
+    reason = g.check({"recipients": ["a@x.io", "eve@evil.io", "b@x.io"]})
+    assert reason == (
+        "send_email: argument 'recipients[1]'='eve@evil.io' violates one_of('a@x.io', 'b@x.io'): "
+        "'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+    assert g.quick({"recipients": ["a@x.io", "eve@evil.io"]}) is None
+    assert g.check({"recipients": "a@x.io"}) == (
+        "send_email: argument 'recipients'='a@x.io' violates each(one_of('a@x.io', 'b@x.io')): "
+        "expected a list, got str"
+    )
+    assert g.check({}) == (
+        "send_email: argument 'recipients' is missing but constrained by "
+        "each(one_of('a@x.io', 'b@x.io'))"
+    )
+
+
+def test_each_checks_every_item_against_the_tasks_inputs() -> None:
+    g = ToolGrant("send_email", {"recipients": each(in_inputs())})
+    text = "mail a@x.io and b@x.io the minutes"
+    assert g.check({"recipients": ["a@x.io", "b@x.io"]}, text) is None
+    assert g.quick({"recipients": ["a@x.io", "b@x.io"]}, text) == Verdict(None)
+    reason = g.check({"recipients": ["a@x.io", "eve@evil.io"]}, text)
+    assert reason is not None and "'recipients[1]'='eve@evil.io' violates in_inputs()" in reason
+    assert g.check({"recipients": ["a@x.io"]}) is not None  # no inputs: denied
+
+
+def test_absent_accepts_only_an_argument_left_out_or_null() -> None:
+    g = ToolGrant("send_email", {"bcc": absent()})
+    assert g.check({}) is None and g.check({"bcc": None}) is None
+    assert g.quick({}) == g.quick({"bcc": None}) == Verdict(None)
+    assert g.check({"bcc": ["x@y.io"]}) == (
+        "send_email: argument 'bcc'=['x@y.io'] violates absent(): must be left out (or null)"
+    )
+    assert g.check({"bcc": []}) is not None and g.quick({"bcc": ""}) is None
+
+
+def test_absent_or_constrains_an_optional_argument_only_when_it_is_given() -> None:
+    g = ToolGrant("send_email", {"cc": absent_or(each(PEOPLE))})
+    for ok in ({}, {"cc": None}, {"cc": []}, {"cc": ["b@x.io"]}):
+        assert g.check(ok) is None and g.quick(ok) == Verdict(None), ok
+    assert g.check({"cc": ["b@x.io", "eve@evil.io"]}) == (
+        "send_email: argument 'cc[1]'='eve@evil.io' violates one_of('a@x.io', 'b@x.io'): "
+        "'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+    assert g.quick({"cc": ["eve@evil.io"]}) is None
+
+
+def test_a_constrained_argument_left_out_is_denied_unless_every_constraint_allows_it() -> None:
+    g = ToolGrant("send_email", {"cc": [absent_or(each(PEOPLE)), max_len(3)]})
+    assert g.check({}) == "send_email: argument 'cc' is missing but constrained by max_len(3)"
+    assert g.quick({}) is None
+    both = ToolGrant("send_email", {"cc": [absent_or(each(PEOPLE)), absent_or(max_len(3))]})
+    assert both.check({}) is None and both.quick({}) == Verdict(None)
+
+
+def test_each_and_absent_or_take_constraints_only() -> None:
+    with pytest.raises(RemitFormatError, match=r"^each: needs at least one constraint"):
+        each()
+    with pytest.raises(RemitFormatError, match=r"^each: expected constraints such as"):
+        each({"one_of": ["a"]})  # type: ignore[arg-type]
+    with pytest.raises(RemitFormatError, match=r"^absent_or: needs at least one"):
+        absent_or()
+    assert each(PEOPLE, PEOPLE) == each(PEOPLE)  # duplicates dropped
+
+
 # --- implies --------------------------------------------------------------------------------
 
 
@@ -288,6 +391,14 @@ def test_max_len_limits_strings_lists_and_mappings() -> None:
         (one_of("ab", "c"), max_len(2)),
         (url_prefix("https://h.io/v1/a"), url_prefix("https://h.io/v1/")),
         (glob("*.md"), glob("*.md")),
+        (each(one_of("a", "b")), each(one_of("a", "b", "c"))),
+        (each(one_of("a"), max_len(1)), each(max_len(3))),
+        (each(each(between(0, 1))), each(each(between(-1, 2)))),
+        (absent(), absent_or(one_of("a"))),
+        (absent_or(one_of("a")), absent_or(one_of("a", "b"))),
+        (one_of("a"), absent_or(one_of("a", "b"))),
+        (each(one_of("a")), absent_or(each(one_of("a", "b")))),
+        (within("out/a"), absent_or(within("out"))),
     ],
 )
 def test_implies(a: Constraint, b: Constraint) -> None:
@@ -311,6 +422,15 @@ def test_implies(a: Constraint, b: Constraint) -> None:
         (within("out"), glob("out/*")),
         (url_prefix("https://h.io/"), url_prefix("https://h.io/v1/")),
         (url_prefix("https://h.io/v1/"), url_prefix("http://h.io/v1/")),
+        (each(one_of("a", "b", "c")), each(one_of("a", "b"))),
+        (each(max_len(3)), each(one_of("a"), max_len(1))),
+        (each(one_of("a")), one_of("a")),
+        (one_of("a"), each(one_of("a"))),
+        (absent_or(one_of("a")), one_of("a", "b")),
+        (absent_or(one_of("a", "b")), absent_or(one_of("a"))),
+        (absent_or(one_of("a")), absent()),
+        (one_of("a"), absent()),
+        (max_len(0), each(one_of("a"))),
     ],
 )
 def test_does_not_imply(a: Constraint, b: Constraint) -> None:
@@ -335,6 +455,11 @@ ALL_KINDS: list[Constraint] = [
     between(None, None),
     max_len(200),
     in_inputs(),
+    each(one_of("a@x.io", "b@x.io")),
+    each(max_len(3), each(between(0, 1))),
+    absent(),
+    absent_or(each(matches(r"[a-z]+@x\.io"))),
+    absent_or(max_len(3), within("out")),
 ]
 
 
@@ -357,6 +482,15 @@ def test_file_forms_of_each_op() -> None:
     assert between(0, None).to_spec() == {"between": {"min": 0}}
     assert constraint_from_dict({"between": [0, None]}) == between(0, None)
     assert constraint_from_dict({"between": {"max": 2}}) == between(None, 2)
+    assert each(one_of(1)).to_spec() == {"each": {"one_of": [1]}}
+    assert each(one_of(1), max_len(2)).to_spec() == {"each": [{"one_of": [1]}, {"max_len": 2}]}
+    assert each(one_of(1), max_len(2)).to_dict() == {
+        "op": "each",
+        "arg": [{"one_of": [1]}, {"max_len": 2}],
+    }
+    assert absent().to_spec() == {"absent": True}
+    assert absent_or(each(one_of(1))).to_spec() == {"absent_or": {"each": {"one_of": [1]}}}
+    assert constraint_from_dict({"each": [{"one_of": [1]}, {"one_of": [1]}]}) == each(one_of(1))
 
 
 @pytest.mark.parametrize(
@@ -373,6 +507,12 @@ def test_file_forms_of_each_op() -> None:
         ({"max_len": -1}, "here: max_len: must be a non-negative integer"),
         ({"matches": "("}, "here: matches: invalid regular expression"),
         ("within", "here: expected a constraint table"),
+        ({"each": []}, "here: each: needs at least one constraint"),
+        ({"each": "a"}, "here: each: expected a constraint or a list of constraints, got str"),
+        ({"each": {"inside": "x"}}, "here: each: unknown constraint op 'inside'"),
+        ({"each": [{"max_len": 1}, {"one_of": 3}]}, "here: each[1]: one_of: expected a list"),
+        ({"absent": False}, "here: absent: expected true, got False (to allow any value, leave"),
+        ({"absent_or": []}, "here: absent_or: needs at least one constraint"),
     ],
 )
 def test_malformed_constraints_name_the_location(data: object, message: str) -> None:
@@ -494,13 +634,14 @@ def test_module_examples_run() -> None:
         remit.policy._constraints,
         remit.policy._locations,
         remit.policy._parsing,
+        remit.policy._structure,
         remit.policy._compiled,
         remit.policy._grant,
     ):
         result = doctest.testmod(module, extraglobs=public)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
         attempted += result.attempted
-    assert attempted == 41
+    assert attempted == 49
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -533,6 +674,7 @@ values = st.one_of(
     st.floats(-20, 20),
     st.text(max_size=6),
     st.lists(st.integers(), max_size=6),
+    st.lists(st.one_of(scalars, paths), max_size=4),
     st.none(),
 )
 
@@ -557,6 +699,14 @@ constraints: st.SearchStrategy[Constraint] = st.one_of(
     ranges(),
     st.integers(0, 8).map(max_len),
     st.just(in_inputs()),
+)
+leaf_constraints = constraints
+constraints = st.one_of(
+    leaf_constraints,
+    st.lists(leaf_constraints, min_size=1, max_size=2).map(lambda cs: each(*cs)),
+    st.just(absent()),
+    st.lists(leaf_constraints, min_size=1, max_size=2).map(lambda cs: absent_or(*cs)),
+    st.lists(leaf_constraints, min_size=1, max_size=2).map(lambda cs: absent_or(each(*cs))),
 )
 
 
@@ -664,12 +814,16 @@ def test_compiled_constraints_decide_like_check(
     cs: list[Constraint], value: object, inputs_text: str | None
 ) -> None:
     ok = compile_args({"a": tuple(cs)}.items())
+    grant = ToolGrant("t", {"a": cs})
     assert ok({"a": value}, inputs_text) == reference_ok(cs, value, inputs_text)
-    assert ok({}, inputs_text) is False  # a constrained argument that is missing
+    # a constrained argument that is missing: only absent and absent_or allow that
+    assert ok({}, inputs_text) == (grant.check({}, inputs_text) is None)
+    assert ok({}, inputs_text) == all(c.accepts_missing for c in cs)
     # a forbid rule's test: in_inputs without inputs holds there
     hit = compile_args({"a": tuple(cs)}.items(), forbid=True)
     rule = Rule("forbid", {"a": cs})
-    assert hit({"a": value}, inputs_text) == (rule.miss({"a": value}, inputs_text) is None)
+    for args in ({"a": value}, {"a": [value]}, {}):
+        assert hit(args, inputs_text) == (rule.miss(args, inputs_text) is None), args
 
 
 @settings(max_examples=400, deadline=None)

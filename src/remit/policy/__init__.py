@@ -33,9 +33,31 @@ op              arg                          accepts
 ``max_len``     an integer                   str/bytes/list/tuple/dict/set, len <= n
 ``in_inputs``   ``true``                     strings/numbers appearing literally in the
                                              task's goal and inputs (needs context)
+``each``        a constraint table, or a     lists (or tuples) whose every item
+                list of them                 satisfies all of them; ``[]`` too
+``absent``      ``true``                     only an argument left out, or null
+``absent_or``   a constraint table, or a     an argument left out or null, or else
+                list of them                 satisfying all of them
 ==============  ===========================  =========================================
 
 Scalars are str, int, float (finite) and bool.
+
+A constrained argument that a call leaves out is denied (default deny), unless every
+constraint on it accepts that: ``absent`` (it must be left out or null) and
+``absent_or`` (it may be; when given, it must satisfy the constraints inside). A
+reason names the item that failed::
+
+    [tools.send_email]
+    recipients = { each = { one_of = ["a@x.io", "b@x.io"] } }
+    cc = { absent_or = { each = [{ in_inputs = true }, { max_len = 100 }] } }
+    bcc = { absent = true }
+
+>>> g = ToolGrant("send_email", {"recipients": each(one_of("a@x.io", "b@x.io"))})
+>>> print(g.check({"recipients": ["a@x.io", "eve@evil.io"]}))  # doctest: +NORMALIZE_WHITESPACE
+send_email: argument 'recipients[1]'='eve@evil.io' violates one_of('a@x.io', 'b@x.io'):
+'eve@evil.io' is not one of 'a@x.io', 'b@x.io'
+>>> each(one_of("a", "b")).implies(each(one_of("a", "b", "c")))
+True
 
 Policies. Besides constraints per argument (the *simple* shape: one implicit allow
 rule), a :class:`ToolGrant` may hold ordered rules (:class:`Rule`), each ``allow`` or
@@ -71,6 +93,7 @@ from remit.policy._constraints import (
     InInputs,
     Matches,
     MaxLen,
+    Miss,
     OneOf,
     Scalar,
     between,
@@ -94,14 +117,18 @@ from remit.policy._grant import (
 )
 from remit.policy._locations import Glob, UrlPrefix, Within, glob, url_prefix, within
 from remit.policy._parsing import OPS, constraint_from_dict, constraints_from_spec
+from remit.policy._structure import Absent, AbsentOr, Each, absent, absent_or, each
 
 __all__ = [
     "FALLBACKS",
     "OPS",
+    "Absent",
+    "AbsentOr",
     "ArgRules",
     "Between",
     "Constraint",
     "ConstraintSpec",
+    "Each",
     "Effect",
     "Equals",
     "Fallback",
@@ -110,6 +137,7 @@ __all__ = [
     "Layer",
     "Matches",
     "MaxLen",
+    "Miss",
     "OneOf",
     "Rule",
     "RuleSpec",
@@ -118,11 +146,14 @@ __all__ = [
     "UrlPrefix",
     "Verdict",
     "Within",
+    "absent",
+    "absent_or",
     "allow",
     "between",
     "compile_args",
     "constraint_from_dict",
     "constraints_from_spec",
+    "each",
     "equals",
     "forbid",
     "glob",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import TypeAlias, TypeVar, cast
 
 from remit.policy._constraints import (
@@ -23,8 +24,10 @@ from remit.policy._constraints import (
     OneOf,
     compile_regex,
     eq_key,
+    needs_inputs,
 )
 from remit.policy._locations import Within, is_under, normpath
+from remit.policy._structure import Absent, AbsentOr, Each
 
 # --- compiled checks (the per-call hot path) -------------------------------------------
 #
@@ -43,11 +46,6 @@ ArgsTest: TypeAlias = Callable[[Mapping[str, object], "str | None"], _T]
 
 _NEG_INF = -math.inf
 _POS_INF = math.inf
-
-
-def _generic_pred(c: Constraint) -> _Pred:
-    check = c.check
-    return lambda v, t: check(v) is None
 
 
 def _equals_pred(c: Equals) -> _Pred:
@@ -147,6 +145,26 @@ def _within_pred(run: Sequence[Within]) -> _Pred:
     return pred
 
 
+def _generic_pred(c: Constraint) -> _Pred:
+    check_in = c.check_in
+    return lambda v, t: check_in(v, t) is None
+
+
+def _each_pred(c: Each) -> _Pred:
+    item_ok = _arg_pred(c.constraints, False)
+
+    def pred(v: object, t: str | None) -> bool:
+        return isinstance(v, list | tuple) and all(map(item_ok, v, repeat(t)))  # pyright: ignore[reportUnknownArgumentType]
+
+    return pred
+
+
+def _absent_or_pred(c: AbsentOr) -> _Pred:
+    # a missing argument reaches a compiled check as None (see arg_checks)
+    present_ok = _arg_pred(c.constraints, False)
+    return lambda v, t: v is None or present_ok(v, t)
+
+
 def _constraint_pred(c: Constraint, forbid: bool) -> _Pred:
     # Exact types only: a subclass may override check(), so it gets the generic test.
     kind = type(c)
@@ -162,7 +180,18 @@ def _constraint_pred(c: Constraint, forbid: bool) -> _Pred:
         return _max_len_pred(cast(MaxLen, c))
     if kind is InInputs:
         return _in_inputs_pred(cast(InInputs, c), forbid)
-    return _generic_pred(c)
+    if kind is Absent:
+        return lambda v, t: v is None
+    if kind is Each:
+        pred = _each_pred(cast(Each, c))
+    elif kind is AbsentOr:
+        pred = _absent_or_pred(cast(AbsentOr, c))
+    else:
+        pred = _generic_pred(c)
+    if forbid and needs_inputs(c):
+        # unknown without the task's inputs: a forbid rule fails closed (holds)
+        return lambda v, t: t is None or pred(v, t)
+    return pred
 
 
 def _arg_pred(cs: tuple[Constraint, ...], forbid: bool) -> _Pred:
@@ -187,50 +216,57 @@ def _arg_pred(cs: tuple[Constraint, ...], forbid: bool) -> _Pred:
     return lambda v, t: all(p(v, t) for p in chain)
 
 
-def args_test(checks: Sequence[tuple[str, _Pred]], yes: _T, no: _T) -> ArgsTest[_T]:
-    """(args, inputs_text) -> ``yes`` if every named argument is present and passes its
-    predicate, else ``no``; unrolled for the usual one to three constrained arguments."""
+#: one argument's compiled test: its name, its predicate, and what stands for it when
+#: the call leaves it out: MISSING (the test fails without calling the predicate) or
+#: None, when every constraint accepts a missing argument (``absent``, ``absent_or``)
+_ArgCheck: TypeAlias = tuple[str, _Pred, object]
+
+
+def args_test(checks: Sequence[_ArgCheck], yes: _T, no: _T) -> ArgsTest[_T]:
+    """(args, inputs_text) -> ``yes`` if every named argument passes its predicate
+    (present, or left out where that is allowed), else ``no``; unrolled for the usual one
+    to three constrained arguments."""
     missing = MISSING
     if not checks:
         return lambda args, t: yes
     if len(checks) == 1:
-        ((n1, p1),) = checks
+        ((n1, p1, d1),) = checks
 
         def one(args: Mapping[str, object], t: str | None) -> _T:
-            v = args.get(n1, missing)
+            v = args.get(n1, d1)
             return yes if v is not missing and p1(v, t) else no
 
         return one
     if len(checks) == 2:
-        (n1, p1), (n2, p2) = checks
+        (n1, p1, d1), (n2, p2, d2) = checks
 
         def two(args: Mapping[str, object], t: str | None) -> _T:
-            v = args.get(n1, missing)
+            v = args.get(n1, d1)
             if v is missing or not p1(v, t):
                 return no
-            v = args.get(n2, missing)
+            v = args.get(n2, d2)
             return yes if v is not missing and p2(v, t) else no
 
         return two
     if len(checks) == 3:
-        (n1, p1), (n2, p2), (n3, p3) = checks
+        (n1, p1, d1), (n2, p2, d2), (n3, p3, d3) = checks
 
         def three(args: Mapping[str, object], t: str | None) -> _T:
-            v = args.get(n1, missing)
+            v = args.get(n1, d1)
             if v is missing or not p1(v, t):
                 return no
-            v = args.get(n2, missing)
+            v = args.get(n2, d2)
             if v is missing or not p2(v, t):
                 return no
-            v = args.get(n3, missing)
+            v = args.get(n3, d3)
             return yes if v is not missing and p3(v, t) else no
 
         return three
     every = tuple(checks)
 
     def many(args: Mapping[str, object], t: str | None) -> _T:
-        for name, pred in every:
-            v = args.get(name, missing)
+        for name, pred, default in every:
+            v = args.get(name, default)
             if v is missing or not pred(v, t):
                 return no
         return yes
@@ -240,8 +276,12 @@ def args_test(checks: Sequence[tuple[str, _Pred]], yes: _T, no: _T) -> ArgsTest[
 
 def arg_checks(
     items: Iterable[tuple[str, tuple[Constraint, ...]]], forbid: bool
-) -> list[tuple[str, _Pred]]:
-    return [(arg, _arg_pred(cs, forbid)) for arg, cs in items]
+) -> list[_ArgCheck]:
+    """The compiled test of each argument of ``items``, for :func:`args_test`."""
+    return [
+        (arg, _arg_pred(cs, forbid), None if all(c.accepts_missing for c in cs) else MISSING)
+        for arg, cs in items
+    ]
 
 
 def compile_args(

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, TypeAlias, cast
+from typing import Any, ClassVar, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError
 
@@ -76,6 +76,19 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+class Miss(NamedTuple):
+    """Where inside a value a constraint failed, and why (see :meth:`Constraint.locate`)."""
+
+    #: the part after the argument's name: ``""`` for the value itself, ``"[1]"`` for
+    #: the second item of a list
+    where: str
+    #: the value that failed (the item, for ``"[1]"``)
+    value: object
+    #: the constraint it failed
+    constraint: Constraint
+    reason: str
+
+
 class Constraint(ABC):
     """One test of an argument value. Subclasses are frozen, slotted dataclasses.
 
@@ -85,10 +98,28 @@ class Constraint(ABC):
 
     __slots__ = ()
     op: ClassVar[str]
+    #: whether an argument that is not passed satisfies this constraint (``absent``,
+    #: ``absent_or``); every other constraint denies a missing argument
+    accepts_missing: ClassVar[bool] = False
 
     @abstractmethod
     def check(self, value: object) -> str | None:
         """None if ``value`` is accepted, else a short reason."""
+
+    def check_in(self, value: object, inputs_text: str | None) -> str | None:
+        """As :meth:`check`, given the task's goal and inputs (what ``in_inputs``, here
+        or inside this constraint, compares values with)."""
+        return self.check(value)
+
+    def locate(self, value: object, inputs_text: str | None) -> Miss | None:
+        """None if ``value`` is accepted, else where in it and which constraint failed:
+        ``each`` names the item, the others the value itself."""
+        reason = self.check_in(value, inputs_text)
+        return None if reason is None else Miss("", value, self, reason)
+
+    def parts(self) -> tuple[Constraint, ...]:
+        """The constraints this one applies inside a value (``each``, ``absent_or``)."""
+        return ()
 
     @abstractmethod
     def arg(self) -> Any:
@@ -96,7 +127,12 @@ class Constraint(ABC):
 
     def implies(self, other: Constraint) -> bool:
         """True only if every value accepted by ``self`` is accepted by ``other``."""
-        return self == other
+        return self == other or other.implied_by(self)
+
+    def implied_by(self, other: Constraint) -> bool:
+        """True only if every value ``other`` accepts is accepted by ``self``: what
+        ``other.implies(self)`` asks when it does not know this kind of constraint."""
+        return False
 
     def describe(self) -> str:
         """Compact text for messages, e.g. ``within('out/')``."""
@@ -112,6 +148,18 @@ class Constraint(ABC):
 
     def __repr__(self) -> str:
         return self.describe()
+
+
+def walk(c: Constraint) -> Iterator[Constraint]:
+    """``c`` and every constraint inside it."""
+    yield c
+    for part in c.parts():
+        yield from walk(part)
+
+
+def needs_inputs(c: Constraint) -> bool:
+    """Whether ``c``'s answer depends on the task's inputs (it is or holds ``in_inputs``)."""
+    return any(isinstance(x, InInputs) for x in walk(c))
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -266,7 +314,7 @@ class Between(Constraint):
             lo_ok = other.lo is None or (self.lo is not None and self.lo >= other.lo)
             hi_ok = other.hi is None or (self.hi is not None and self.hi <= other.hi)
             return lo_ok and hi_ok
-        return self == other
+        return Constraint.implies(self, other)
 
 
 SIZED = (str, bytes, list, tuple, dict, set, frozenset)
@@ -300,7 +348,7 @@ class MaxLen(Constraint):
     def implies(self, other: Constraint) -> bool:
         if isinstance(other, MaxLen):
             return self.n <= other.n
-        return self == other
+        return Constraint.implies(self, other)
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -18,16 +18,9 @@ from typing import Any, Literal, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError, WideningError
 from remit.policy._compiled import ArgsTest, arg_checks, args_test, compile_args
-from remit.policy._constraints import (
-    MISSING,
-    ArgRules,
-    Constraint,
-    ConstraintSpec,
-    InInputs,
-    kind,
-    show,
-)
+from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, kind, show
 from remit.policy._parsing import constraints_from_spec
+from remit.policy._structure import arg_failure
 
 # --- rules ------------------------------------------------------------------------
 
@@ -71,10 +64,6 @@ def _args_spec(items: Iterable[tuple[str, tuple[Constraint, ...]]]) -> dict[str,
     }
 
 
-def _check_value(c: Constraint, value: object, inputs_text: str | None) -> str | None:
-    return c.check_in(value, inputs_text) if type(c) is InInputs else c.check(value)
-
-
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Rule:
     """One ordered rule of a tool's policy: ``allow`` or ``forbid`` the calls whose
@@ -83,8 +72,9 @@ class Rule:
     this rule decides a denial: a forbid rule that matched, or the first allow rule
     that failed when no rule allowed the call.
 
-    A constrained argument missing from a call makes the rule not match: an allow
-    rule then does not allow, a forbid rule does not forbid. Likewise a forbid rule
+    A constrained argument missing from a call makes the rule not match (an allow
+    rule then does not allow, a forbid rule does not forbid) unless every constraint
+    on it accepts a missing argument (``absent``, ``absent_or``). Likewise a forbid rule
     matches only values its constraints accept (``within`` refuses a non-string), so
     write least privilege as allow rules and use forbid rules to carve exceptions out
     of them. An ``in_inputs`` constraint checked without the task's inputs fails
@@ -166,36 +156,10 @@ class Rule:
         """None if this rule matches the call, else why not (naming argument and constraint)."""
         forbid = self.effect == "forbid"
         for arg, cs in self._items:
-            value = args.get(arg, MISSING)
-            if value is MISSING:
-                shown = " and ".join(c.describe() for c in cs)
-                return f"argument {arg!r} is missing but constrained by {shown}"
-            for c in cs:
-                if forbid and inputs_text is None and type(c) is InInputs:
-                    continue  # unknown without context: a forbid rule fails closed
-                reason = _check_value(c, value, inputs_text)
-                if reason is not None:
-                    return f"argument {arg!r}={show(value)} violates {c.describe()}: {reason}"
+            reason = arg_failure(arg, cs, args, inputs_text, forbid)
+            if reason is not None:
+                return reason
         return None
-
-    def _hit(self, args: Mapping[str, object], inputs_text: str | None) -> bool:
-        """Whether this rule matches the call (:meth:`miss` is None), without the texts."""
-        forbid = self.effect == "forbid"
-        for arg, cs in self._items:
-            value = args.get(arg, MISSING)
-            if value is MISSING:
-                return False
-            for c in cs:
-                if type(c) is InInputs:
-                    if inputs_text is None:
-                        if forbid:
-                            continue
-                        return False
-                    if c.check_in(value, inputs_text) is not None:
-                        return False
-                elif c.check(value) is not None:
-                    return False
-        return True
 
     def _matched(self, args: Mapping[str, object]) -> str:
         return ", ".join(
@@ -378,8 +342,9 @@ class ToolGrant:
     *Simple* (``args``): a constraint, a list of constraints, or their dict forms per
     argument, stored as a read-only mapping of tuples; all must hold. Arguments
     without constraints are not limited here (the tool validates its own types); a
-    constrained argument that is missing from a call is denied. This is the same as
-    one allow rule, but its decisions name no rule id.
+    constrained argument that is missing from a call is denied, unless every
+    constraint on it accepts that (``absent``, ``absent_or``). This is the same as one
+    allow rule, but its decisions name no rule id.
 
     *Rules* (``rules``): ordered :class:`Rule`\ s, the first matching one decides; when
     none matches the call is denied. Rule ids are ``<tool>#<n>``, 1-based. A grant
@@ -570,17 +535,9 @@ class ToolGrant:
         if self._plan:
             return self.evaluate(args, inputs_text=inputs_text).reason
         for arg, cs in self._items:
-            value = args.get(arg, MISSING)
-            if value is MISSING:
-                shown = " and ".join(c.describe() for c in cs)
-                return f"{self.name}: argument {arg!r} is missing but constrained by {shown}"
-            for c in cs:
-                reason = c.check_in(value, inputs_text) if type(c) is InInputs else c.check(value)
-                if reason is not None:
-                    return (
-                        f"{self.name}: argument {arg!r}={show(value)} violates "
-                        f"{c.describe()}: {reason}"
-                    )
+            reason = arg_failure(arg, cs, args, inputs_text)
+            if reason is not None:
+                return f"{self.name}: {reason}"
         return None
 
     def evaluate(self, args: Mapping[str, object], *, inputs_text: str | None = None) -> Verdict:
@@ -600,7 +557,7 @@ class ToolGrant:
             decided = None
             nearest: tuple[str, Rule] | None = None
             for rid, rule in layer:
-                if rule._hit(args, inputs_text):  # pyright: ignore[reportPrivateUsage]
+                if rule.miss(args, inputs_text) is None:
                     if rule.effect == "forbid":
                         note = "" if rule.reason is None else f" ({rule.reason})"
                         matched = rule._matched(args)  # pyright: ignore[reportPrivateUsage]

@@ -93,7 +93,7 @@ class Within(Constraint):
     def implies(self, other: Constraint) -> bool:
         if isinstance(other, Within):
             return is_under(self.prefix, other.prefix)
-        return self == other
+        return Constraint.implies(self, other)
 
 
 def _split_url(value: str) -> SplitResult | None:
@@ -210,7 +210,7 @@ class UrlPrefix(Constraint):
                 and self._netloc == other._netloc
                 and is_under(self._path, other._path)
             )
-        return self == other
+        return Constraint.implies(self, other)
 
 
 # --- constructors -------------------------------------------------------------

@@ -22,6 +22,7 @@ from remit.policy._constraints import (
     show,
 )
 from remit.policy._locations import Glob, UrlPrefix, Within
+from remit.policy._structure import Absent, AbsentOr, Each
 
 
 def _parse_one_of(arg: object) -> Constraint:
@@ -49,6 +50,23 @@ def _parse_in_inputs(arg: object) -> Constraint:
     return InInputs()
 
 
+def _parse_each(arg: object) -> Constraint:
+    return Each(constraints_from_spec(arg, "each"))
+
+
+def _parse_absent(arg: object) -> Constraint:
+    if arg is not True:
+        raise RemitFormatError(
+            f"absent: expected true, got {show(arg)} "
+            "(to allow any value, leave the argument unconstrained)"
+        )
+    return Absent()
+
+
+def _parse_absent_or(arg: object) -> Constraint:
+    return AbsentOr(constraints_from_spec(arg, "absent_or"))
+
+
 _PARSERS: dict[str, Callable[[Any], Constraint]] = {
     "equals": Equals,
     "one_of": _parse_one_of,
@@ -59,6 +77,9 @@ _PARSERS: dict[str, Callable[[Any], Constraint]] = {
     "between": _parse_between,
     "max_len": MaxLen,
     "in_inputs": _parse_in_inputs,
+    "each": _parse_each,
+    "absent": _parse_absent,
+    "absent_or": _parse_absent_or,
 }
 #: every constraint op, in documentation order
 OPS: tuple[str, ...] = tuple(_PARSERS)

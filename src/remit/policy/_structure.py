@@ -1,0 +1,235 @@
+"""Constraints on the shape of a value: every item of a list (``each``), an argument
+left out (``absent``, ``absent_or``), with the one function that finds where a call
+fails its constraints.
+
+The constraints here apply other constraints inside a value, so :meth:`Constraint.locate`
+names the place that failed (``[1]`` for the second item) and a grant's reason names
+it after the argument: ``argument 'recipients[1]'='eve@evil.io' violates one_of(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from remit.errors import RemitFormatError
+from remit.policy._constraints import MISSING, Constraint, Miss, kind, needs_inputs, show
+
+
+def _inner(op: str, constraints: object) -> tuple[Constraint, ...]:
+    if not isinstance(constraints, Iterable) or isinstance(constraints, str | Mapping):
+        raise RemitFormatError(f"{op}: expected constraints, got {kind(constraints)}")
+    out: list[Constraint] = []
+    for c in constraints:  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(c, Constraint):
+            raise RemitFormatError(
+                f"{op}: expected constraints such as one_of(...), got {kind(c)}"  # pyright: ignore[reportUnknownArgumentType]
+            )
+        if c not in out:
+            out.append(c)
+    if not out:
+        raise RemitFormatError(f"{op}: needs at least one constraint")
+    return tuple(out)
+
+
+def _all_imply(mine: tuple[Constraint, ...], theirs: tuple[Constraint, ...]) -> bool:
+    """Whether the conjunction ``mine`` implies every constraint of ``theirs``."""
+    return all(any(a.implies(b) for a in mine) for b in theirs)
+
+
+def _spec_of(constraints: tuple[Constraint, ...]) -> Any:
+    if len(constraints) == 1:
+        return constraints[0].to_spec()
+    return [c.to_spec() for c in constraints]
+
+
+def _text(miss: Miss | None) -> str | None:
+    if miss is None:
+        return None
+    return miss.reason if not miss.where else f"{miss.where}: {miss.reason}"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Each(Constraint):
+    """Accepts a list (or tuple) whose every item satisfies all of ``constraints``; an
+    empty list is accepted, anything else (a string, a mapping) is not. The reason names
+    the first item that fails, by its index.
+
+    >>> each(one_of("a@x.io", "b@x.io")).check(["a@x.io", "eve@evil.io"])
+    "[1]: 'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    >>> each(one_of("a@x.io", "b@x.io")).check("a@x.io")
+    'expected a list, got str'
+    """
+
+    constraints: tuple[Constraint, ...]
+    op: ClassVar[str] = "each"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "constraints", _inner("each", self.constraints))
+
+    def check(self, value: object) -> str | None:
+        return _text(self.locate(value, None))
+
+    def check_in(self, value: object, inputs_text: str | None) -> str | None:
+        return _text(self.locate(value, inputs_text))
+
+    def locate(self, value: object, inputs_text: str | None) -> Miss | None:
+        if not isinstance(value, list | tuple):
+            return Miss("", value, self, f"expected a list, got {kind(value)}")
+        for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            for c in self.constraints:
+                miss = c.locate(item, inputs_text)
+                if miss is not None:
+                    return miss._replace(where=f"[{i}]{miss.where}")
+        return None
+
+    def parts(self) -> tuple[Constraint, ...]:
+        return self.constraints
+
+    def arg(self) -> Any:
+        return _spec_of(self.constraints)
+
+    def describe(self) -> str:
+        return f"each({', '.join(c.describe() for c in self.constraints)})"
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, Each):
+            return _all_imply(self.constraints, other.constraints)
+        return Constraint.implies(self, other)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Absent(Constraint):
+    """Accepts an argument that is not passed, or is null (None), and nothing else.
+
+    >>> absent().check(None) is None, absent().check(["eve@evil.io"])
+    (True, 'must be left out (or null)')
+    """
+
+    op: ClassVar[str] = "absent"
+    accepts_missing: ClassVar[bool] = True
+
+    def check(self, value: object) -> str | None:
+        if value is None or value is MISSING:
+            return None
+        return "must be left out (or null)"
+
+    def arg(self) -> Any:
+        return True
+
+    def describe(self) -> str:
+        return "absent()"
+
+    def implies(self, other: Constraint) -> bool:
+        return isinstance(other, Absent | AbsentOr) or Constraint.implies(self, other)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AbsentOr(Constraint):
+    """Accepts an argument that is not passed or is null, or else satisfies all of
+    ``constraints``: how an optional argument is constrained.
+
+    >>> c = absent_or(each(one_of("a@x.io")))
+    >>> c.check(None) is None, c.check(["a@x.io"]) is None, c.check(["b@x.io"])
+    (True, True, "[0]: 'b@x.io' is not one of 'a@x.io'")
+    """
+
+    constraints: tuple[Constraint, ...]
+    op: ClassVar[str] = "absent_or"
+    accepts_missing: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "constraints", _inner("absent_or", self.constraints))
+
+    def check(self, value: object) -> str | None:
+        return _text(self.locate(value, None))
+
+    def check_in(self, value: object, inputs_text: str | None) -> str | None:
+        return _text(self.locate(value, inputs_text))
+
+    def locate(self, value: object, inputs_text: str | None) -> Miss | None:
+        if value is None or value is MISSING:
+            return None
+        for c in self.constraints:
+            miss = c.locate(value, inputs_text)
+            if miss is not None:
+                return miss
+        return None
+
+    def parts(self) -> tuple[Constraint, ...]:
+        return self.constraints
+
+    def arg(self) -> Any:
+        return _spec_of(self.constraints)
+
+    def describe(self) -> str:
+        return f"absent_or({', '.join(c.describe() for c in self.constraints)})"
+
+    def implies(self, other: Constraint) -> bool:
+        if isinstance(other, AbsentOr):
+            return _all_imply(self.constraints, other.constraints)
+        return Constraint.implies(self, other)
+
+    def implied_by(self, other: Constraint) -> bool:
+        # What other accepts is present and not null (else other is absent or
+        # absent_or, which imply by their own rules), so it must satisfy every part.
+        return all(other.implies(c) for c in self.constraints)
+
+
+def arg_failure(
+    key: str,
+    cs: tuple[Constraint, ...],
+    args: Mapping[str, object],
+    inputs_text: str | None,
+    forbid: bool = False,
+) -> str | None:
+    """None if every constraint of ``cs`` holds at every place ``key`` names in ``args``,
+    else the reason, naming the place: ``argument 'to[1]'='eve' violates one_of('bob')``.
+
+    A missing place fails unless every constraint accepts a missing argument. In a
+    forbid rule (``forbid``) without the task's inputs, a constraint that needs them
+    holds: such a rule fails closed, it forbids.
+    """
+    return _failure(key, args.get(key, MISSING), cs, inputs_text, forbid)
+
+
+def _failure(
+    loc: str, value: object, cs: tuple[Constraint, ...], inputs_text: str | None, forbid: bool
+) -> str | None:
+    if value is MISSING:
+        needed = [c for c in cs if not c.accepts_missing]
+        if not needed:
+            return None
+        shown = " and ".join(c.describe() for c in needed)
+        return f"argument {loc!r} is missing but constrained by {shown}"
+    skip = forbid and inputs_text is None
+    for c in cs:
+        if skip and needs_inputs(c):
+            continue  # unknown without context: a forbid rule fails closed
+        miss = c.locate(value, inputs_text)
+        if miss is not None:
+            return (
+                f"argument {loc + miss.where!r}={show(miss.value)} violates "
+                f"{miss.constraint.describe()}: {miss.reason}"
+            )
+    return None
+
+
+# --- constructors --------------------------------------------------------------------
+
+
+def each(*constraints: Constraint) -> Each:
+    """Accept lists whose every item satisfies ``constraints``:
+    ``each(one_of("a", "b")).check(["a", "b", "a"])`` → None."""
+    return Each(constraints)
+
+
+def absent() -> Absent:
+    """Accept only an argument left out (or null): ``absent().check(None)`` → None."""
+    return Absent()
+
+
+def absent_or(*constraints: Constraint) -> AbsentOr:
+    """Accept an argument left out (or null), or else satisfying ``constraints``."""
+    return AbsentOr(constraints)
