@@ -345,6 +345,60 @@ def test_a_child_may_narrow_each_but_a_wider_each_never_widens_the_parent() -> N
     assert Remit(tools={"send_email": required_cc}).is_within(parent) is None
 
 
+# --- argument paths -----------------------------------------------------------------------
+
+PATHS_TOML = """
+[tools.send_email]
+rules = [
+  { forbid = { "options.mode" = { equals = "send" } }, reason = "drafts only" },
+  { allow = { "attachments[].file_id" = { one_of = ["f1", "f2"] }, "options.mode" = { equals = "draft" } } },
+]
+[tools.upload]
+"files[].path" = { within = "out/" }
+"files[].tags" = { absent_or = { each = { one_of = ["public"] } } }
+"""
+
+
+def test_paths_in_rules_read_from_a_file_decide_and_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "paths.toml").write_text(PATHS_TOML)
+    r = Remit.load(tmp_path / "paths.toml")
+    round_trips(r)
+    assert r.to_dict()["tools"]["upload"] == {
+        "files[].path": {"within": "out/"},
+        "files[].tags": {"absent_or": {"each": {"one_of": ["public"]}}},
+    }
+    draft = {"attachments": [{"file_id": "f1"}], "options": {"mode": "draft"}}
+    assert r.check("send_email", draft).rule == "send_email#2"
+    sent = {**draft, "options": {"mode": "send"}}
+    d = r.check("send_email", sent)
+    assert (
+        not d
+        and d.rule == "send_email#1"
+        and d.reason
+        == (
+            "send_email: forbidden by rule send_email#1 (drafts only): argument 'options.mode' "
+            "matches equals('send')"
+        )
+    )
+    d = r.check("send_email", {**draft, "attachments": [{"file_id": "f1"}, {"id": "f2"}]})
+    assert not d and "argument 'attachments[1].file_id' is missing but constrained" in d.reason
+    assert r.allows("upload", {"files": [{"path": "out/a"}, {"path": "out/b", "tags": []}]})
+    assert not r.allows("upload", {"files": [{"path": "out/a", "tags": ["secret"]}]})
+    assert not r.allows("upload", {"files": [{"path": "/etc/passwd"}]})
+
+
+def test_an_unquoted_dotted_key_is_refused_with_a_hint() -> None:
+    with pytest.raises(RemitFormatError) as e:
+        Remit.from_toml('[tools.t]\noptions.mode = { equals = "draft" }')
+    assert e.value.message.endswith(
+        """to constrain the field 'mode' of an argument, quote the path: "options.mode" = {...}"""
+    )
+    with pytest.raises(
+        RemitFormatError, match=r"^remit\.tools\.t\.rules\[0\]\.allow\.a\[1\]: malformed"
+    ):
+        Remit.from_toml('[tools.t]\nrules = [{ allow = { "a[1]" = { equals = 1 } } }]')
+
+
 # --- decisions and explanations -----------------------------------------------------------
 
 

@@ -59,6 +59,24 @@ send_email: argument 'recipients[1]'='eve@evil.io' violates one_of('a@x.io', 'b@
 >>> each(one_of("a", "b")).implies(each(one_of("a", "b", "c")))
 True
 
+Argument paths. A key may name a place inside an argument: ``"options.mode"`` is the
+field ``mode`` of a mapping argument, ``"attachments[].file_id"`` the field ``file_id``
+of every item of a list argument (``[]`` may repeat: ``"matrix[][]"``; indexes such as
+``[0]`` are refused when the remit is read). In TOML, quote such a key: unquoted,
+``options.mode`` is read as nested tables. Every place a path reaches must satisfy the
+constraints. A place that is not there (a missing field or argument, or a null on the
+way) is denied like a missing argument, unless every constraint accepts that
+(``absent``, ``absent_or``); a value on the way of the wrong kind (a string where a
+list of mappings should be) is denied whatever the constraints.
+
+>>> g = ToolGrant("send_email", {"attachments[].file_id": one_of("f1", "f2")})
+>>> print(g.check({"attachments": [{"file_id": "f1"}, {"name": "x.pdf"}]}))
+send_email: argument 'attachments[1].file_id' is missing but constrained by one_of('f1', 'f2')
+
+``each`` and ``[]`` hold when *every* item does, so in a forbid rule they forbid only
+the calls whose every item matches: write what is allowed (an allow rule), and no item
+outside it slips through.
+
 Policies. Besides constraints per argument (the *simple* shape: one implicit allow
 rule), a :class:`ToolGrant` may hold ordered rules (:class:`Rule`), each ``allow`` or
 ``forbid`` with constraints per argument; the first rule whose constraints all hold

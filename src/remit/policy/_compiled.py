@@ -27,7 +27,7 @@ from remit.policy._constraints import (
     needs_inputs,
 )
 from remit.policy._locations import Within, is_under, normpath
-from remit.policy._structure import Absent, AbsentOr, Each
+from remit.policy._structure import Absent, AbsentOr, Each, arg_path
 
 # --- compiled checks (the per-call hot path) -------------------------------------------
 #
@@ -274,14 +274,44 @@ def args_test(checks: Sequence[_ArgCheck], yes: _T, no: _T) -> ArgsTest[_T]:
     return many
 
 
+def _path_pred(steps: tuple[str | None, ...], leaf: _Pred, missing_ok: bool) -> _Pred:
+    """The test of every place an argument path reaches, as :func:`leaves` finds them: a
+    place that is not there (or a null on the way) passes iff ``missing_ok``; a value on
+    the way of the wrong kind fails."""
+    n = len(steps)
+
+    def at(v: object, i: int, t: str | None) -> bool:
+        if i == n:
+            return missing_ok if v is MISSING else leaf(v, t)
+        if v is MISSING or v is None:
+            return missing_ok
+        step = steps[i]
+        if step is None:
+            if not isinstance(v, list | tuple):
+                return False
+            return all(at(item, i + 1, t) for item in v)  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(v, Mapping):
+            return False
+        return at(v.get(step, MISSING), i + 1, t)  # pyright: ignore[reportUnknownMemberType]
+
+    # the argument itself reaches the test as None when the call leaves it out
+    return lambda v, t: at(v, 0, t)
+
+
 def arg_checks(
     items: Iterable[tuple[str, tuple[Constraint, ...]]], forbid: bool
 ) -> list[_ArgCheck]:
     """The compiled test of each argument of ``items``, for :func:`args_test`."""
-    return [
-        (arg, _arg_pred(cs, forbid), None if all(c.accepts_missing for c in cs) else MISSING)
-        for arg, cs in items
-    ]
+    checks: list[_ArgCheck] = []
+    for key, cs in items:
+        missing_ok = all(c.accepts_missing for c in cs)
+        pred = _arg_pred(cs, forbid)
+        path = arg_path(key)
+        if path is None:
+            checks.append((key, pred, None if missing_ok else MISSING))
+        else:
+            checks.append((path.root, _path_pred(path.steps, pred, missing_ok), None))
+    return checks
 
 
 def compile_args(

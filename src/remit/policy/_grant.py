@@ -20,7 +20,7 @@ from remit.errors import RemitFormatError, WideningError
 from remit.policy._compiled import ArgsTest, arg_checks, args_test, compile_args
 from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, kind, show
 from remit.policy._parsing import constraints_from_spec
-from remit.policy._structure import arg_failure
+from remit.policy._structure import arg_failure, arg_path
 
 # --- rules ------------------------------------------------------------------------
 
@@ -48,6 +48,10 @@ def _normalize_args(name: str, args: object, where: str) -> dict[str, tuple[Cons
     for arg, spec in sorted(args.items(), key=lambda kv: str(kv[0])):  # pyright: ignore[reportUnknownArgumentType, reportUnknownLambdaType]
         if not isinstance(arg, str) or not arg:
             raise RemitFormatError(f"{where}: argument names must be non-empty strings")
+        try:
+            arg_path(arg)
+        except RemitFormatError as e:
+            raise RemitFormatError(f"{where}.{arg}: {e.message}") from None
         if isinstance(spec, tuple) and all(isinstance(c, Constraint) for c in spec):  # pyright: ignore[reportUnknownVariableType]
             cs: tuple[Constraint, ...] = spec  # pyright: ignore[reportUnknownVariableType]
         else:
@@ -163,7 +167,9 @@ class Rule:
 
     def _matched(self, args: Mapping[str, object]) -> str:
         return ", ".join(
-            f"argument {arg!r}={show(args.get(arg))} matches "
+            f"argument {arg!r}"
+            + ("" if arg not in args or arg_path(arg) is not None else f"={show(args[arg])}")
+            + " matches "
             + " and ".join(c.describe() for c in cs)
             for arg, cs in self._items
         )

@@ -119,8 +119,16 @@ def constraint_from_dict(d: object, where: str = "constraint") -> Constraint:
         )
     parse = _PARSERS.get(op) if isinstance(op, str) else None
     if parse is None:
+        hint = ""
+        if isinstance(arg, Mapping) and isinstance(op, str):
+            # TOML reads an unquoted ``options.mode = {...}`` as nested tables
+            name = where.rsplit(".", 1)[-1]
+            hint = (
+                f"; to constrain the field {op!r} of an argument, quote the path: "
+                f'"{name}.{op}" = {{...}}'
+            )
         raise RemitFormatError(
-            f"{where}: unknown constraint op {op!r} (expected one of {', '.join(OPS)})"
+            f"{where}: unknown constraint op {op!r} (expected one of {', '.join(OPS)}){hint}"
         )
     try:
         return parse(arg)

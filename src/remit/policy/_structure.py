@@ -1,6 +1,6 @@
 """Constraints on the shape of a value: every item of a list (``each``), an argument
-left out (``absent``, ``absent_or``), with the one function that finds where a call
-fails its constraints.
+left out (``absent``, ``absent_or``); argument paths (``"attachments[].file_id"``); and
+the one function that finds where a call fails its constraints.
 
 The constraints here apply other constraints inside a value, so :meth:`Constraint.locate`
 names the place that failed (``[1]`` for the second item) and a grant's reason names
@@ -9,9 +9,10 @@ it after the argument: ``argument 'recipients[1]'='eve@evil.io' violates one_of(
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, NamedTuple
 
 from remit.errors import RemitFormatError
 from remit.policy._constraints import MISSING, Constraint, Miss, kind, needs_inputs, show
@@ -177,6 +178,108 @@ class AbsentOr(Constraint):
         return all(other.implies(c) for c in self.constraints)
 
 
+# --- argument paths ------------------------------------------------------------------
+
+
+class ArgPath(NamedTuple):
+    """A parsed argument key such as ``attachments[].file_id``."""
+
+    #: the argument's name
+    root: str
+    #: after it, in order: a field name, or None for every item of a list (``[]``)
+    steps: tuple[str | None, ...]
+
+
+_SPECIAL = ".[]"
+
+
+def _name_at(key: str, i: int) -> int:
+    while i < len(key) and key[i] not in _SPECIAL:
+        i += 1
+    return i
+
+
+def parse_arg_path(key: str) -> ArgPath | None:
+    """The path a key names, or None for a plain argument name (no ``.``, ``[`` or ``]``).
+
+    >>> parse_arg_path("attachments[].file_id")
+    ArgPath(root='attachments', steps=(None, 'file_id'))
+    >>> parse_arg_path("attachments[0].file_id")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    remit.errors.RemitFormatError: malformed argument path 'attachments[0].file_id': ...
+    """
+    if not any(ch in key for ch in _SPECIAL):
+        return None
+
+    def bad(what: str) -> RemitFormatError:
+        return RemitFormatError(
+            f"malformed argument path {key!r}: {what} (a path is an argument name, then "
+            "'.field' for a field of a mapping or '[]' for every item of a list, "
+            "e.g. 'attachments[].file_id')"
+        )
+
+    i = _name_at(key, 0)
+    if i == 0:
+        raise bad("it must start with an argument name")
+    root, steps = key[:i], list[str | None]()
+    while i < len(key):
+        ch = key[i]
+        if ch == "[":
+            if not key.startswith("[]", i):
+                raise bad(f"'[' at position {i} must be followed by ']': indexes are not supported")
+            steps.append(None)
+            i += 2
+        elif ch == ".":
+            j = _name_at(key, i + 1)
+            if j == i + 1:
+                raise bad(f"empty field name at position {i + 1}")
+            steps.append(key[i + 1 : j])
+            i = j
+        elif ch == "]":
+            raise bad(f"']' at position {i} has no '['")
+        else:
+            raise bad(f"expected '.' or '[]' after '[]' at position {i}")
+    return ArgPath(root, tuple(steps))
+
+
+arg_path = lru_cache(maxsize=1024)(parse_arg_path)
+
+
+def _written(steps: tuple[str | None, ...]) -> str:
+    return "".join("[]" if s is None else f".{s}" for s in steps)
+
+
+def leaves(path: ArgPath, args: Mapping[str, object]) -> Iterator[tuple[str, object, str | None]]:
+    """Every place ``path`` names in a call: ``(location, value, problem)``. The value is
+    MISSING where a field (or the argument) is not there or a mapping or list on the way
+    is null; ``problem`` says why a value on the way cannot hold the rest of the path."""
+    return _walk(args.get(path.root, MISSING), path.root, path.steps, 0)
+
+
+def _walk(
+    value: object, loc: str, steps: tuple[str | None, ...], i: int
+) -> Iterator[tuple[str, object, str | None]]:
+    if i == len(steps):
+        yield loc, value, None
+        return
+    if value is MISSING or value is None:
+        yield loc + _written(steps[i:]), MISSING, None
+        return
+    step = steps[i]
+    if step is None:
+        if not isinstance(value, list | tuple):
+            yield loc, value, f"expected a list for '[]', got {kind(value)}"
+            return
+        for n, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            yield from _walk(item, f"{loc}[{n}]", steps, i + 1)
+    elif not isinstance(value, Mapping):
+        yield loc, value, f"expected a mapping with the field {step!r}, got {kind(value)}"
+    else:
+        field = value.get(step, MISSING)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        yield from _walk(field, f"{loc}.{step}", steps, i + 1)
+
+
 def arg_failure(
     key: str,
     cs: tuple[Constraint, ...],
@@ -184,14 +287,26 @@ def arg_failure(
     inputs_text: str | None,
     forbid: bool = False,
 ) -> str | None:
-    """None if every constraint of ``cs`` holds at every place ``key`` names in ``args``,
-    else the reason, naming the place: ``argument 'to[1]'='eve' violates one_of('bob')``.
+    """None if every constraint of ``cs`` holds at every place ``key`` names in ``args``
+    (the argument, or for a path every field it reaches), else the reason, naming the
+    place: ``argument 'to[1]'='eve' violates one_of('bob')``.
 
-    A missing place fails unless every constraint accepts a missing argument. In a
+    A missing place fails unless every constraint accepts a missing argument; so does a
+    value on the way that cannot hold the rest of the path (a string where a list of
+    mappings should be), whatever the constraints. In a
     forbid rule (``forbid``) without the task's inputs, a constraint that needs them
     holds: such a rule fails closed, it forbids.
     """
-    return _failure(key, args.get(key, MISSING), cs, inputs_text, forbid)
+    path = arg_path(key)
+    if path is None:
+        return _failure(key, args.get(key, MISSING), cs, inputs_text, forbid)
+    for loc, value, problem in leaves(path, args):
+        if problem is not None:
+            return f"argument {loc!r}={show(value)} does not fit the path {key!r}: {problem}"
+        reason = _failure(loc, value, cs, inputs_text, forbid)
+        if reason is not None:
+            return reason
+    return None
 
 
 def _failure(
