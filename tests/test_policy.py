@@ -76,6 +76,31 @@ def test_one_of_accepts_listed_values_only() -> None:
     assert c.check("x") == "'x' is not one of 'r', 'w', 3"
 
 
+def test_one_of_ignoring_case_folds_ascii_letters_and_nothing_else() -> None:
+    c = one_of("Alice", "bob@X.io", 3, case="insensitive")
+    for ok in ("alice", "ALICE", "aLiCe", "BOB@x.IO", 3, 3.0):
+        assert accepts(c, ok), ok
+    for bad in ("alic", "Alice ", "\u212alice", "bob@x.io\u0307", "3", True, None):
+        assert not accepts(c, bad), bad
+    assert accepts(one_of("Émile", case="insensitive"), "ÉMILE")  # É is not ASCII: as written
+    assert not accepts(one_of("Émile", case="insensitive"), "émile")
+    assert c.check("eve") == "'eve' is not one of 'Alice', 'bob@X.io', 3 (ignoring case)"
+    assert one_of("Bob", "BOB", "bob", case="insensitive").values == ("Bob",)
+    assert one_of("Bob", case="insensitive") == one_of("bob", case="insensitive")
+    assert one_of("Bob", case="insensitive") != one_of("Bob")
+    assert repr(c) == "one_of('Alice', 'bob@X.io', 3, case='insensitive')"
+
+
+def test_a_grant_ignoring_case_narrows_to_one_respecting_it_never_the_reverse() -> None:
+    parent = ToolGrant("greet", {"name": one_of("Alice", "Bob", case="insensitive")})
+    assert parent.check({"name": "BOB"}) is None and parent.quick({"name": "bob"}) == Verdict(None)
+    strict = ToolGrant("greet", {"name": one_of("Alice", "Bob")})
+    assert strict.is_within(parent)
+    assert not parent.is_within(strict) and parent.widening(strict) == "name"
+    merged = strict.narrowed(parent)
+    assert merged.check({"name": "bob"}) is not None and merged.check({"name": "Bob"}) is None
+
+
 @pytest.mark.parametrize(
     "build",
     [
@@ -529,6 +554,11 @@ def test_malformed_argument_paths_are_refused_when_read(key: str, what: str) -> 
         (one_of("a"), absent_or(one_of("a", "b"))),
         (each(one_of("a")), absent_or(each(one_of("a", "b")))),
         (within("out/a"), absent_or(within("out"))),
+        (one_of("Alice"), one_of("alice", "bob", case="insensitive")),
+        (one_of("Alice", case="insensitive"), one_of("ALICE", "bob", case="insensitive")),
+        (one_of("1", "+2", case="insensitive"), one_of("1", "+2")),  # no letters to fold
+        (one_of("Bob", case="insensitive"), absent_or(one_of("bob", case="insensitive"))),
+        (in_inputs(), in_inputs(case="insensitive")),
     ],
 )
 def test_implies(a: Constraint, b: Constraint) -> None:
@@ -561,6 +591,11 @@ def test_implies(a: Constraint, b: Constraint) -> None:
         (absent_or(one_of("a")), absent()),
         (one_of("a"), absent()),
         (max_len(0), each(one_of("a"))),
+        (one_of("Alice", case="insensitive"), one_of("Alice")),
+        (one_of("Alice", case="insensitive"), one_of("Alice", "alice", "ALICE")),
+        (one_of("alice"), one_of("Bob", case="insensitive")),
+        (one_of("Bob", case="insensitive"), matches("Bob")),
+        (in_inputs(case="insensitive"), in_inputs()),
     ],
 )
 def test_does_not_imply(a: Constraint, b: Constraint) -> None:
@@ -590,6 +625,9 @@ ALL_KINDS: list[Constraint] = [
     absent(),
     absent_or(each(matches(r"[a-z]+@x\.io"))),
     absent_or(max_len(3), within("out")),
+    one_of("Alice", "Bob", case="insensitive"),
+    in_inputs(case="insensitive"),
+    each(one_of("a@x.io", case="insensitive")),
 ]
 
 
@@ -597,7 +635,7 @@ ALL_KINDS: list[Constraint] = [
 def test_constraints_round_trip_through_both_dict_forms(c: Constraint) -> None:
     assert constraint_from_dict(c.to_spec()) == c
     assert constraint_from_dict(c.to_dict()) == c
-    assert c.to_dict() == {"op": c.op, "arg": c.to_spec()[c.op]}
+    assert c.to_dict() == {"op": c.op, "arg": c.to_spec()[c.op], **c.options()}
     assert repr(c) == c.describe()
 
 
@@ -621,6 +659,12 @@ def test_file_forms_of_each_op() -> None:
     assert absent().to_spec() == {"absent": True}
     assert absent_or(each(one_of(1))).to_spec() == {"absent_or": {"each": {"one_of": [1]}}}
     assert constraint_from_dict({"each": [{"one_of": [1]}, {"one_of": [1]}]}) == each(one_of(1))
+    insensitive = one_of("Bob", case="insensitive")
+    assert insensitive.to_spec() == {"one_of": ["Bob"], "case": "insensitive"}
+    assert insensitive.to_dict() == {"op": "one_of", "arg": ["Bob"], "case": "insensitive"}
+    assert constraint_from_dict({"one_of": ["Bob"], "case": "sensitive"}) == one_of("Bob")
+    assert one_of("Bob", case="sensitive").to_spec() == {"one_of": ["Bob"]}
+    assert in_inputs(case="insensitive").to_spec() == {"in_inputs": True, "case": "insensitive"}
 
 
 @pytest.mark.parametrize(
@@ -643,6 +687,18 @@ def test_file_forms_of_each_op() -> None:
         ({"each": [{"max_len": 1}, {"one_of": 3}]}, "here: each[1]: one_of: expected a list"),
         ({"absent": False}, "here: absent: expected true, got False (to allow any value, leave"),
         ({"absent_or": []}, "here: absent_or: needs at least one constraint"),
+        ({"one_of": ["a"], "case": "upper"}, "here: one_of: case must be 'sensitive' or 'insens"),
+        (
+            {"one_of": ["a"], "cas": "insensitive"},
+            "here: one_of: unknown option 'cas' (expected ca",
+        ),
+        (
+            {"within": "a", "case": "insensitive"},
+            "here: within: unknown option 'case' (it takes no",
+        ),
+        ({"case": "insensitive"}, "here: a constraint table has exactly one op, got ['case']"),
+        ({"in_inputs": True, "case": 1}, "here: in_inputs: case must be 'sensitive' or 'insensiti"),
+        ({"op": "one_of", "arg": ["a"], "x": 1}, "here: expected exactly the keys 'op' and 'arg'"),
     ],
 )
 def test_malformed_constraints_name_the_location(data: object, message: str) -> None:
@@ -771,7 +827,7 @@ def test_module_examples_run() -> None:
         result = doctest.testmod(module, extraglobs=public)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
         attempted += result.attempted
-    assert attempted == 55
+    assert attempted == 60
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -796,6 +852,7 @@ urls = st.builds(
 scalars = st.one_of(
     st.integers(-5, 15),
     st.sampled_from([True, False, 0.5, 2.0, "r", "w", "abc", "out/a.md", "https://h.io/v1/x"]),
+    st.sampled_from(["R", "W", "Abc", "aBC", "OUT/a.md", "\u212a", "k", "K", "12"]),
 )
 values = st.one_of(
     paths,
@@ -818,6 +875,8 @@ def ranges(draw: st.DrawFn) -> Constraint:
 constraints: st.SearchStrategy[Constraint] = st.one_of(
     scalars.map(equals),
     st.lists(scalars, min_size=1, max_size=4).map(lambda vs: one_of(*vs)),
+    st.lists(scalars, min_size=1, max_size=4).map(lambda vs: one_of(*vs, case="insensitive")),
+    st.just(in_inputs(case="insensitive")),
     st.sampled_from(["[a-z]+", "out/.*", r"\d+", ".*", "[a-z]*"]).map(matches),
     st.sampled_from(
         ["out", "out/sub", "out/sub/deep", "etc", ".", "/", "/etc", "..", "../out"]
@@ -931,7 +990,9 @@ all_values = st.one_of(values, odd_values)
 prefixes = st.sampled_from(
     ["out", "out/sub", "out/sub/deep", "/", ".", "..", "../out", "/etc", "..out", "out/..x"]
 )
-inputs = st.one_of(st.none(), st.sampled_from(["", "pay r 2 out/a.md", "abc 0.5 w"]))
+inputs = st.one_of(
+    st.none(), st.sampled_from(["", "pay r 2 out/a.md", "abc 0.5 w", "PAY R 2 OUT/A.MD K"])
+)
 
 
 def reference_ok(cs: list[Constraint], value: object, inputs_text: str | None) -> bool:

@@ -399,6 +399,48 @@ def test_an_unquoted_dotted_key_is_refused_with_a_hint() -> None:
         Remit.from_toml('[tools.t]\nrules = [{ allow = { "a[1]" = { equals = 1 } } }]')
 
 
+# --- ignoring case ------------------------------------------------------------------------
+
+CASE_TOML = """
+depth = 1
+[tools.email]
+to = { in_inputs = true, case = "insensitive" }
+name = { one_of = ["Alice", "Bob"], case = "insensitive" }
+"""
+
+
+def test_in_inputs_ignoring_case_accepts_a_value_written_otherwise_in_the_inputs() -> None:
+    c = in_inputs(case="insensitive")
+    assert c.check_in("BOB@Example.COM", PROMPT) is None
+    assert c.check_in("PAY", PROMPT) is None
+    assert c.check_in("eve@example.com", PROMPT) == (
+        "'eve@example.com' does not appear in the task's inputs (ignoring case)"
+    )
+    assert c.check_in("\u212ate", "kate") is not None  # the Kelvin sign is not a k
+    assert c.check("bob") == "no task inputs to compare against"
+    assert in_inputs().check_in("BOB@example.com", PROMPT) is not None  # the default
+
+
+def test_case_options_read_from_a_file_decide_round_trip_and_narrow_one_way() -> None:
+    r = Remit.from_toml(CASE_TOML)
+    assert r.to_dict()["tools"]["email"] == {
+        "name": {"one_of": ["Alice", "Bob"], "case": "insensitive"},
+        "to": {"in_inputs": True, "case": "insensitive"},
+    }
+    round_trips(r)
+    ok = {"to": "Bob@EXAMPLE.com", "name": "alice"}
+    assert r.allows("email", ok, inputs_text=PROMPT)
+    assert not r.allows("email", {**ok, "to": "eve@example.com"}, inputs_text=PROMPT)
+    assert not r.allows("email", {**ok, "name": "Eve"}, inputs_text=PROMPT)
+    strict = {"to": in_inputs(), "name": one_of("Alice")}
+    assert Remit(tools={"email": strict}).is_within(r) is None
+    lax = Remit(tools={"email": {"to": in_inputs(case="insensitive"), "name": one_of("Alice")}})
+    assert lax.is_within(Remit(tools={"email": strict}, depth=1)) == "tools.email.to"
+    child = r.narrow(tools={"email": strict})
+    assert child.allows("email", {"to": "bob@example.com", "name": "Alice"}, inputs_text=PROMPT)
+    assert not child.allows("email", {"to": "BOB@example.com", "name": "Alice"}, inputs_text=PROMPT)
+
+
 # --- decisions and explanations -----------------------------------------------------------
 
 
@@ -804,9 +846,9 @@ def test_rule_and_grant_reprs_and_multi_layer_construction() -> None:
 # --- properties -------------------------------------------------------------------------------
 
 ARGS = ["path", "n"]
-TEXTS = [None, "", "out/a.md and 3 and r", "etc 7 w"]
+TEXTS = [None, "", "out/a.md and 3 and r", "etc 7 w", "OUT/A.MD and W"]
 values = st.one_of(
-    st.sampled_from(["out/a.md", "out/sub/x", "etc/x", "r", "w", "", "a.md", "/out"]),
+    st.sampled_from(["out/a.md", "out/sub/x", "etc/x", "r", "w", "", "a.md", "/out", "R", "W"]),
     st.integers(-2, 12),
     st.sampled_from([True, None, 0.5]),
     st.lists(st.sampled_from(["r", "w", "out/a.md", 3]), max_size=3),
@@ -824,6 +866,10 @@ constraints: st.SearchStrategy[Constraint] = st.one_of(
     st.lists(st.sampled_from(["r", "w", 3, 7, "out/a.md"]), min_size=1, max_size=3).map(
         lambda vs: one_of(*vs)
     ),
+    st.lists(st.sampled_from(["R", "w", 3, "out/A.md"]), min_size=1, max_size=3).map(
+        lambda vs: one_of(*vs, case="insensitive")
+    ),
+    st.just(in_inputs(case="insensitive")),
     st.sampled_from(["out", "out/sub", ".", "etc"]).map(within),
     st.sampled_from(["*.md", "out/*"]).map(glob),
     ranges(),

@@ -15,15 +15,17 @@ True
 >>> within("out/sub/").implies(c), c.implies(within("out/sub/"))
 (True, False)
 
-Serialized forms. In remit files each constraint is a one-key table ``{op = arg}``
-(:meth:`Constraint.to_spec`); :meth:`Constraint.to_dict` gives the same as
-``{"op": op, "arg": arg}``. :func:`constraint_from_dict` reads both.
+Serialized forms. In remit files each constraint is a table ``{op = arg}``, with the
+op's options if any (:meth:`Constraint.to_spec`); :meth:`Constraint.to_dict` gives the
+same as ``{"op": op, "arg": arg}`` plus the options. :func:`constraint_from_dict`
+reads both.
 
 ==============  ===========================  =========================================
 op              arg                          accepts
 ==============  ===========================  =========================================
 ``equals``      a scalar                     that value (``True`` is not ``1``)
-``one_of``      a list of scalars            any listed value
+``one_of``      a list of scalars; option    any listed value
+                ``case``
 ``matches``     a regular expression         strings the pattern matches in full
 ``within``      a path prefix                paths inside that directory (see below)
 ``glob``        an fnmatch pattern           normalized paths/URLs matching it
@@ -31,7 +33,7 @@ op              arg                          accepts
 ``between``     ``[lo, hi]`` or              numbers with lo <= x <= hi (not bools);
                 ``{min = lo, max = hi}``     an omitted bound is open
 ``max_len``     an integer                   str/bytes/list/tuple/dict/set, len <= n
-``in_inputs``   ``true``                     strings/numbers appearing literally in the
+``in_inputs``   ``true``; option ``case``    strings/numbers appearing literally in the
                                              task's goal and inputs (needs context)
 ``each``        a constraint table, or a     lists (or tuples) whose every item
                 list of them                 satisfies all of them; ``[]`` too
@@ -41,6 +43,19 @@ op              arg                          accepts
 ==============  ===========================  =========================================
 
 Scalars are str, int, float (finite) and bool.
+
+Options are written next to the op. ``one_of`` and ``in_inputs`` take
+``case = "insensitive"`` (``{ one_of = ["Alice", "Bob"], case = "insensitive" }``):
+strings then compare with their ASCII letters folded, A-Z as a-z and nothing else, so
+no look-alike (the Kelvin sign for a k) gets in. Ignoring case accepts more, so a
+child may narrow such a constraint to a case-sensitive one, never the reverse.
+
+>>> one_of("Alice", "Bob", case="insensitive").check("BOB") is None
+True
+>>> one_of("Alice").implies(one_of("alice", case="insensitive"))
+True
+>>> one_of("alice", case="insensitive").implies(one_of("Alice", "alice"))
+False
 
 A constrained argument that a call leaves out is denied (default deny), unless every
 constraint on it accepts that: ``absent`` (it must be left out or null) and

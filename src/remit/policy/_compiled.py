@@ -24,6 +24,7 @@ from remit.policy._constraints import (
     OneOf,
     compile_regex,
     eq_key,
+    fold,
     needs_inputs,
 )
 from remit.policy._locations import Within, is_under, normpath
@@ -57,6 +58,10 @@ def _equals_pred(c: Equals) -> _Pred:
 
 
 def _one_of_pred(c: OneOf) -> _Pred:
+    check = c.check
+    if c.case == "insensitive":
+        folded = frozenset(fold(str(v)) for v in c.values if isinstance(v, str))
+        return lambda v, t: fold(v) in folded if type(v) is str else check(v) is None
     keys = frozenset(eq_key(v) for v in c.values)
     strs = frozenset(v for v in c.values if type(v) is str)
     return lambda v, t: v in strs if type(v) is str else eq_key(v) in keys

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, NamedTuple, TypeAlias, cast
+from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError
 
@@ -51,6 +52,40 @@ def eq_key(value: object) -> tuple[str, object] | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return ("n", value)
     return None
+
+
+#: how ``one_of`` and ``in_inputs`` compare letters
+Case: TypeAlias = Literal["sensitive", "insensitive"]
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_ASCII_LETTERS = frozenset(string.ascii_letters)
+
+
+def fold(text: str) -> str:
+    """``text`` with the ASCII letters A-Z lowered and nothing else changed.
+
+    Case-insensitive comparisons fold only ASCII, so no other character matches a
+    look-alike (the Kelvin sign U+212A never matches ``k``, nor the long s U+017F an
+    ``s``, as they would under :meth:`str.casefold`) and a folded text keeps its length.
+    """
+    return text.lower() if text.isascii() else text.translate(_ASCII_FOLD)
+
+
+@lru_cache(maxsize=8)
+def _folded_inputs(text: str) -> str:
+    return fold(text)  # a task's inputs are compared with many values, folded once
+
+
+def _case(value: object, op: str) -> Case:
+    if value == "sensitive":
+        return "sensitive"
+    if value == "insensitive":
+        return "insensitive"
+    raise RemitFormatError(f"{op}: case must be 'sensitive' or 'insensitive', got {show(value)}")
+
+
+def _has_letters(value: Scalar) -> bool:
+    """Whether folding makes ``value`` match more than itself (it has ASCII letters)."""
+    return isinstance(value, str) and not _ASCII_LETTERS.isdisjoint(value)
 
 
 def _scalar(value: object, what: str) -> Scalar:
@@ -134,17 +169,24 @@ class Constraint(ABC):
         ``other.implies(self)`` asks when it does not know this kind of constraint."""
         return False
 
+    def options(self) -> dict[str, Any]:
+        """The options written next to the op, those not at their default
+        (``{"case": "insensitive"}``)."""
+        return {}
+
     def describe(self) -> str:
         """Compact text for messages, e.g. ``within('out/')``."""
         return f"{self.op}({self.arg()!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"op": ..., "arg": ...}``; read back with :func:`constraint_from_dict`."""
-        return {"op": self.op, "arg": self.arg()}
+        """``{"op": ..., "arg": ...}`` and the options; read back with
+        :func:`constraint_from_dict`."""
+        return {"op": self.op, "arg": self.arg(), **self.options()}
 
     def to_spec(self) -> dict[str, Any]:
-        """The one-key table used in remit files, e.g. ``{"within": "out/"}``."""
-        return {self.op: self.arg()}
+        """The table used in remit files: the op and its argument, e.g.
+        ``{"within": "out/"}``, and the options."""
+        return {self.op: self.arg(), **self.options()}
 
     def __repr__(self) -> str:
         return self.describe()
@@ -194,22 +236,29 @@ class Equals(Constraint):
 class OneOf(Constraint):
     """Accepts any of a non-empty set of scalars (compared like :class:`Equals`).
 
+    With ``case="insensitive"``, strings compare with their ASCII letters folded
+    (:func:`fold`): ``one_of("Bob", case="insensitive")`` accepts ``"BOB"``, not ``"Bøb"``.
+
     >>> one_of("r", "w").check("x")
     "'x' is not one of 'r', 'w'"
+    >>> one_of("Alice", "Bob", case="insensitive").check("bob") is None
+    True
     """
 
     values: tuple[Scalar, ...] = field(compare=False)
+    case: Case = "sensitive"
     _keys: frozenset[tuple[str, object]] = field(init=False)
     op: ClassVar[str] = "one_of"
 
     def __post_init__(self) -> None:
+        _case(self.case, "one_of")
         raw = cast(object, self.values)
         if isinstance(raw, str) or not isinstance(raw, Iterable):
             raise RemitFormatError(f"one_of: expected a list of values, got {kind(raw)}")
         values: list[Scalar] = []
         seen: set[tuple[str, object]] = set()
         for v in raw:  # pyright: ignore[reportUnknownVariableType]
-            k = eq_key(_scalar(v, "one_of"))
+            k = self._key(_scalar(v, "one_of"))
             if k is not None and k not in seen:
                 seen.add(k)
                 values.append(v)
@@ -218,19 +267,40 @@ class OneOf(Constraint):
         object.__setattr__(self, "values", tuple(values))
         object.__setattr__(self, "_keys", frozenset(seen))
 
+    def _key(self, value: object) -> tuple[str, object] | None:
+        key = eq_key(value)
+        if self.case == "insensitive" and key is not None and key[0] == "s":
+            return ("s", fold(cast(str, key[1])))
+        return key
+
     def check(self, value: object) -> str | None:
-        if eq_key(value) in self._keys:
+        if self._key(value) in self._keys:
             return None
-        return f"{show(value)} is not one of {', '.join(map(repr, self.values))}"
+        shown = ", ".join(map(repr, self.values))
+        if self.case == "insensitive":
+            return f"{show(value)} is not one of {shown} (ignoring case)"
+        return f"{show(value)} is not one of {shown}"
 
     def arg(self) -> Any:
         return list(self.values)
 
+    def options(self) -> dict[str, Any]:
+        return {"case": self.case} if self.case == "insensitive" else {}
+
     def describe(self) -> str:
-        return f"one_of({', '.join(map(repr, self.values))})"
+        case = ", case='insensitive'" if self.case == "insensitive" else ""
+        return f"one_of({', '.join(map(repr, self.values))}{case})"
 
     def implies(self, other: Constraint) -> bool:
-        return all(other.check(v) is None for v in self.values)
+        if (
+            self.case == "sensitive"
+            or (isinstance(other, OneOf) and other.case == "insensitive")
+            or not any(_has_letters(v) for v in self.values)
+        ):
+            # every value accepted here is one of ours (or, ignoring case, a variant
+            # that other accepts too: other ignores case, or there are no letters)
+            return all(other.check(v) is None for v in self.values)
+        return Constraint.implies(self, other)  # "Bob" ignoring case is more than "Bob"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -358,7 +428,8 @@ class InInputs(Constraint):
     This is the one constraint that needs context: :meth:`ToolGrant.check` and
     :meth:`remit.remit.Remit.check` pass the task's goal and inputs as ``inputs_text``
     and this constraint accepts a value iff ``str(value)`` is non-empty and occurs in
-    it (case-sensitive). Bools, None, containers and non-finite floats are refused.
+    it (case-sensitive; with ``case="insensitive"``, after folding the ASCII letters of
+    both, see :func:`fold`). Bools, None, containers and non-finite floats are refused.
     Without context (plain :meth:`check`) every value is refused, so no other
     constraint implies this one.
 
@@ -366,9 +437,15 @@ class InInputs(Constraint):
     True
     >>> in_inputs().check_in("eve@x.io", "pay bob@x.io 20 dollars")
     "'eve@x.io' does not appear in the task's inputs"
+    >>> in_inputs(case="insensitive").check_in("Bob@X.io", "pay bob@x.io 20 dollars") is None
+    True
     """
 
+    case: Case = "sensitive"
     op: ClassVar[str] = "in_inputs"
+
+    def __post_init__(self) -> None:
+        _case(self.case, "in_inputs")
 
     def check(self, value: object) -> str | None:
         return self.check_in(value, None)
@@ -387,15 +464,28 @@ class InInputs(Constraint):
             return "an empty value is never taken from the task's inputs"
         if inputs_text is None:
             return "no task inputs to compare against"
-        if text in inputs_text:
+        if self.case == "sensitive":
+            if text in inputs_text:
+                return None
+            return f"{show(value)} does not appear in the task's inputs"
+        if fold(text) in _folded_inputs(inputs_text):
             return None
-        return f"{show(value)} does not appear in the task's inputs"
+        return f"{show(value)} does not appear in the task's inputs (ignoring case)"
 
     def arg(self) -> Any:
         return True
 
+    def options(self) -> dict[str, Any]:
+        return {"case": self.case} if self.case == "insensitive" else {}
+
     def describe(self) -> str:
-        return "in_inputs()"
+        return "in_inputs(case='insensitive')" if self.case == "insensitive" else "in_inputs()"
+
+    def implies(self, other: Constraint) -> bool:
+        # appearing as written, a value also appears ignoring case; not the reverse
+        if isinstance(other, InInputs):
+            return self.case == other.case or other.case == "insensitive"
+        return Constraint.implies(self, other)
 
 
 #: what may stand for the constraints of one argument: a constraint, its dict form, or a
@@ -415,9 +505,9 @@ def equals(value: Scalar) -> Equals:
     return Equals(value)
 
 
-def one_of(*values: Scalar) -> OneOf:
+def one_of(*values: Scalar, case: Case = "sensitive") -> OneOf:
     """Accept any of ``values``. ``one_of(1, 2).implies(one_of(1, 2, 3))`` → True."""
-    return OneOf(values)
+    return OneOf(values, case)
 
 
 def matches(pattern: str) -> Matches:
@@ -435,6 +525,6 @@ def max_len(n: int) -> MaxLen:
     return MaxLen(n)
 
 
-def in_inputs() -> InInputs:
+def in_inputs(*, case: Case = "sensitive") -> InInputs:
     """Accept values that appear literally in the task's inputs (see :class:`InInputs`)."""
-    return InInputs()
+    return InInputs(case)
