@@ -17,6 +17,7 @@ import remit.policy._compiled
 import remit.policy._constraints
 import remit.policy._grant
 import remit.policy._locations
+import remit.policy._matching
 import remit.policy._parsing
 import remit.policy._structure
 from remit.errors import RemitFormatError, WideningError
@@ -130,6 +131,57 @@ def test_matches_requires_a_full_match_of_a_string() -> None:
 def test_matches_rejects_an_invalid_pattern_when_built() -> None:
     with pytest.raises(RemitFormatError, match="invalid regular expression"):
         matches("(")
+
+
+EVIL = r"(a|aa)+$"  # exponential backtracking, even in the regex module
+EVIL_VALUE = "a" * 40 + "b"
+TIMED_OUT = "no answer within 50 ms of matching (a call that cannot be checked in time is denied)"
+
+
+def test_a_catastrophic_pattern_cannot_hang_a_check() -> None:
+    assert matches(EVIL).check(EVIL_VALUE) == TIMED_OUT
+    assert matches(EVIL).check("a" * 10) is None  # matches what it can decide in time
+    # the classic (a+)+$ is decided at once: the regex module guards nested repeats
+    assert matches(r"(a+)+$").check(EVIL_VALUE) == f"{EVIL_VALUE!r} does not match '(a+)+$'"
+    assert each(matches(EVIL)).check(["aa", EVIL_VALUE]) == f"[1]: {TIMED_OUT}"
+
+
+def test_a_call_whose_match_times_out_is_denied() -> None:
+    g = ToolGrant("search", {"query": matches(EVIL)})
+    assert g.quick({"query": "aaa"}) == Verdict(None)
+    assert g.quick({"query": EVIL_VALUE}) is None
+    assert g.check({"query": EVIL_VALUE}) == (
+        f"search: argument 'query'={EVIL_VALUE!r} could not be checked against "
+        f"matches('(a|aa)+$'): {TIMED_OUT}"
+    )
+    items = ToolGrant("search", {"queries": each(matches(EVIL))})
+    assert items.quick({"queries": ["a", EVIL_VALUE]}) is None
+    reason = items.check({"queries": ["a", EVIL_VALUE]})
+    assert reason is not None and reason.startswith("search: argument 'queries[1]'=")
+    assert compile_args(g.args.items())({"query": EVIL_VALUE}, None) is False
+    assert compile_args(g.args.items(), forbid=True)({"query": EVIL_VALUE}, None) is True
+
+
+def test_one_check_of_a_call_shares_one_matching_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a clock that advances 20 ms whenever it is read: the 50 ms budget of a check runs
+    # out after two items, however fast each match is, and the third is never matched
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.02
+        return now[0]
+
+    monkeypatch.setattr(remit.policy._matching, "_clock", clock)
+    g = ToolGrant("tag", {"tags": each(matches("[a-z]+"))})
+    assert g.check({"tags": ["a", "b"]}) is None
+    reason = g.check({"tags": ["a", "b", "c", "d"]})
+    assert reason == (
+        "tag: argument 'tags[2]'='c' could not be checked against matches('[a-z]+'): " + TIMED_OUT
+    )
+    assert g.quick({"tags": ["a", "b", "c", "d"]}) is None
+    assert g.quick({"tags": ["a", "b"]}) == Verdict(None)
+    # outside a check, each match has the whole timeout to itself
+    assert matches("[a-z]+").check("c") is None
 
 
 # --- within -------------------------------------------------------------------------
@@ -819,6 +871,7 @@ def test_module_examples_run() -> None:
     for module in (
         remit.policy._constraints,
         remit.policy._locations,
+        remit.policy._matching,
         remit.policy._parsing,
         remit.policy._structure,
         remit.policy._compiled,
@@ -827,7 +880,7 @@ def test_module_examples_run() -> None:
         result = doctest.testmod(module, extraglobs=public)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
         attempted += result.attempted
-    assert attempted == 60
+    assert attempted == 62
 
 
 # --- properties -----------------------------------------------------------------------------

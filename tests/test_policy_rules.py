@@ -441,6 +441,27 @@ def test_case_options_read_from_a_file_decide_round_trip_and_narrow_one_way() ->
     assert not child.allows("email", {"to": "BOB@example.com", "name": "Alice"}, inputs_text=PROMPT)
 
 
+# --- regular expressions that run out of time ----------------------------------------------
+
+EVIL = r"(a|aa)+$"  # exponential backtracking, even in the regex module
+EVIL_VALUE = "a" * 40 + "b"
+
+
+def test_a_match_that_times_out_denies_the_call_whatever_the_rules_say() -> None:
+    # a forbid rule that cannot be decided does not let the call fall through to allow
+    g = ToolGrant("search", rules=[forbid({"query": matches(EVIL)}), allow()])
+    assert g.quick({"query": EVIL_VALUE}) is None
+    v = g.evaluate({"query": EVIL_VALUE})
+    assert v.rule == "search#1" and v.reason is not None
+    assert v.reason.startswith("search: rule search#1 could not be decided in time: argument")
+    # nor does an allow rule that cannot be decided fall through to a later one
+    h = ToolGrant("search", rules=[allow({"query": matches(EVIL)}), allow()])
+    assert h.quick({"query": EVIL_VALUE}) is None and h.check({"query": EVIL_VALUE}) is not None
+    assert h.quick({"query": "aa"}) == Verdict(None, "search#1")
+    d = Remit(tools={"search": g}).check("search", {"query": EVIL_VALUE}, now=NOW)
+    assert not d.allowed and d.code == "ARGUMENT" and d.rule == "search#1"
+
+
 # --- decisions and explanations -----------------------------------------------------------
 
 

@@ -26,7 +26,8 @@ op              arg                          accepts
 ``equals``      a scalar                     that value (``True`` is not ``1``)
 ``one_of``      a list of scalars; option    any listed value
                 ``case``
-``matches``     a regular expression         strings the pattern matches in full
+``matches``     a regular expression         strings the pattern matches in full, in
+                                             time (see below)
 ``within``      a path prefix                paths inside that directory (see below)
 ``glob``        an fnmatch pattern           normalized paths/URLs matching it
 ``url_prefix``  an absolute URL              URLs on that scheme+host under its path
@@ -105,6 +106,16 @@ the parent's rules stay first, as a layer of their own, and keep their ids.
 >>> v.rule, v.note
 ('send#1', 'not eve')
 
+A regular expression cannot hang a call. ``matches`` runs on the ``regex`` module (the
+syntax of :mod:`re`), whose matching can be stopped, and one check of a call may spend
+at most :data:`MATCH_TIMEOUT` (50 ms) of CPU time in all its patterns together, however
+many arguments and list items there are. A call that cannot be checked in that time
+is denied, whatever the rules say (a forbid rule it could not decide does not let it
+through to a later allow rule); :meth:`Constraint.check` gives the reason.
+
+>>> ToolGrant("search", {"q": matches(r"(a|aa)+$")}).quick({"q": "a" * 40 + "b"}) is None
+True
+
 Paths are compared lexically after :func:`posixpath.normpath`; symlinks are not
 resolved (this module does no I/O), so a tool that writes inside a granted directory
 must itself refuse to follow symlinks out of it. ``within("out/")`` accepts ``out``
@@ -124,7 +135,6 @@ from remit.policy._constraints import (
     ConstraintSpec,
     Equals,
     InInputs,
-    Matches,
     MaxLen,
     Miss,
     OneOf,
@@ -132,7 +142,6 @@ from remit.policy._constraints import (
     between,
     equals,
     in_inputs,
-    matches,
     max_len,
     one_of,
 )
@@ -149,11 +158,13 @@ from remit.policy._grant import (
     forbid,
 )
 from remit.policy._locations import Glob, UrlPrefix, Within, glob, url_prefix, within
+from remit.policy._matching import MATCH_TIMEOUT, Matches, matches
 from remit.policy._parsing import OPS, constraint_from_dict, constraints_from_spec
 from remit.policy._structure import Absent, AbsentOr, Each, absent, absent_or, each
 
 __all__ = [
     "FALLBACKS",
+    "MATCH_TIMEOUT",
     "OPS",
     "Absent",
     "AbsentOr",

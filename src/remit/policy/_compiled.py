@@ -19,15 +19,14 @@ from remit.policy._constraints import (
     Constraint,
     Equals,
     InInputs,
-    Matches,
     MaxLen,
     OneOf,
-    compile_regex,
     eq_key,
     fold,
     needs_inputs,
 )
 from remit.policy._locations import Within, is_under, normpath
+from remit.policy._matching import Matches, guarded
 from remit.policy._structure import Absent, AbsentOr, Each, arg_path
 
 # --- compiled checks (the per-call hot path) -------------------------------------------
@@ -68,8 +67,8 @@ def _one_of_pred(c: OneOf) -> _Pred:
 
 
 def _matches_pred(c: Matches) -> _Pred:
-    full = compile_regex(c.pattern).fullmatch
-    return lambda v, t: isinstance(v, str) and full(v) is not None
+    test = c.test  # raises MatchTimeout: the caller denies the call (see guarded)
+    return lambda v, t: isinstance(v, str) and test(v)
 
 
 def _between_pred(c: Between) -> _Pred:
@@ -327,8 +326,11 @@ def compile_args(
     :meth:`ToolGrant.check` returns None (``forbid=False``), or when a forbid rule with
     these constraints matches (``forbid=True``: ``in_inputs`` without inputs holds).
 
+    A ``matches`` that runs out of time fails closed: the test answers False, or True
+    for a forbid rule (it forbids).
+
     >>> ok = compile_args({"path": (within("out/"),), "n": (between(0, 9),)}.items())
     >>> ok({"path": "out/a", "n": 3}, None), ok({"path": "out/a"}, None)
     (True, False)
     """
-    return args_test(arg_checks(items, forbid), True, False)
+    return guarded(args_test(arg_checks(items, forbid), True, False), forbid)

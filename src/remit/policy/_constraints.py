@@ -10,7 +10,6 @@ use). The constraints on paths and URLs are in :mod:`remit.policy._locations`.
 from __future__ import annotations
 
 import math
-import re
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -104,11 +103,6 @@ def _number(value: object, what: str) -> int | float | None:
     if not math.isfinite(value):
         raise RemitFormatError(f"{what}: must be finite, got {value!r}")
     return value
-
-
-@lru_cache(maxsize=512)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 class Miss(NamedTuple):
@@ -304,40 +298,6 @@ class OneOf(Constraint):
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class Matches(Constraint):
-    """Accepts strings that the regular expression matches in full.
-
-    >>> matches(r"[a-z]+").check("abc1")
-    "'abc1' does not match '[a-z]+'"
-    """
-
-    pattern: str
-    _rx: re.Pattern[str] = field(init=False, compare=False)
-    op: ClassVar[str] = "matches"
-
-    def __post_init__(self) -> None:
-        if not isinstance(cast(object, self.pattern), str):
-            raise RemitFormatError(f"matches: pattern must be a string, got {kind(self.pattern)}")
-        try:
-            rx = compile_regex(self.pattern)
-        except re.error as e:
-            raise RemitFormatError(
-                f"matches: invalid regular expression {self.pattern!r}: {e}"
-            ) from None
-        object.__setattr__(self, "_rx", rx)
-
-    def check(self, value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"expected a string, got {kind(value)}"
-        if self._rx.fullmatch(value) is None:
-            return f"{show(value)} does not match {self.pattern!r}"
-        return None
-
-    def arg(self) -> Any:
-        return self.pattern
-
-
-@dataclass(frozen=True, slots=True, repr=False)
 class Between(Constraint):
     """Accepts numbers in ``[lo, hi]``; a None bound is open. Bools are not numbers.
 
@@ -508,11 +468,6 @@ def equals(value: Scalar) -> Equals:
 def one_of(*values: Scalar, case: Case = "sensitive") -> OneOf:
     """Accept any of ``values``. ``one_of(1, 2).implies(one_of(1, 2, 3))`` → True."""
     return OneOf(values, case)
-
-
-def matches(pattern: str) -> Matches:
-    r"""Accept strings ``pattern`` matches in full. ``matches(r"\d+").check("12")`` → None."""
-    return Matches(pattern)
 
 
 def between(lo: float | None, hi: float | None) -> Between:

@@ -17,8 +17,9 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError, WideningError
-from remit.policy._compiled import ArgsTest, arg_checks, args_test, compile_args
-from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, kind, show
+from remit.policy._compiled import ArgsTest, arg_checks, args_test
+from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, kind, show, walk
+from remit.policy._matching import Matches, MatchTimeout, guarded, within_budget
 from remit.policy._parsing import constraints_from_spec
 from remit.policy._structure import arg_failure, arg_path
 
@@ -227,11 +228,12 @@ def _args_imply(
     mine: Mapping[str, tuple[Constraint, ...]], theirs: Iterable[tuple[str, tuple[Constraint, ...]]]
 ) -> str | None:
     """The first argument of ``theirs`` some constraint of which ``mine`` does not imply."""
-    for arg, pcs in theirs:
-        ccs = mine.get(arg, ())
-        for p in pcs:
-            if not any(c.implies(p) for c in ccs):
-                return arg
+    with within_budget():  # implies may match a child's values against our patterns
+        for arg, pcs in theirs:
+            ccs = mine.get(arg, ())
+            for p in pcs:
+                if not any(c.implies(p) for c in ccs):
+                    return arg
     return None
 
 
@@ -248,6 +250,17 @@ _ALLOWED = Verdict(None)
 
 
 def _compile_grant(grant: ToolGrant) -> ArgsTest[Verdict | None]:
+    """The compiled :meth:`ToolGrant.quick`: a call whose ``matches`` runs out of time
+    is denied (None), whatever the rules say."""
+    run = _compile_plan(grant)
+    items = (c for _, cs in grant._items for c in cs)  # pyright: ignore[reportPrivateUsage]
+    rules = (c for _, rule in grant.rules for _, cs in rule._items for c in cs)  # pyright: ignore[reportPrivateUsage]
+    if any(isinstance(x, Matches) for c in (*items, *rules) for x in walk(c)):
+        return guarded(run, None)
+    return run
+
+
+def _compile_plan(grant: ToolGrant) -> ArgsTest[Verdict | None]:
     plan = grant._plan  # pyright: ignore[reportPrivateUsage]
     if not plan:
         return args_test(arg_checks(grant._items, False), _ALLOWED, None)  # pyright: ignore[reportPrivateUsage]
@@ -256,7 +269,7 @@ def _compile_grant(grant: ToolGrant) -> ArgsTest[Verdict | None]:
             (
                 Verdict(None, rid),
                 rule.effect == "forbid",
-                compile_args(rule._items, forbid=rule.effect == "forbid"),  # pyright: ignore[reportPrivateUsage]
+                args_test(arg_checks(rule._items, rule.effect == "forbid"), True, False),  # pyright: ignore[reportPrivateUsage]
             )
             for rid, rule in layer
         )
@@ -540,10 +553,14 @@ class ToolGrant:
         """
         if self._plan:
             return self.evaluate(args, inputs_text=inputs_text).reason
-        for arg, cs in self._items:
-            reason = arg_failure(arg, cs, args, inputs_text)
-            if reason is not None:
-                return f"{self.name}: {reason}"
+        try:
+            with within_budget():
+                for arg, cs in self._items:
+                    reason = arg_failure(arg, cs, args, inputs_text)
+                    if reason is not None:
+                        return f"{self.name}: {reason}"
+        except MatchTimeout as e:
+            return f"{self.name}: {e.located or e.reason}"
         return None
 
     def evaluate(self, args: Mapping[str, object], *, inputs_text: str | None = None) -> Verdict:
@@ -558,12 +575,26 @@ class ToolGrant:
         """
         if not self._plan:
             return Verdict(self.check(args, inputs_text))
+        with within_budget():
+            return self._evaluate(args, inputs_text)
+
+    def _evaluate(self, args: Mapping[str, object], inputs_text: str | None) -> Verdict:
         decided: str | None = None
         for layer in self._plan:
             decided = None
-            nearest: tuple[str, Rule] | None = None
+            nearest: tuple[str, Rule, str] | None = None
             for rid, rule in layer:
-                if rule.miss(args, inputs_text) is None:
+                try:
+                    miss = rule.miss(args, inputs_text)
+                except MatchTimeout as e:
+                    note = "" if rule.reason is None else f" ({rule.reason})"
+                    return Verdict(
+                        f"{self.name}: rule {rid}{note} could not be decided in time: "
+                        f"{e.located or e.reason}",
+                        rid,
+                        rule.reason,
+                    )
+                if miss is None:
                     if rule.effect == "forbid":
                         note = "" if rule.reason is None else f" ({rule.reason})"
                         matched = rule._matched(args)  # pyright: ignore[reportPrivateUsage]
@@ -576,12 +607,11 @@ class ToolGrant:
                     decided = rid
                     break
                 if nearest is None and rule.effect == "allow":
-                    nearest = (rid, rule)
+                    nearest = (rid, rule, miss)
             if decided is None:
                 if nearest is None:
                     return Verdict(f"{self.name}: no rule allows this call (its rules only forbid)")
-                rid, rule = nearest
-                miss = rule.miss(args, inputs_text)
+                rid, rule, miss = nearest
                 note = "" if rule.reason is None else f" ({rule.reason})"
                 return Verdict(
                     f"{self.name}: no rule allows this call; rule {rid}{note} fails: {miss}",
@@ -636,11 +666,12 @@ class ToolGrant:
                 fallback = child.fallback
         if not self.layers and not child.layers:
             merged = dict(self._items)
-            for arg, ccs in child._items:
-                pcs = merged.get(arg, ())
-                extra = tuple(c for c in ccs if not any(p.implies(c) for p in pcs))
-                if extra:
-                    merged[arg] = pcs + extra
+            with within_budget():
+                for arg, ccs in child._items:
+                    pcs = merged.get(arg, ())
+                    extra = tuple(c for c in ccs if not any(p.implies(c) for p in pcs))
+                    if extra:
+                        merged[arg] = pcs + extra
             same = len(merged) == len(self._items) and all(merged[a] is cs for a, cs in self._items)
             if same and fallback == self.fallback:
                 return self

@@ -12,11 +12,18 @@ import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, cast
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import Constraint, compile_regex, kind, show
+from remit.policy._constraints import Constraint, kind, show
+
+
+@lru_cache(maxsize=512)
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    # fnmatch makes every * an atomic group: globs cannot backtrack catastrophically
+    return re.compile(pattern)
 
 
 def normpath(path: str) -> str:

@@ -15,13 +15,13 @@ from remit.policy._constraints import (
     Constraint,
     Equals,
     InInputs,
-    Matches,
     MaxLen,
     OneOf,
     kind,
     show,
 )
 from remit.policy._locations import Glob, UrlPrefix, Within
+from remit.policy._matching import Matches
 from remit.policy._structure import Absent, AbsentOr, Each
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from remit.errors import RemitFormatError
 from remit.policy._constraints import MISSING, Constraint, Miss, kind, needs_inputs, show
+from remit.policy._matching import MatchTimeout, within_budget
 
 
 def _inner(op: str, constraints: object) -> tuple[Constraint, ...]:
@@ -45,7 +46,14 @@ def _spec_of(constraints: tuple[Constraint, ...]) -> Any:
     return [c.to_spec() for c in constraints]
 
 
-def _text(miss: Miss | None) -> str | None:
+def _text(c: Constraint, value: object, inputs_text: str | None) -> str | None:
+    """What :meth:`Constraint.check_in` says for a constraint that applies others inside
+    a value: the reason, after the place it failed (``"[1]: ..."``)."""
+    try:
+        with within_budget():
+            miss = c.locate(value, inputs_text)
+    except MatchTimeout as e:
+        return e.reason if not e.where else f"{e.where}: {e.reason}"
     if miss is None:
         return None
     return miss.reason if not miss.where else f"{miss.where}: {miss.reason}"
@@ -70,17 +78,21 @@ class Each(Constraint):
         object.__setattr__(self, "constraints", _inner("each", self.constraints))
 
     def check(self, value: object) -> str | None:
-        return _text(self.locate(value, None))
+        return _text(self, value, None)
 
     def check_in(self, value: object, inputs_text: str | None) -> str | None:
-        return _text(self.locate(value, inputs_text))
+        return _text(self, value, inputs_text)
 
     def locate(self, value: object, inputs_text: str | None) -> Miss | None:
         if not isinstance(value, list | tuple):
             return Miss("", value, self, f"expected a list, got {kind(value)}")
         for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
             for c in self.constraints:
-                miss = c.locate(item, inputs_text)
+                try:
+                    miss = c.locate(item, inputs_text)
+                except MatchTimeout as e:
+                    e.where = f"[{i}]{e.where}"
+                    raise
                 if miss is not None:
                     return miss._replace(where=f"[{i}]{miss.where}")
         return None
@@ -144,10 +156,10 @@ class AbsentOr(Constraint):
         object.__setattr__(self, "constraints", _inner("absent_or", self.constraints))
 
     def check(self, value: object) -> str | None:
-        return _text(self.locate(value, None))
+        return _text(self, value, None)
 
     def check_in(self, value: object, inputs_text: str | None) -> str | None:
-        return _text(self.locate(value, inputs_text))
+        return _text(self, value, inputs_text)
 
     def locate(self, value: object, inputs_text: str | None) -> Miss | None:
         if value is None or value is MISSING:
@@ -293,7 +305,8 @@ def arg_failure(
 
     A missing place fails unless every constraint accepts a missing argument; so does a
     value on the way that cannot hold the rest of the path (a string where a list of
-    mappings should be), whatever the constraints. In a
+    mappings should be), whatever the constraints. A ``matches`` that runs out of time
+    raises :class:`MatchTimeout` with the place in ``located``: the call is denied. In a
     forbid rule (``forbid``) without the task's inputs, a constraint that needs them
     holds: such a rule fails closed, it forbids.
     """
@@ -322,7 +335,14 @@ def _failure(
     for c in cs:
         if skip and needs_inputs(c):
             continue  # unknown without context: a forbid rule fails closed
-        miss = c.locate(value, inputs_text)
+        try:
+            miss = c.locate(value, inputs_text)
+        except MatchTimeout as e:
+            e.located = (
+                f"argument {loc + e.where!r}={show(e.value)} could not be checked against "
+                f"{e.constraint.describe()}: {e.reason}"
+            )
+            raise
         if miss is not None:
             return (
                 f"argument {loc + miss.where!r}={show(miss.value)} violates "
