@@ -399,6 +399,23 @@ def test_an_unquoted_dotted_key_is_refused_with_a_hint() -> None:
         Remit.from_toml('[tools.t]\nrules = [{ allow = { "a[1]" = { equals = 1 } } }]')
 
 
+def test_the_readmes_send_email_policy_reads_and_decides_as_it_says() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (block,) = [
+        b.split("```")[0] for b in readme.split("```toml\n")[1:] if "[tools.send_email]" in b
+    ]
+    r = Remit.from_toml(block)
+    round_trips(r)
+    ok = {"recipients": ["ANA@x.io", "bo@x.io"], "attachments": [{"file_id": "f1"}]}
+    assert mail(r, **ok) and mail(r, **ok, cc=["d@x.io"], bcc=None)
+    d = mail(r, **{**ok, "recipients": ["ana@x.io", "eve@evil.io"]})
+    assert d.reason.startswith(
+        "send_email: argument 'recipients[1]'='eve@evil.io' violates one_of("
+    )
+    assert not mail(r, **{**ok, "attachments": [{"file_id": "f1"}, {"name": "x.pdf"}]})
+    assert not mail(r, **ok, cc=["e@x.io"]) and not mail(r, **ok, bcc=["ana@x.io"])
+
+
 # --- ignoring case ------------------------------------------------------------------------
 
 CASE_TOML = """
