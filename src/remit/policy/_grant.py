@@ -158,7 +158,11 @@ class Rule:
         return d
 
     def miss(self, args: Mapping[str, object], inputs_text: str | None = None) -> str | None:
-        """None if this rule matches the call, else why not (naming argument and constraint)."""
+        """None if this rule matches the call, else why not (naming argument and constraint).
+
+        Raises :class:`~remit.policy._matching.MatchTimeout` (a :class:`TimeoutError`)
+        when a ``matches`` runs out of time: the call must then be denied.
+        """
         forbid = self.effect == "forbid"
         for arg, cs in self._items:
             reason = arg_failure(arg, cs, args, inputs_text, forbid)
@@ -372,7 +376,8 @@ class ToolGrant:
     counting across layers, so a parent's rule keeps its id in every descendant).
 
     ``fallback`` is what happens when a call is denied: ``"tell"`` (the default,
-    stored as None when not named), ``"stop"`` or ``"ask"``.
+    stored as None when not named), ``"stop"`` or ``"ask"``. A call that a ``matches``
+    cannot decide in time is denied, whatever the rules (see :mod:`remit.policy`).
 
     >>> g = ToolGrant("write_file", {"path": within("out/")})
     >>> g.check({"path": "/etc/x", "text": "hi"})
