@@ -141,8 +141,12 @@ TIMED_OUT = "no answer within 50 ms of matching (a call that cannot be checked i
 def test_a_catastrophic_pattern_cannot_hang_a_check() -> None:
     assert matches(EVIL).check(EVIL_VALUE) == TIMED_OUT
     assert matches(EVIL).check("a" * 10) is None  # matches what it can decide in time
-    # the classic (a+)+$ is decided at once: the regex module guards nested repeats
-    assert matches(r"(a+)+$").check(EVIL_VALUE) == f"{EVIL_VALUE!r} does not match '(a+)+$'"
+    # the classic (a+)+$: the regex module's repeat guards decide it at once (were they
+    # gone in some release, it would run out of time): either way it returns, refused
+    assert matches(r"(a+)+$").check(EVIL_VALUE) in (
+        f"{EVIL_VALUE!r} does not match '(a+)+$'",
+        TIMED_OUT,
+    )
     assert each(matches(EVIL)).check(["aa", EVIL_VALUE]) == f"[1]: {TIMED_OUT}"
 
 
