@@ -110,6 +110,55 @@ def test_stop_fails_the_task_even_when_the_role_catches_the_denial(tmp_path: Pat
     assert SENT == []
 
 
+@tool(effect=True)
+def send_email(recipients: list[str], subject: str) -> str:
+    SENT.append({"recipients": recipients, "subject": subject})
+    return f"sent {subject!r} to {', '.join(recipients)}"
+
+
+class Mailer(Agent):
+    """Mails whom it was told to, which may be more people than the policy allows."""
+
+    tools = (send_email,)
+
+    def __init__(self, recipients: list[str]) -> None:
+        self.recipients = recipients
+
+    async def execute(self, ctx: Any) -> Any:
+        try:
+            return await ctx.call("send_email", recipients=self.recipients, subject="minutes")
+        except DeniedError as e:
+            return f"refused: {e.message}"
+
+
+MAIL_REMIT = """
+deadline = "10m"
+[tools.send_email]
+recipients = { each = { one_of = ["a@x.io", "b@x.io"] } }
+"""
+
+
+def test_a_list_argument_with_one_element_outside_the_allowed_set_is_denied_at_the_gate(
+    tmp_path: Path,
+) -> None:
+    rt = Runtime(journal=tmp_path / "j.db", agent=Mailer(["a@x.io", "eve@evil.io", "b@x.io"]))
+    run = rt.run("send the minutes", remit=Remit.from_toml(MAIL_REMIT), run_id="r")
+    assert run.ok and run.result == (
+        "refused: send_email: argument 'recipients[1]'='eve@evil.io' violates "
+        "one_of('a@x.io', 'b@x.io'): 'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+    assert SENT == []
+    (row,) = denied_rows(tmp_path / "j.db", "r")
+    assert "recipients[1]" in (row.error or "")
+    # every recipient in the set: the call goes through and verifies offline
+    rt = Runtime(journal=tmp_path / "k.db", agent=Mailer(["b@x.io", "a@x.io"]))
+    run = rt.run("send the minutes", remit=Remit.from_toml(MAIL_REMIT))
+    assert run.ok and run.result == "sent 'minutes' to b@x.io, a@x.io"
+    assert SENT == [{"recipients": ["b@x.io", "a@x.io"], "subject": "minutes"}]
+    report = verify_run(rt.store, run.id)
+    assert report.ok and report.calls == 1
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "remit.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=60)  # fmt: skip

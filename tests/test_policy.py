@@ -16,7 +16,10 @@ import remit.policy
 import remit.policy._compiled
 import remit.policy._constraints
 import remit.policy._grant
+import remit.policy._locations
+import remit.policy._matching
 import remit.policy._parsing
+import remit.policy._structure
 from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
     OPS,
@@ -24,10 +27,13 @@ from remit.policy import (
     Rule,
     ToolGrant,
     Verdict,
+    absent,
+    absent_or,
     between,
     compile_args,
     constraint_from_dict,
     constraints_from_spec,
+    each,
     equals,
     glob,
     in_inputs,
@@ -71,6 +77,31 @@ def test_one_of_accepts_listed_values_only() -> None:
     assert c.check("x") == "'x' is not one of 'r', 'w', 3"
 
 
+def test_one_of_ignoring_case_folds_ascii_letters_and_nothing_else() -> None:
+    c = one_of("Alice", "bob@X.io", 3, case="insensitive")
+    for ok in ("alice", "ALICE", "aLiCe", "BOB@x.IO", 3, 3.0):
+        assert accepts(c, ok), ok
+    for bad in ("alic", "Alice ", "\u212alice", "bob@x.io\u0307", "3", True, None):
+        assert not accepts(c, bad), bad
+    assert accepts(one_of("Émile", case="insensitive"), "ÉMILE")  # É is not ASCII: as written
+    assert not accepts(one_of("Émile", case="insensitive"), "émile")
+    assert c.check("eve") == "'eve' is not one of 'Alice', 'bob@X.io', 3 (ignoring case)"
+    assert one_of("Bob", "BOB", "bob", case="insensitive").values == ("Bob",)
+    assert one_of("Bob", case="insensitive") == one_of("bob", case="insensitive")
+    assert one_of("Bob", case="insensitive") != one_of("Bob")
+    assert repr(c) == "one_of('Alice', 'bob@X.io', 3, case='insensitive')"
+
+
+def test_a_grant_ignoring_case_narrows_to_one_respecting_it_never_the_reverse() -> None:
+    parent = ToolGrant("greet", {"name": one_of("Alice", "Bob", case="insensitive")})
+    assert parent.check({"name": "BOB"}) is None and parent.quick({"name": "bob"}) == Verdict(None)
+    strict = ToolGrant("greet", {"name": one_of("Alice", "Bob")})
+    assert strict.is_within(parent)
+    assert not parent.is_within(strict) and parent.widening(strict) == "name"
+    merged = strict.narrowed(parent)
+    assert merged.check({"name": "bob"}) is not None and merged.check({"name": "Bob"}) is None
+
+
 @pytest.mark.parametrize(
     "build",
     [
@@ -100,6 +131,61 @@ def test_matches_requires_a_full_match_of_a_string() -> None:
 def test_matches_rejects_an_invalid_pattern_when_built() -> None:
     with pytest.raises(RemitFormatError, match="invalid regular expression"):
         matches("(")
+
+
+EVIL = r"(a|aa)+$"  # exponential backtracking, even in the regex module
+EVIL_VALUE = "a" * 40 + "b"
+TIMED_OUT = "no answer within 50 ms of matching (a call that cannot be checked in time is denied)"
+
+
+def test_a_catastrophic_pattern_cannot_hang_a_check() -> None:
+    assert matches(EVIL).check(EVIL_VALUE) == TIMED_OUT
+    assert matches(EVIL).check("a" * 10) is None  # matches what it can decide in time
+    # the classic (a+)+$: the regex module's repeat guards decide it at once (were they
+    # gone in some release, it would run out of time): either way it returns, refused
+    assert matches(r"(a+)+$").check(EVIL_VALUE) in (
+        f"{EVIL_VALUE!r} does not match '(a+)+$'",
+        TIMED_OUT,
+    )
+    assert each(matches(EVIL)).check(["aa", EVIL_VALUE]) == f"[1]: {TIMED_OUT}"
+
+
+def test_a_call_whose_match_times_out_is_denied() -> None:
+    g = ToolGrant("search", {"query": matches(EVIL)})
+    assert g.quick({"query": "aaa"}) == Verdict(None)
+    assert g.quick({"query": EVIL_VALUE}) is None
+    assert g.check({"query": EVIL_VALUE}) == (
+        f"search: argument 'query'={EVIL_VALUE!r} could not be checked against "
+        f"matches('(a|aa)+$'): {TIMED_OUT}"
+    )
+    items = ToolGrant("search", {"queries": each(matches(EVIL))})
+    assert items.quick({"queries": ["a", EVIL_VALUE]}) is None
+    reason = items.check({"queries": ["a", EVIL_VALUE]})
+    assert reason is not None and reason.startswith("search: argument 'queries[1]'=")
+    assert compile_args(g.args.items())({"query": EVIL_VALUE}, None) is False
+    assert compile_args(g.args.items(), forbid=True)({"query": EVIL_VALUE}, None) is True
+
+
+def test_one_check_of_a_call_shares_one_matching_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a clock that advances 20 ms whenever it is read: the 50 ms budget of a check runs
+    # out after two items, however fast each match is, and the third is never matched
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.02
+        return now[0]
+
+    monkeypatch.setattr(remit.policy._matching, "_clock", clock)
+    g = ToolGrant("tag", {"tags": each(matches("[a-z]+"))})
+    assert g.check({"tags": ["a", "b"]}) is None
+    reason = g.check({"tags": ["a", "b", "c", "d"]})
+    assert reason == (
+        "tag: argument 'tags[2]'='c' could not be checked against matches('[a-z]+'): " + TIMED_OUT
+    )
+    assert g.quick({"tags": ["a", "b", "c", "d"]}) is None
+    assert g.quick({"tags": ["a", "b"]}) == Verdict(None)
+    # outside a check, each match has the whole timeout to itself
+    assert matches("[a-z]+").check("c") is None
 
 
 # --- within -------------------------------------------------------------------------
@@ -266,6 +352,235 @@ def test_max_len_limits_strings_lists_and_mappings() -> None:
             max_len(bad)  # type: ignore[arg-type]
 
 
+# --- each, absent, absent_or ------------------------------------------------------------------
+
+PEOPLE = one_of("a@x.io", "b@x.io")
+
+
+def test_each_accepts_a_list_whose_every_item_satisfies_its_constraints() -> None:
+    c = each(PEOPLE)
+    assert accepts(c, ["a@x.io", "b@x.io", "a@x.io"]) and accepts(c, ("b@x.io",))
+    assert accepts(c, [])  # no item to fail
+    assert (
+        c.check(["a@x.io", "eve@evil.io"]) == "[1]: 'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+
+
+@pytest.mark.parametrize("value", ["a@x.io", {"a@x.io": 1}, {"a@x.io"}, None, 3, b"a"])
+def test_each_rejects_a_value_that_is_not_a_list(value: object) -> None:
+    assert each(PEOPLE).check(value) == f"expected a list, got {type(value).__name__}"
+
+
+def test_each_with_several_constraints_needs_all_of_them_and_nests() -> None:
+    c = each(max_len(5), matches("[a-z]+"))
+    assert accepts(c, ["ab", "cde"])
+    assert c.check(["ab", "abcdef"]) == "[1]: length 6 exceeds 5"
+    assert c.check(["ab", "A"]) == "[1]: 'A' does not match '[a-z]+'"
+    grid = each(each(between(0, 9)), max_len(2))
+    assert accepts(grid, [[0, 9], []])
+    assert grid.check([[0], [1, 10]]) == "[1][1]: 10 is above the maximum 9"
+    assert grid.check([[0], [1, 2, 3]]) == "[1]: length 3 exceeds 2"  # max_len is per item
+    assert grid.check([[0], 1]) == "[1]: expected a list, got int"
+
+
+def test_a_list_argument_with_one_element_outside_the_allowed_set_is_denied() -> None:
+    g = ToolGrant("send_email", {"recipients": each(PEOPLE)})
+    assert g.check({"recipients": ["a@x.io", "b@x.io"]}) is None
+    reason = g.check({"recipients": ["a@x.io", "eve@evil.io", "b@x.io"]})
+    assert reason == (
+        "send_email: argument 'recipients[1]'='eve@evil.io' violates one_of('a@x.io', 'b@x.io'): "
+        "'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+    assert g.quick({"recipients": ["a@x.io", "eve@evil.io"]}) is None
+    assert g.check({"recipients": "a@x.io"}) == (
+        "send_email: argument 'recipients'='a@x.io' violates each(one_of('a@x.io', 'b@x.io')): "
+        "expected a list, got str"
+    )
+    assert g.check({}) == (
+        "send_email: argument 'recipients' is missing but constrained by "
+        "each(one_of('a@x.io', 'b@x.io'))"
+    )
+
+
+def test_each_checks_every_item_against_the_tasks_inputs() -> None:
+    g = ToolGrant("send_email", {"recipients": each(in_inputs())})
+    text = "mail a@x.io and b@x.io the minutes"
+    assert g.check({"recipients": ["a@x.io", "b@x.io"]}, text) is None
+    assert g.quick({"recipients": ["a@x.io", "b@x.io"]}, text) == Verdict(None)
+    reason = g.check({"recipients": ["a@x.io", "eve@evil.io"]}, text)
+    assert reason is not None and "'recipients[1]'='eve@evil.io' violates in_inputs()" in reason
+    assert g.check({"recipients": ["a@x.io"]}) is not None  # no inputs: denied
+
+
+def test_absent_accepts_only_an_argument_left_out_or_null() -> None:
+    g = ToolGrant("send_email", {"bcc": absent()})
+    assert g.check({}) is None and g.check({"bcc": None}) is None
+    assert g.quick({}) == g.quick({"bcc": None}) == Verdict(None)
+    assert g.check({"bcc": ["x@y.io"]}) == (
+        "send_email: argument 'bcc'=['x@y.io'] violates absent(): must be left out (or null)"
+    )
+    assert g.check({"bcc": []}) is not None and g.quick({"bcc": ""}) is None
+
+
+def test_absent_or_constrains_an_optional_argument_only_when_it_is_given() -> None:
+    g = ToolGrant("send_email", {"cc": absent_or(each(PEOPLE))})
+    for ok in ({}, {"cc": None}, {"cc": []}, {"cc": ["b@x.io"]}):
+        assert g.check(ok) is None and g.quick(ok) == Verdict(None), ok
+    assert g.check({"cc": ["b@x.io", "eve@evil.io"]}) == (
+        "send_email: argument 'cc[1]'='eve@evil.io' violates one_of('a@x.io', 'b@x.io'): "
+        "'eve@evil.io' is not one of 'a@x.io', 'b@x.io'"
+    )
+    assert g.quick({"cc": ["eve@evil.io"]}) is None
+
+
+def test_a_constrained_argument_left_out_is_denied_unless_every_constraint_allows_it() -> None:
+    g = ToolGrant("send_email", {"cc": [absent_or(each(PEOPLE)), max_len(3)]})
+    assert g.check({}) == "send_email: argument 'cc' is missing but constrained by max_len(3)"
+    assert g.quick({}) is None
+    both = ToolGrant("send_email", {"cc": [absent_or(each(PEOPLE)), absent_or(max_len(3))]})
+    assert both.check({}) is None and both.quick({}) == Verdict(None)
+
+
+def test_each_and_absent_or_take_constraints_only() -> None:
+    with pytest.raises(RemitFormatError, match=r"^each: needs at least one constraint"):
+        each()
+    with pytest.raises(RemitFormatError, match=r"^each: expected constraints such as"):
+        each({"one_of": ["a"]})  # type: ignore[arg-type]
+    with pytest.raises(RemitFormatError, match=r"^absent_or: needs at least one"):
+        absent_or()
+    assert each(PEOPLE, PEOPLE) == each(PEOPLE)  # duplicates dropped
+
+
+# --- argument paths ----------------------------------------------------------------------------
+
+FILES = one_of("f1", "f2")
+
+
+def test_a_path_constrains_a_field_of_every_item_of_a_list_argument() -> None:
+    g = ToolGrant("send_email", {"attachments[].file_id": FILES})
+    ok = {"attachments": [{"file_id": "f1", "name": "a.pdf"}, {"file_id": "f2"}]}
+    assert g.check(ok) is None and g.quick(ok) == Verdict(None)
+    assert g.check({"attachments": []}) is None  # no item to fail
+    bad = {"attachments": [{"file_id": "f1"}, {"file_id": "f9"}]}
+    assert g.check(bad) == (
+        "send_email: argument 'attachments[1].file_id'='f9' violates one_of('f1', 'f2'): "
+        "'f9' is not one of 'f1', 'f2'"
+    )
+    assert g.quick(bad) is None
+
+
+@pytest.mark.parametrize(
+    ("attachments", "where"),
+    [
+        ([{"file_id": "f1"}, {"name": "b.pdf"}], "'attachments[1].file_id'"),
+        ([{"file_id": "f1"}, None], "'attachments[1].file_id'"),
+        ([{"file_id": "f1"}, {"file_id": None}], None),
+        (None, "'attachments[].file_id'"),
+    ],
+)
+def test_a_missing_nested_field_is_denied(attachments: object, where: str | None) -> None:
+    g = ToolGrant("send_email", {"attachments[].file_id": FILES})
+    call = {"attachments": attachments}
+    reason = g.check(call)
+    assert reason is not None and g.quick(call) is None
+    if where is not None:
+        assert reason == (
+            f"send_email: argument {where} is missing but constrained by one_of('f1', 'f2')"
+        )
+    else:  # a field given as null is there, and null is not one of the files
+        assert "violates one_of('f1', 'f2'): None is not one of" in reason
+    assert g.check({}) == (
+        "send_email: argument 'attachments[].file_id' is missing but constrained by "
+        "one_of('f1', 'f2')"
+    )
+
+
+def test_absent_or_lets_a_path_be_missing_and_absent_requires_it() -> None:
+    g = ToolGrant("send_email", {"attachments[].file_id": absent_or(FILES)})
+    for ok in ({}, {"attachments": None}, {"attachments": [{"name": "x"}, {"file_id": "f2"}]}):
+        assert g.check(ok) is None and g.quick(ok) == Verdict(None), ok
+    assert g.quick({"attachments": [{"file_id": "f9"}]}) is None
+    h = ToolGrant("send_email", {"options.debug": absent()})
+    for ok in ({}, {"options": None}, {"options": {}}, {"options": {"debug": None}}):
+        assert h.check(ok) is None and h.quick(ok) == Verdict(None), ok
+    assert h.check({"options": {"debug": True}}) == (
+        "send_email: argument 'options.debug'=True violates absent(): must be left out (or null)"
+    )
+    assert h.quick({"options": {"debug": True}}) is None
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        (
+            {"attachments": "f1"},
+            "argument 'attachments'='f1' does not fit the path 'attachments[].file_id': "
+            "expected a list for '[]', got str",
+        ),
+        (
+            {"attachments": ["f1"]},
+            "argument 'attachments[0]'='f1' does not fit the path 'attachments[].file_id': "
+            "expected a mapping with the field 'file_id', got str",
+        ),
+    ],
+)
+def test_a_value_on_the_way_that_cannot_hold_the_path_is_denied(
+    call: dict[str, object], reason: str
+) -> None:
+    for cs in (FILES, absent_or(FILES), absent()):
+        g = ToolGrant("send_email", {"attachments[].file_id": cs})
+        assert g.check(call) == f"send_email: {reason}"
+        assert g.quick(call) is None
+
+
+def test_a_path_reaches_fields_of_mappings_and_items_of_nested_lists() -> None:
+    g = ToolGrant(
+        "deploy",
+        {"options.mode": one_of("draft", "send"), "matrix[][]": between(0, 9), "a.b[].c": FILES},
+    )
+    ok = {"options": {"mode": "draft"}, "matrix": [[0, 9], []], "a": {"b": [{"c": "f1"}]}}
+    assert g.check(ok) is None and g.quick(ok) == Verdict(None)
+    bad = {**ok, "matrix": [[0], [1, 10]]}
+    assert g.check(bad) == (
+        "deploy: argument 'matrix[1][1]'=10 violates between(0, 9): 10 is above the maximum 9"
+    )
+    assert g.quick(bad) is None
+    assert g.check({**ok, "options": {"mode": "Send"}}) is not None
+    assert g.check({**ok, "options": ["draft"]}) is not None
+
+
+def test_paths_round_trip_and_narrow_by_their_key() -> None:
+    parent = ToolGrant("send_email", {"attachments[].file_id": FILES})
+    assert parent.spec() == {"attachments[].file_id": {"one_of": ["f1", "f2"]}}
+    assert ToolGrant.from_spec("send_email", parent.spec()) == parent
+    child = ToolGrant("send_email", {"attachments[].file_id": one_of("f1")})
+    assert child.is_within(parent) and not parent.is_within(child)
+    # the same test written another way is not recognized: conservatively wider
+    other = ToolGrant("send_email", {"attachments[].name": max_len(3)})
+    assert other.widening(parent) == "attachments[].file_id"
+    merged = parent.narrowed(child)
+    assert merged.is_within(parent) and merged.check({"attachments": [{"file_id": "f2"}]})
+
+
+@pytest.mark.parametrize(
+    ("key", "what"),
+    [
+        ("attachments[0].file_id", "'[' at position 11 must be followed by ']'"),
+        ("attachments[.file_id", "'[' at position 11 must be followed by ']'"),
+        ("a..b", "empty field name at position 2"),
+        ("a.", "empty field name at position 2"),
+        (".a", "it must start with an argument name"),
+        ("[].a", "it must start with an argument name"),
+        ("a[]b", "expected '.' or '[]' after '[]' at position 3"),
+        ("a]", "']' at position 1 has no '['"),
+    ],
+)
+def test_malformed_argument_paths_are_refused_when_read(key: str, what: str) -> None:
+    with pytest.raises(RemitFormatError) as e:
+        ToolGrant.from_spec("t", {key: {"equals": 1}})
+    assert e.value.message.startswith(f"tools.t.{key}: malformed argument path {key!r}: {what}")
+
+
 # --- implies --------------------------------------------------------------------------------
 
 
@@ -287,6 +602,19 @@ def test_max_len_limits_strings_lists_and_mappings() -> None:
         (one_of("ab", "c"), max_len(2)),
         (url_prefix("https://h.io/v1/a"), url_prefix("https://h.io/v1/")),
         (glob("*.md"), glob("*.md")),
+        (each(one_of("a", "b")), each(one_of("a", "b", "c"))),
+        (each(one_of("a"), max_len(1)), each(max_len(3))),
+        (each(each(between(0, 1))), each(each(between(-1, 2)))),
+        (absent(), absent_or(one_of("a"))),
+        (absent_or(one_of("a")), absent_or(one_of("a", "b"))),
+        (one_of("a"), absent_or(one_of("a", "b"))),
+        (each(one_of("a")), absent_or(each(one_of("a", "b")))),
+        (within("out/a"), absent_or(within("out"))),
+        (one_of("Alice"), one_of("alice", "bob", case="insensitive")),
+        (one_of("Alice", case="insensitive"), one_of("ALICE", "bob", case="insensitive")),
+        (one_of("1", "+2", case="insensitive"), one_of("1", "+2")),  # no letters to fold
+        (one_of("Bob", case="insensitive"), absent_or(one_of("bob", case="insensitive"))),
+        (in_inputs(), in_inputs(case="insensitive")),
     ],
 )
 def test_implies(a: Constraint, b: Constraint) -> None:
@@ -310,6 +638,20 @@ def test_implies(a: Constraint, b: Constraint) -> None:
         (within("out"), glob("out/*")),
         (url_prefix("https://h.io/"), url_prefix("https://h.io/v1/")),
         (url_prefix("https://h.io/v1/"), url_prefix("http://h.io/v1/")),
+        (each(one_of("a", "b", "c")), each(one_of("a", "b"))),
+        (each(max_len(3)), each(one_of("a"), max_len(1))),
+        (each(one_of("a")), one_of("a")),
+        (one_of("a"), each(one_of("a"))),
+        (absent_or(one_of("a")), one_of("a", "b")),
+        (absent_or(one_of("a", "b")), absent_or(one_of("a"))),
+        (absent_or(one_of("a")), absent()),
+        (one_of("a"), absent()),
+        (max_len(0), each(one_of("a"))),
+        (one_of("Alice", case="insensitive"), one_of("Alice")),
+        (one_of("Alice", case="insensitive"), one_of("Alice", "alice", "ALICE")),
+        (one_of("alice"), one_of("Bob", case="insensitive")),
+        (one_of("Bob", case="insensitive"), matches("Bob")),
+        (in_inputs(case="insensitive"), in_inputs()),
     ],
 )
 def test_does_not_imply(a: Constraint, b: Constraint) -> None:
@@ -334,6 +676,14 @@ ALL_KINDS: list[Constraint] = [
     between(None, None),
     max_len(200),
     in_inputs(),
+    each(one_of("a@x.io", "b@x.io")),
+    each(max_len(3), each(between(0, 1))),
+    absent(),
+    absent_or(each(matches(r"[a-z]+@x\.io"))),
+    absent_or(max_len(3), within("out")),
+    one_of("Alice", "Bob", case="insensitive"),
+    in_inputs(case="insensitive"),
+    each(one_of("a@x.io", case="insensitive")),
 ]
 
 
@@ -341,7 +691,7 @@ ALL_KINDS: list[Constraint] = [
 def test_constraints_round_trip_through_both_dict_forms(c: Constraint) -> None:
     assert constraint_from_dict(c.to_spec()) == c
     assert constraint_from_dict(c.to_dict()) == c
-    assert c.to_dict() == {"op": c.op, "arg": c.to_spec()[c.op]}
+    assert c.to_dict() == {"op": c.op, "arg": c.to_spec()[c.op], **c.options()}
     assert repr(c) == c.describe()
 
 
@@ -356,6 +706,21 @@ def test_file_forms_of_each_op() -> None:
     assert between(0, None).to_spec() == {"between": {"min": 0}}
     assert constraint_from_dict({"between": [0, None]}) == between(0, None)
     assert constraint_from_dict({"between": {"max": 2}}) == between(None, 2)
+    assert each(one_of(1)).to_spec() == {"each": {"one_of": [1]}}
+    assert each(one_of(1), max_len(2)).to_spec() == {"each": [{"one_of": [1]}, {"max_len": 2}]}
+    assert each(one_of(1), max_len(2)).to_dict() == {
+        "op": "each",
+        "arg": [{"one_of": [1]}, {"max_len": 2}],
+    }
+    assert absent().to_spec() == {"absent": True}
+    assert absent_or(each(one_of(1))).to_spec() == {"absent_or": {"each": {"one_of": [1]}}}
+    assert constraint_from_dict({"each": [{"one_of": [1]}, {"one_of": [1]}]}) == each(one_of(1))
+    insensitive = one_of("Bob", case="insensitive")
+    assert insensitive.to_spec() == {"one_of": ["Bob"], "case": "insensitive"}
+    assert insensitive.to_dict() == {"op": "one_of", "arg": ["Bob"], "case": "insensitive"}
+    assert constraint_from_dict({"one_of": ["Bob"], "case": "sensitive"}) == one_of("Bob")
+    assert one_of("Bob", case="sensitive").to_spec() == {"one_of": ["Bob"]}
+    assert in_inputs(case="insensitive").to_spec() == {"in_inputs": True, "case": "insensitive"}
 
 
 @pytest.mark.parametrize(
@@ -372,6 +737,24 @@ def test_file_forms_of_each_op() -> None:
         ({"max_len": -1}, "here: max_len: must be a non-negative integer"),
         ({"matches": "("}, "here: matches: invalid regular expression"),
         ("within", "here: expected a constraint table"),
+        ({"each": []}, "here: each: needs at least one constraint"),
+        ({"each": "a"}, "here: each: expected a constraint or a list of constraints, got str"),
+        ({"each": {"inside": "x"}}, "here: each: unknown constraint op 'inside'"),
+        ({"each": [{"max_len": 1}, {"one_of": 3}]}, "here: each[1]: one_of: expected a list"),
+        ({"absent": False}, "here: absent: expected true, got False (to allow any value, leave"),
+        ({"absent_or": []}, "here: absent_or: needs at least one constraint"),
+        ({"one_of": ["a"], "case": "upper"}, "here: one_of: case must be 'sensitive' or 'insens"),
+        (
+            {"one_of": ["a"], "cas": "insensitive"},
+            "here: one_of: unknown option 'cas' (expected ca",
+        ),
+        (
+            {"within": "a", "case": "insensitive"},
+            "here: within: unknown option 'case' (it takes no",
+        ),
+        ({"case": "insensitive"}, "here: a constraint table has exactly one op, got ['case']"),
+        ({"in_inputs": True, "case": 1}, "here: in_inputs: case must be 'sensitive' or 'insensiti"),
+        ({"op": "one_of", "arg": ["a"], "x": 1}, "here: expected exactly the keys 'op' and 'arg'"),
     ],
 )
 def test_malformed_constraints_name_the_location(data: object, message: str) -> None:
@@ -491,14 +874,17 @@ def test_module_examples_run() -> None:
     public = {name: getattr(remit.policy, name) for name in remit.policy.__all__}
     for module in (
         remit.policy._constraints,
+        remit.policy._locations,
+        remit.policy._matching,
         remit.policy._parsing,
+        remit.policy._structure,
         remit.policy._compiled,
         remit.policy._grant,
     ):
         result = doctest.testmod(module, extraglobs=public)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
         attempted += result.attempted
-    assert attempted == 41
+    assert attempted == 62
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -523,6 +909,7 @@ urls = st.builds(
 scalars = st.one_of(
     st.integers(-5, 15),
     st.sampled_from([True, False, 0.5, 2.0, "r", "w", "abc", "out/a.md", "https://h.io/v1/x"]),
+    st.sampled_from(["R", "W", "Abc", "aBC", "OUT/a.md", "\u212a", "k", "K", "12"]),
 )
 values = st.one_of(
     paths,
@@ -531,6 +918,7 @@ values = st.one_of(
     st.floats(-20, 20),
     st.text(max_size=6),
     st.lists(st.integers(), max_size=6),
+    st.lists(st.one_of(scalars, paths), max_size=4),
     st.none(),
 )
 
@@ -544,6 +932,8 @@ def ranges(draw: st.DrawFn) -> Constraint:
 constraints: st.SearchStrategy[Constraint] = st.one_of(
     scalars.map(equals),
     st.lists(scalars, min_size=1, max_size=4).map(lambda vs: one_of(*vs)),
+    st.lists(scalars, min_size=1, max_size=4).map(lambda vs: one_of(*vs, case="insensitive")),
+    st.just(in_inputs(case="insensitive")),
     st.sampled_from(["[a-z]+", "out/.*", r"\d+", ".*", "[a-z]*"]).map(matches),
     st.sampled_from(
         ["out", "out/sub", "out/sub/deep", "etc", ".", "/", "/etc", "..", "../out"]
@@ -555,6 +945,14 @@ constraints: st.SearchStrategy[Constraint] = st.one_of(
     ranges(),
     st.integers(0, 8).map(max_len),
     st.just(in_inputs()),
+)
+leaf_constraints = constraints
+constraints = st.one_of(
+    leaf_constraints,
+    st.lists(leaf_constraints, min_size=1, max_size=2).map(lambda cs: each(*cs)),
+    st.just(absent()),
+    st.lists(leaf_constraints, min_size=1, max_size=2).map(lambda cs: absent_or(*cs)),
+    st.lists(leaf_constraints, min_size=1, max_size=2).map(lambda cs: absent_or(each(*cs))),
 )
 
 
@@ -649,7 +1047,9 @@ all_values = st.one_of(values, odd_values)
 prefixes = st.sampled_from(
     ["out", "out/sub", "out/sub/deep", "/", ".", "..", "../out", "/etc", "..out", "out/..x"]
 )
-inputs = st.one_of(st.none(), st.sampled_from(["", "pay r 2 out/a.md", "abc 0.5 w"]))
+inputs = st.one_of(
+    st.none(), st.sampled_from(["", "pay r 2 out/a.md", "abc 0.5 w", "PAY R 2 OUT/A.MD K"])
+)
 
 
 def reference_ok(cs: list[Constraint], value: object, inputs_text: str | None) -> bool:
@@ -662,12 +1062,16 @@ def test_compiled_constraints_decide_like_check(
     cs: list[Constraint], value: object, inputs_text: str | None
 ) -> None:
     ok = compile_args({"a": tuple(cs)}.items())
+    grant = ToolGrant("t", {"a": cs})
     assert ok({"a": value}, inputs_text) == reference_ok(cs, value, inputs_text)
-    assert ok({}, inputs_text) is False  # a constrained argument that is missing
+    # a constrained argument that is missing: only absent and absent_or allow that
+    assert ok({}, inputs_text) == (grant.check({}, inputs_text) is None)
+    assert ok({}, inputs_text) == all(c.accepts_missing for c in cs)
     # a forbid rule's test: in_inputs without inputs holds there
     hit = compile_args({"a": tuple(cs)}.items(), forbid=True)
     rule = Rule("forbid", {"a": cs})
-    assert hit({"a": value}, inputs_text) == (rule.miss({"a": value}, inputs_text) is None)
+    for args in ({"a": value}, {"a": [value]}, {}):
+        assert hit(args, inputs_text) == (rule.miss(args, inputs_text) is None), args
 
 
 @settings(max_examples=400, deadline=None)
@@ -698,6 +1102,35 @@ def test_quick_agrees_with_evaluate_on_simple_grants(
             assert quick == verdict == Verdict(None)
         else:
             assert quick is None
+
+
+nested = st.recursive(
+    st.one_of(scalars, st.none(), paths),
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3), st.dictionaries(st.sampled_from(["b", "c"]), kids, max_size=2)
+    ),
+    max_leaves=8,
+)
+path_keys = st.sampled_from(["a", "a[]", "a.b", "a[].b", "a[].b[]", "a.b[].c", "a[][]"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.dictionaries(path_keys, st.lists(constraints, min_size=1, max_size=2), max_size=2),
+    st.lists(st.dictionaries(st.just("a"), nested), max_size=6),
+    inputs,
+)
+def test_compiled_paths_decide_like_check(
+    spec: dict[str, list[Constraint]], calls: list[dict[str, object]], inputs_text: str | None
+) -> None:
+    grant = ToolGrant("t", spec)
+    rule = Rule("forbid", spec)
+    hit = compile_args(rule.args.items(), forbid=True)
+    for args in calls:
+        assert (grant.quick(args, inputs_text) is None) == (
+            grant.check(args, inputs_text) is not None
+        )
+        assert hit(args, inputs_text) == (rule.miss(args, inputs_text) is None)
 
 
 def test_quick_compiles_once_and_leaves_equality_alone() -> None:

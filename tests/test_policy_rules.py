@@ -6,6 +6,7 @@ TOML/JSON forms with location-naming errors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,18 +19,23 @@ from remit.policy import (
     Rule,
     ToolGrant,
     Verdict,
+    absent,
+    absent_or,
     allow,
     between,
     constraint_from_dict,
+    each,
     equals,
     forbid,
     glob,
     in_inputs,
+    matches,
     max_len,
     one_of,
     within,
 )
 from remit.remit import Decision, Remit
+from remit.warrant import AgentKey, issue
 
 NOW = 1_800_000_000.0
 PROMPT = "Pay bob@example.com 50 dollars for lunch (invoice 1234)."
@@ -207,6 +213,270 @@ def test_in_inputs_file_form() -> None:
     assert constraint_from_dict({"in_inputs": True}) == in_inputs()
     with pytest.raises(RemitFormatError, match=r"^x: in_inputs: expected true, got False"):
         constraint_from_dict({"in_inputs": False}, "x")
+
+
+# --- lists and optional arguments ---------------------------------------------------------
+
+EMAIL_TOML = """
+depth = 1
+[tools.send_email]
+recipients = { each = { one_of = ["a@x.io", "b@x.io", "c@x.io"] } }
+cc = { absent_or = { each = [{ in_inputs = true }, { max_len = 40 }] } }
+bcc = { absent = true }
+"""
+
+
+def mail(remit: Remit, text: str | None = "copy d@x.io", **args: object) -> Decision:
+    return remit.check("send_email", args, now=NOW, inputs_text=text)
+
+
+def test_each_absent_and_absent_or_read_from_a_file_decide_and_round_trip(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mail.toml").write_text(EMAIL_TOML)
+    r = Remit.load(tmp_path / "mail.toml")
+    assert r.tools["send_email"] == ToolGrant(
+        "send_email",
+        {
+            "recipients": each(one_of("a@x.io", "b@x.io", "c@x.io")),
+            "cc": absent_or(each(in_inputs(), max_len(40))),
+            "bcc": absent(),
+        },
+    )
+    assert r.to_dict()["tools"]["send_email"] == {
+        "bcc": {"absent": True},
+        "cc": {"absent_or": {"each": [{"in_inputs": True}, {"max_len": 40}]}},
+        "recipients": {"each": {"one_of": ["a@x.io", "b@x.io", "c@x.io"]}},
+    }
+    round_trips(r)
+    (tmp_path / "again.toml").write_text(r.to_toml())
+    assert Remit.load(tmp_path / "again.toml") == r
+    assert mail(r, recipients=["a@x.io", "c@x.io"])
+    assert mail(r, recipients=["a@x.io"], cc=["d@x.io"], bcc=None)
+    assert not mail(r, recipients=["a@x.io"], cc=["e@x.io"])
+    assert not mail(r, recipients=["a@x.io"], bcc=["a@x.io"])
+    d = mail(r, recipients=["a@x.io", "eve@evil.io"])
+    assert d.reason == (
+        "send_email: argument 'recipients[1]'='eve@evil.io' violates "
+        "one_of('a@x.io', 'b@x.io', 'c@x.io'): 'eve@evil.io' is not one of "
+        "'a@x.io', 'b@x.io', 'c@x.io'"
+    )
+
+
+def test_each_works_in_allow_and_forbid_rules() -> None:
+    g = ToolGrant(
+        "send_email",
+        rules=[
+            forbid({"recipients": each(one_of("ceo@x.io"))}, reason="not only the ceo"),
+            allow({"recipients": [each(matches(r"[a-z]+@x\.io")), max_len(3)]}, reason="ours"),
+        ],
+    )
+    assert g.evaluate({"recipients": ["a@x.io", "ceo@x.io"]}) == Verdict(None, "send_email#2")
+    assert g.quick({"recipients": ["a@x.io", "ceo@x.io"]}) == Verdict(None, "send_email#2")
+    v = g.evaluate({"recipients": ["ceo@x.io"]})
+    assert v.rule == "send_email#1" and v.note == "not only the ceo"
+    assert g.quick({"recipients": ["ceo@x.io"]}) is None
+    v = g.evaluate({"recipients": ["a@x.io", "eve@evil.io"]})
+    assert v.reason == (
+        "send_email: no rule allows this call; rule send_email#2 (ours) fails: argument "
+        "'recipients[1]'='eve@evil.io' violates matches('[a-z]+@x\\\\.io'): 'eve@evil.io' "
+        "does not match '[a-z]+@x\\\\.io'"
+    )
+    # an empty list holds for every each: the forbid matches it too
+    assert g.evaluate({"recipients": []}).rule == "send_email#1"
+    spec = g.spec()
+    assert spec["rules"][0] == {
+        "forbid": {"recipients": {"each": {"one_of": ["ceo@x.io"]}}},
+        "reason": "not only the ceo",
+    }
+    assert ToolGrant.from_spec("send_email", spec) == g
+
+
+def test_absent_and_absent_or_in_rules_match_calls_that_leave_the_argument_out() -> None:
+    g = ToolGrant(
+        "send_email",
+        rules=[
+            allow({"cc": absent()}, reason="no copies"),
+            allow({"cc": absent_or(each(in_inputs()))}),
+        ],
+    )
+    assert g.evaluate({}) == Verdict(None, "send_email#1")
+    assert g.quick({"cc": None}) == Verdict(None, "send_email#1")
+    assert g.quick({"cc": ["d@x.io"]}, "copy d@x.io") == Verdict(None, "send_email#2")
+    assert g.quick({"cc": ["e@x.io"]}, "copy d@x.io") is None
+    # without the task's inputs, in_inputs inside each fails closed in a forbid rule too
+    h = ToolGrant("send_email", rules=[forbid({"cc": each(in_inputs())}), allow()])
+    assert h.check({"cc": ["d@x.io"]}) is not None and h.quick({"cc": ["d@x.io"]}) is None
+    assert h.check({"cc": ["d@x.io"]}, "nothing") is None
+    assert h.check({"cc": ["d@x.io"]}, "copy d@x.io") is not None
+
+
+def test_a_child_may_narrow_each_but_a_wider_each_never_widens_the_parent() -> None:
+    parent = Remit.from_toml(EMAIL_TOML)
+    narrower = {"recipients": each(one_of("a@x.io", "b@x.io"))}
+    child = parent.narrow(tools={"send_email": narrower})
+    assert child.is_within(parent) is None
+    assert mail(child, recipients=["b@x.io"]) and not mail(child, recipients=["c@x.io"])
+    # a child asking for more keeps the parent's constraint (the intersection) ...
+    wider = {"recipients": each(one_of("a@x.io", "b@x.io", "c@x.io", "eve@evil.io"))}
+    merged = parent.narrow(tools={"send_email": wider})
+    assert merged.tools["send_email"] == parent.tools["send_email"]
+    assert not mail(merged, recipients=["eve@evil.io"])
+    # ... and a remit built wider is refused wherever it is checked against the parent
+    built = Remit(tools={"send_email": {**parent.tools["send_email"].args, **wider}})
+    assert built.is_within(parent) == "tools.send_email.recipients"
+    assert (
+        parent.tools["send_email"]
+        .narrowed(ToolGrant("send_email", wider))
+        .is_within(parent.tools["send_email"])
+    )
+    p, a, b = AgentKey.generate(), AgentKey.generate(), AgentKey.generate()
+    w = issue(p, run_id="r", remit=parent, purpose="", expires=2e9, holder_public=a.public)
+    w.delegate(a, child, b.public, hop_id="ok")
+    with pytest.raises(WideningError) as e:
+        w.delegate(a, built, b.public, hop_id="wide")
+    assert e.value.dimension == "tools.send_email.recipients"
+    # dropping each for a plain constraint, or the optional cc's absent_or, widens too
+    plain = {**parent.tools["send_email"].args, "recipients": max_len(3)}
+    assert Remit(tools={"send_email": plain}).is_within(parent) == "tools.send_email.recipients"
+    no_cc = {k: v for k, v in parent.tools["send_email"].args.items() if k != "cc"}
+    assert Remit(tools={"send_email": no_cc}).is_within(parent) == "tools.send_email.cc"
+    required_cc = {**parent.tools["send_email"].args, "cc": each(in_inputs(), max_len(9))}
+    assert Remit(tools={"send_email": required_cc}).is_within(parent) is None
+
+
+# --- argument paths -----------------------------------------------------------------------
+
+PATHS_TOML = """
+[tools.send_email]
+rules = [
+  { forbid = { "options.mode" = { equals = "send" } }, reason = "drafts only" },
+  { allow = { "attachments[].file_id" = { one_of = ["f1", "f2"] }, "options.mode" = { equals = "draft" } } },
+]
+[tools.upload]
+"files[].path" = { within = "out/" }
+"files[].tags" = { absent_or = { each = { one_of = ["public"] } } }
+"""
+
+
+def test_paths_in_rules_read_from_a_file_decide_and_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "paths.toml").write_text(PATHS_TOML)
+    r = Remit.load(tmp_path / "paths.toml")
+    round_trips(r)
+    assert r.to_dict()["tools"]["upload"] == {
+        "files[].path": {"within": "out/"},
+        "files[].tags": {"absent_or": {"each": {"one_of": ["public"]}}},
+    }
+    draft = {"attachments": [{"file_id": "f1"}], "options": {"mode": "draft"}}
+    assert r.check("send_email", draft).rule == "send_email#2"
+    sent = {**draft, "options": {"mode": "send"}}
+    d = r.check("send_email", sent)
+    assert (
+        not d
+        and d.rule == "send_email#1"
+        and d.reason
+        == (
+            "send_email: forbidden by rule send_email#1 (drafts only): argument 'options.mode' "
+            "matches equals('send')"
+        )
+    )
+    d = r.check("send_email", {**draft, "attachments": [{"file_id": "f1"}, {"id": "f2"}]})
+    assert not d and "argument 'attachments[1].file_id' is missing but constrained" in d.reason
+    assert r.allows("upload", {"files": [{"path": "out/a"}, {"path": "out/b", "tags": []}]})
+    assert not r.allows("upload", {"files": [{"path": "out/a", "tags": ["secret"]}]})
+    assert not r.allows("upload", {"files": [{"path": "/etc/passwd"}]})
+
+
+def test_an_unquoted_dotted_key_is_refused_with_a_hint() -> None:
+    with pytest.raises(RemitFormatError) as e:
+        Remit.from_toml('[tools.t]\noptions.mode = { equals = "draft" }')
+    assert e.value.message.endswith(
+        """to constrain the field 'mode' of an argument, quote the path: "options.mode" = {...}"""
+    )
+    with pytest.raises(
+        RemitFormatError, match=r"^remit\.tools\.t\.rules\[0\]\.allow\.a\[1\]: malformed"
+    ):
+        Remit.from_toml('[tools.t]\nrules = [{ allow = { "a[1]" = { equals = 1 } } }]')
+
+
+def test_the_readmes_send_email_policy_reads_and_decides_as_it_says() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (block,) = [
+        b.split("```")[0] for b in readme.split("```toml\n")[1:] if "[tools.send_email]" in b
+    ]
+    r = Remit.from_toml(block)
+    round_trips(r)
+    ok = {"recipients": ["ANA@x.io", "bo@x.io"], "attachments": [{"file_id": "f1"}]}
+    assert mail(r, **ok) and mail(r, **ok, cc=["d@x.io"], bcc=None)
+    d = mail(r, **{**ok, "recipients": ["ana@x.io", "eve@evil.io"]})
+    assert d.reason.startswith(
+        "send_email: argument 'recipients[1]'='eve@evil.io' violates one_of("
+    )
+    assert not mail(r, **{**ok, "attachments": [{"file_id": "f1"}, {"name": "x.pdf"}]})
+    assert not mail(r, **ok, cc=["e@x.io"]) and not mail(r, **ok, bcc=["ana@x.io"])
+
+
+# --- ignoring case ------------------------------------------------------------------------
+
+CASE_TOML = """
+depth = 1
+[tools.email]
+to = { in_inputs = true, case = "insensitive" }
+name = { one_of = ["Alice", "Bob"], case = "insensitive" }
+"""
+
+
+def test_in_inputs_ignoring_case_accepts_a_value_written_otherwise_in_the_inputs() -> None:
+    c = in_inputs(case="insensitive")
+    assert c.check_in("BOB@Example.COM", PROMPT) is None
+    assert c.check_in("PAY", PROMPT) is None
+    assert c.check_in("eve@example.com", PROMPT) == (
+        "'eve@example.com' does not appear in the task's inputs (ignoring case)"
+    )
+    assert c.check_in("\u212ate", "kate") is not None  # the Kelvin sign is not a k
+    assert c.check("bob") == "no task inputs to compare against"
+    assert in_inputs().check_in("BOB@example.com", PROMPT) is not None  # the default
+
+
+def test_case_options_read_from_a_file_decide_round_trip_and_narrow_one_way() -> None:
+    r = Remit.from_toml(CASE_TOML)
+    assert r.to_dict()["tools"]["email"] == {
+        "name": {"one_of": ["Alice", "Bob"], "case": "insensitive"},
+        "to": {"in_inputs": True, "case": "insensitive"},
+    }
+    round_trips(r)
+    ok = {"to": "Bob@EXAMPLE.com", "name": "alice"}
+    assert r.allows("email", ok, inputs_text=PROMPT)
+    assert not r.allows("email", {**ok, "to": "eve@example.com"}, inputs_text=PROMPT)
+    assert not r.allows("email", {**ok, "name": "Eve"}, inputs_text=PROMPT)
+    strict = {"to": in_inputs(), "name": one_of("Alice")}
+    assert Remit(tools={"email": strict}).is_within(r) is None
+    lax = Remit(tools={"email": {"to": in_inputs(case="insensitive"), "name": one_of("Alice")}})
+    assert lax.is_within(Remit(tools={"email": strict}, depth=1)) == "tools.email.to"
+    child = r.narrow(tools={"email": strict})
+    assert child.allows("email", {"to": "bob@example.com", "name": "Alice"}, inputs_text=PROMPT)
+    assert not child.allows("email", {"to": "BOB@example.com", "name": "Alice"}, inputs_text=PROMPT)
+
+
+# --- regular expressions that run out of time ----------------------------------------------
+
+EVIL = r"(a|aa)+$"  # exponential backtracking, even in the regex module
+EVIL_VALUE = "a" * 40 + "b"
+
+
+def test_a_match_that_times_out_denies_the_call_whatever_the_rules_say() -> None:
+    # a forbid rule that cannot be decided does not let the call fall through to allow
+    g = ToolGrant("search", rules=[forbid({"query": matches(EVIL)}), allow()])
+    assert g.quick({"query": EVIL_VALUE}) is None
+    v = g.evaluate({"query": EVIL_VALUE})
+    assert v.rule == "search#1" and v.reason is not None
+    assert v.reason.startswith("search: rule search#1 could not be decided in time: argument")
+    # nor does an allow rule that cannot be decided fall through to a later one
+    h = ToolGrant("search", rules=[allow({"query": matches(EVIL)}), allow()])
+    assert h.quick({"query": EVIL_VALUE}) is None and h.check({"query": EVIL_VALUE}) is not None
+    assert h.quick({"query": "aa"}) == Verdict(None, "search#1")
+    d = Remit(tools={"search": g}).check("search", {"query": EVIL_VALUE}, now=NOW)
+    assert not d.allowed and d.code == "ARGUMENT" and d.rule == "search#1"
 
 
 # --- decisions and explanations -----------------------------------------------------------
@@ -614,11 +884,12 @@ def test_rule_and_grant_reprs_and_multi_layer_construction() -> None:
 # --- properties -------------------------------------------------------------------------------
 
 ARGS = ["path", "n"]
-TEXTS = [None, "", "out/a.md and 3 and r", "etc 7 w"]
+TEXTS = [None, "", "out/a.md and 3 and r", "etc 7 w", "OUT/A.MD and W"]
 values = st.one_of(
-    st.sampled_from(["out/a.md", "out/sub/x", "etc/x", "r", "w", "", "a.md", "/out"]),
+    st.sampled_from(["out/a.md", "out/sub/x", "etc/x", "r", "w", "", "a.md", "/out", "R", "W"]),
     st.integers(-2, 12),
     st.sampled_from([True, None, 0.5]),
+    st.lists(st.sampled_from(["r", "w", "out/a.md", 3]), max_size=3),
 )
 
 
@@ -629,15 +900,27 @@ def ranges(draw: st.DrawFn) -> Constraint:
 
 
 constraints: st.SearchStrategy[Constraint] = st.one_of(
-    values.filter(lambda v: v is not None).map(equals),
+    values.filter(lambda v: v is not None and not isinstance(v, list)).map(equals),
     st.lists(st.sampled_from(["r", "w", 3, 7, "out/a.md"]), min_size=1, max_size=3).map(
         lambda vs: one_of(*vs)
     ),
+    st.lists(st.sampled_from(["R", "w", 3, "out/A.md"]), min_size=1, max_size=3).map(
+        lambda vs: one_of(*vs, case="insensitive")
+    ),
+    st.just(in_inputs(case="insensitive")),
     st.sampled_from(["out", "out/sub", ".", "etc"]).map(within),
     st.sampled_from(["*.md", "out/*"]).map(glob),
     ranges(),
     st.integers(0, 6).map(max_len),
     st.just(in_inputs()),
+)
+leaf_constraints = constraints
+constraints = st.one_of(
+    leaf_constraints,
+    leaf_constraints.map(each),
+    st.just(absent()),
+    leaf_constraints.map(absent_or),
+    leaf_constraints.map(lambda c: absent_or(each(c))),
 )
 arg_specs = st.dictionaries(st.sampled_from(ARGS), st.lists(constraints, max_size=2), max_size=2)
 rules = st.builds(

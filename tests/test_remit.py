@@ -435,7 +435,8 @@ def test_load_reads_toml_and_json_by_suffix(tmp_path: Path) -> None:
         (
             '[tools.write_file]\npath = { inside = "out/" }',
             "remit.tools.write_file.path: unknown constraint op 'inside' (expected one of equals,"
-            " one_of, matches, within, glob, url_prefix, between, max_len, in_inputs)",
+            " one_of, matches, within, glob, url_prefix, between, max_len, in_inputs, each, absent,"
+            " absent_or)",
         ),
         ("[budget]\ncalls = -3", "remit.budget.calls: must be a non-negative integer, got -3"),
         ("[budget]\ntokens = 3", "remit.budget.tokens: unknown budget dimension"),

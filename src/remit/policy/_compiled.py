@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import TypeAlias, TypeVar, cast
 
 from remit.policy._constraints import (
@@ -18,15 +19,15 @@ from remit.policy._constraints import (
     Constraint,
     Equals,
     InInputs,
-    Matches,
     MaxLen,
     OneOf,
-    Within,
-    compile_regex,
     eq_key,
-    is_under,
-    normpath,
+    fold,
+    needs_inputs,
 )
+from remit.policy._locations import Within, is_under, normpath
+from remit.policy._matching import Matches, guarded
+from remit.policy._structure import Absent, AbsentOr, Each, arg_path
 
 # --- compiled checks (the per-call hot path) -------------------------------------------
 #
@@ -47,11 +48,6 @@ _NEG_INF = -math.inf
 _POS_INF = math.inf
 
 
-def _generic_pred(c: Constraint) -> _Pred:
-    check = c.check
-    return lambda v, t: check(v) is None
-
-
 def _equals_pred(c: Equals) -> _Pred:
     key = eq_key(c.value)
     if type(c.value) is str:
@@ -61,14 +57,18 @@ def _equals_pred(c: Equals) -> _Pred:
 
 
 def _one_of_pred(c: OneOf) -> _Pred:
+    check = c.check
+    if c.case == "insensitive":
+        folded = frozenset(fold(str(v)) for v in c.values if isinstance(v, str))
+        return lambda v, t: fold(v) in folded if type(v) is str else check(v) is None
     keys = frozenset(eq_key(v) for v in c.values)
     strs = frozenset(v for v in c.values if type(v) is str)
     return lambda v, t: v in strs if type(v) is str else eq_key(v) in keys
 
 
 def _matches_pred(c: Matches) -> _Pred:
-    full = compile_regex(c.pattern).fullmatch
-    return lambda v, t: isinstance(v, str) and full(v) is not None
+    test = c.test  # raises MatchTimeout: the caller denies the call (see guarded)
+    return lambda v, t: isinstance(v, str) and test(v)
 
 
 def _between_pred(c: Between) -> _Pred:
@@ -149,6 +149,26 @@ def _within_pred(run: Sequence[Within]) -> _Pred:
     return pred
 
 
+def _generic_pred(c: Constraint) -> _Pred:
+    check_in = c.check_in
+    return lambda v, t: check_in(v, t) is None
+
+
+def _each_pred(c: Each) -> _Pred:
+    item_ok = _arg_pred(c.constraints, False)
+
+    def pred(v: object, t: str | None) -> bool:
+        return isinstance(v, list | tuple) and all(map(item_ok, v, repeat(t)))  # pyright: ignore[reportUnknownArgumentType]
+
+    return pred
+
+
+def _absent_or_pred(c: AbsentOr) -> _Pred:
+    # a missing argument reaches a compiled check as None (see arg_checks)
+    present_ok = _arg_pred(c.constraints, False)
+    return lambda v, t: v is None or present_ok(v, t)
+
+
 def _constraint_pred(c: Constraint, forbid: bool) -> _Pred:
     # Exact types only: a subclass may override check(), so it gets the generic test.
     kind = type(c)
@@ -164,7 +184,18 @@ def _constraint_pred(c: Constraint, forbid: bool) -> _Pred:
         return _max_len_pred(cast(MaxLen, c))
     if kind is InInputs:
         return _in_inputs_pred(cast(InInputs, c), forbid)
-    return _generic_pred(c)
+    if kind is Absent:
+        return lambda v, t: v is None
+    if kind is Each:
+        pred = _each_pred(cast(Each, c))
+    elif kind is AbsentOr:
+        pred = _absent_or_pred(cast(AbsentOr, c))
+    else:
+        pred = _generic_pred(c)
+    if forbid and needs_inputs(c):
+        # unknown without the task's inputs: a forbid rule fails closed (holds)
+        return lambda v, t: t is None or pred(v, t)
+    return pred
 
 
 def _arg_pred(cs: tuple[Constraint, ...], forbid: bool) -> _Pred:
@@ -189,50 +220,57 @@ def _arg_pred(cs: tuple[Constraint, ...], forbid: bool) -> _Pred:
     return lambda v, t: all(p(v, t) for p in chain)
 
 
-def args_test(checks: Sequence[tuple[str, _Pred]], yes: _T, no: _T) -> ArgsTest[_T]:
-    """(args, inputs_text) -> ``yes`` if every named argument is present and passes its
-    predicate, else ``no``; unrolled for the usual one to three constrained arguments."""
+#: one argument's compiled test: its name, its predicate, and what stands for it when
+#: the call leaves it out: MISSING (the test fails without calling the predicate) or
+#: None, when every constraint accepts a missing argument (``absent``, ``absent_or``)
+_ArgCheck: TypeAlias = tuple[str, _Pred, object]
+
+
+def args_test(checks: Sequence[_ArgCheck], yes: _T, no: _T) -> ArgsTest[_T]:
+    """(args, inputs_text) -> ``yes`` if every named argument passes its predicate
+    (present, or left out where that is allowed), else ``no``; unrolled for the usual one
+    to three constrained arguments."""
     missing = MISSING
     if not checks:
         return lambda args, t: yes
     if len(checks) == 1:
-        ((n1, p1),) = checks
+        ((n1, p1, d1),) = checks
 
         def one(args: Mapping[str, object], t: str | None) -> _T:
-            v = args.get(n1, missing)
+            v = args.get(n1, d1)
             return yes if v is not missing and p1(v, t) else no
 
         return one
     if len(checks) == 2:
-        (n1, p1), (n2, p2) = checks
+        (n1, p1, d1), (n2, p2, d2) = checks
 
         def two(args: Mapping[str, object], t: str | None) -> _T:
-            v = args.get(n1, missing)
+            v = args.get(n1, d1)
             if v is missing or not p1(v, t):
                 return no
-            v = args.get(n2, missing)
+            v = args.get(n2, d2)
             return yes if v is not missing and p2(v, t) else no
 
         return two
     if len(checks) == 3:
-        (n1, p1), (n2, p2), (n3, p3) = checks
+        (n1, p1, d1), (n2, p2, d2), (n3, p3, d3) = checks
 
         def three(args: Mapping[str, object], t: str | None) -> _T:
-            v = args.get(n1, missing)
+            v = args.get(n1, d1)
             if v is missing or not p1(v, t):
                 return no
-            v = args.get(n2, missing)
+            v = args.get(n2, d2)
             if v is missing or not p2(v, t):
                 return no
-            v = args.get(n3, missing)
+            v = args.get(n3, d3)
             return yes if v is not missing and p3(v, t) else no
 
         return three
     every = tuple(checks)
 
     def many(args: Mapping[str, object], t: str | None) -> _T:
-        for name, pred in every:
-            v = args.get(name, missing)
+        for name, pred, default in every:
+            v = args.get(name, default)
             if v is missing or not pred(v, t):
                 return no
         return yes
@@ -240,10 +278,44 @@ def args_test(checks: Sequence[tuple[str, _Pred]], yes: _T, no: _T) -> ArgsTest[
     return many
 
 
+def _path_pred(steps: tuple[str | None, ...], leaf: _Pred, missing_ok: bool) -> _Pred:
+    """The test of every place an argument path reaches, as :func:`leaves` finds them: a
+    place that is not there (or a null on the way) passes iff ``missing_ok``; a value on
+    the way of the wrong kind fails."""
+    n = len(steps)
+
+    def at(v: object, i: int, t: str | None) -> bool:
+        if i == n:
+            return missing_ok if v is MISSING else leaf(v, t)
+        if v is MISSING or v is None:
+            return missing_ok
+        step = steps[i]
+        if step is None:
+            if not isinstance(v, list | tuple):
+                return False
+            return all(at(item, i + 1, t) for item in v)  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(v, Mapping):
+            return False
+        return at(v.get(step, MISSING), i + 1, t)  # pyright: ignore[reportUnknownMemberType]
+
+    # the argument itself reaches the test as None when the call leaves it out
+    return lambda v, t: at(v, 0, t)
+
+
 def arg_checks(
     items: Iterable[tuple[str, tuple[Constraint, ...]]], forbid: bool
-) -> list[tuple[str, _Pred]]:
-    return [(arg, _arg_pred(cs, forbid)) for arg, cs in items]
+) -> list[_ArgCheck]:
+    """The compiled test of each argument of ``items``, for :func:`args_test`."""
+    checks: list[_ArgCheck] = []
+    for key, cs in items:
+        missing_ok = all(c.accepts_missing for c in cs)
+        pred = _arg_pred(cs, forbid)
+        path = arg_path(key)
+        if path is None:
+            checks.append((key, pred, None if missing_ok else MISSING))
+        else:
+            checks.append((path.root, _path_pred(path.steps, pred, missing_ok), None))
+    return checks
 
 
 def compile_args(
@@ -254,8 +326,11 @@ def compile_args(
     :meth:`ToolGrant.check` returns None (``forbid=False``), or when a forbid rule with
     these constraints matches (``forbid=True``: ``in_inputs`` without inputs holds).
 
+    A ``matches`` that runs out of time fails closed: the test answers False, or True
+    for a forbid rule (it forbids).
+
     >>> ok = compile_args({"path": (within("out/"),), "n": (between(0, 9),)}.items())
     >>> ok({"path": "out/a", "n": 3}, None), ok({"path": "out/a"}, None)
     (True, False)
     """
-    return args_test(arg_checks(items, forbid), True, False)
+    return guarded(args_test(arg_checks(items, forbid), True, False), forbid)

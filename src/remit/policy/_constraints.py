@@ -1,24 +1,21 @@
 """Constraint values and their constructors: the leaves of a policy.
 
 They depend on nothing else in :mod:`remit.policy`, so they come first: parsing, rules,
-the compiled checks and grants are all built on these tests, and the helpers for paths,
+the compiled checks and grants are all built on these tests, and the helpers for
 equality and bounded reprs live here because the constraints are their first users (as
 does the sentinel for a missing argument, which both the rules and the compiled checks
-use).
+use). The constraints on paths and URLs are in :mod:`remit.policy._locations`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import math
-import posixpath
-import re
+import string
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, TypeAlias, cast
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError
 
@@ -56,6 +53,40 @@ def eq_key(value: object) -> tuple[str, object] | None:
     return None
 
 
+#: how ``one_of`` and ``in_inputs`` compare letters
+Case: TypeAlias = Literal["sensitive", "insensitive"]
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_ASCII_LETTERS = frozenset(string.ascii_letters)
+
+
+def fold(text: str) -> str:
+    """``text`` with the ASCII letters A-Z lowered and nothing else changed.
+
+    Case-insensitive comparisons fold only ASCII, so no other character matches a
+    look-alike (the Kelvin sign U+212A never matches ``k``, nor the long s U+017F an
+    ``s``, as they would under :meth:`str.casefold`) and a folded text keeps its length.
+    """
+    return text.lower() if text.isascii() else text.translate(_ASCII_FOLD)
+
+
+@lru_cache(maxsize=8)
+def _folded_inputs(text: str) -> str:
+    return fold(text)  # a task's inputs are compared with many values, folded once
+
+
+def _case(value: object, op: str) -> Case:
+    if value == "sensitive":
+        return "sensitive"
+    if value == "insensitive":
+        return "insensitive"
+    raise RemitFormatError(f"{op}: case must be 'sensitive' or 'insensitive', got {show(value)}")
+
+
+def _has_letters(value: Scalar) -> bool:
+    """Whether folding makes ``value`` match more than itself (it has ASCII letters)."""
+    return isinstance(value, str) and not _ASCII_LETTERS.isdisjoint(value)
+
+
 def _scalar(value: object, what: str) -> Scalar:
     if isinstance(value, float) and not math.isfinite(value):
         raise RemitFormatError(f"{what}: must be finite, got {value!r}")
@@ -74,45 +105,17 @@ def _number(value: object, what: str) -> int | float | None:
     return value
 
 
-def normpath(path: str) -> str:
-    # Fast path for the common already-normal path: nothing normpath would change.
-    if path and path[0] != "." and path[-1] != "/" and "//" not in path and "/." not in path:
-        return path
-    norm = posixpath.normpath(path)
-    # POSIX keeps exactly two leading slashes; treat them as one root like the kernel does.
-    return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+class Miss(NamedTuple):
+    """Where inside a value a constraint failed, and why (see :meth:`Constraint.locate`)."""
 
-
-def is_under(norm: str, prefix: str) -> bool:
-    """Whether normalized ``norm`` is ``prefix`` or below it (both normalized)."""
-    if prefix == ".":
-        if norm == ".":
-            return True
-        if norm.startswith("/"):
-            return False
-        rest = norm
-    elif prefix == "/":
-        if not norm.startswith("/"):
-            return False
-        rest = norm[1:]
-    elif norm == prefix:
-        return True
-    elif norm.startswith(prefix) and norm[len(prefix)] == "/":
-        rest = norm[len(prefix) + 1 :]
-    else:
-        return False
-    # ``..`` survives normalization only at the start, so a prefix made of ``..``
-    # followed by more ``..`` would climb out of it.
-    return not (rest == ".." or rest.startswith("../"))
-
-
-def _shown_dir(prefix: str) -> str:
-    return prefix if prefix in ("/", ".") else prefix + "/"
-
-
-@lru_cache(maxsize=512)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    #: the part after the argument's name: ``""`` for the value itself, ``"[1]"`` for
+    #: the second item of a list
+    where: str
+    #: the value that failed (the item, for ``"[1]"``)
+    value: object
+    #: the constraint it failed
+    constraint: Constraint
+    reason: str
 
 
 class Constraint(ABC):
@@ -124,10 +127,28 @@ class Constraint(ABC):
 
     __slots__ = ()
     op: ClassVar[str]
+    #: whether an argument that is not passed satisfies this constraint (``absent``,
+    #: ``absent_or``); every other constraint denies a missing argument
+    accepts_missing: ClassVar[bool] = False
 
     @abstractmethod
     def check(self, value: object) -> str | None:
         """None if ``value`` is accepted, else a short reason."""
+
+    def check_in(self, value: object, inputs_text: str | None) -> str | None:
+        """As :meth:`check`, given the task's goal and inputs (what ``in_inputs``, here
+        or inside this constraint, compares values with)."""
+        return self.check(value)
+
+    def locate(self, value: object, inputs_text: str | None) -> Miss | None:
+        """None if ``value`` is accepted, else where in it and which constraint failed:
+        ``each`` names the item, the others the value itself."""
+        reason = self.check_in(value, inputs_text)
+        return None if reason is None else Miss("", value, self, reason)
+
+    def parts(self) -> tuple[Constraint, ...]:
+        """The constraints this one applies inside a value (``each``, ``absent_or``)."""
+        return ()
 
     @abstractmethod
     def arg(self) -> Any:
@@ -135,22 +156,46 @@ class Constraint(ABC):
 
     def implies(self, other: Constraint) -> bool:
         """True only if every value accepted by ``self`` is accepted by ``other``."""
-        return self == other
+        return self == other or other.implied_by(self)
+
+    def implied_by(self, other: Constraint) -> bool:
+        """True only if every value ``other`` accepts is accepted by ``self``: what
+        ``other.implies(self)`` asks when it does not know this kind of constraint."""
+        return False
+
+    def options(self) -> dict[str, Any]:
+        """The options written next to the op, those not at their default
+        (``{"case": "insensitive"}``)."""
+        return {}
 
     def describe(self) -> str:
         """Compact text for messages, e.g. ``within('out/')``."""
         return f"{self.op}({self.arg()!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"op": ..., "arg": ...}``; read back with :func:`constraint_from_dict`."""
-        return {"op": self.op, "arg": self.arg()}
+        """``{"op": ..., "arg": ...}`` and the options; read back with
+        :func:`constraint_from_dict`."""
+        return {"op": self.op, "arg": self.arg(), **self.options()}
 
     def to_spec(self) -> dict[str, Any]:
-        """The one-key table used in remit files, e.g. ``{"within": "out/"}``."""
-        return {self.op: self.arg()}
+        """The table used in remit files: the op and its argument, e.g.
+        ``{"within": "out/"}``, and the options."""
+        return {self.op: self.arg(), **self.options()}
 
     def __repr__(self) -> str:
         return self.describe()
+
+
+def walk(c: Constraint) -> Iterator[Constraint]:
+    """``c`` and every constraint inside it."""
+    yield c
+    for part in c.parts():
+        yield from walk(part)
+
+
+def needs_inputs(c: Constraint) -> bool:
+    """Whether ``c``'s answer depends on the task's inputs (it is or holds ``in_inputs``)."""
+    return any(isinstance(x, InInputs) for x in walk(c))
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -185,22 +230,29 @@ class Equals(Constraint):
 class OneOf(Constraint):
     """Accepts any of a non-empty set of scalars (compared like :class:`Equals`).
 
+    With ``case="insensitive"``, strings compare with their ASCII letters folded
+    (:func:`fold`): ``one_of("Bob", case="insensitive")`` accepts ``"BOB"``, not ``"Bøb"``.
+
     >>> one_of("r", "w").check("x")
     "'x' is not one of 'r', 'w'"
+    >>> one_of("Alice", "Bob", case="insensitive").check("bob") is None
+    True
     """
 
     values: tuple[Scalar, ...] = field(compare=False)
+    case: Case = "sensitive"
     _keys: frozenset[tuple[str, object]] = field(init=False)
     op: ClassVar[str] = "one_of"
 
     def __post_init__(self) -> None:
+        _case(self.case, "one_of")
         raw = cast(object, self.values)
         if isinstance(raw, str) or not isinstance(raw, Iterable):
             raise RemitFormatError(f"one_of: expected a list of values, got {kind(raw)}")
         values: list[Scalar] = []
         seen: set[tuple[str, object]] = set()
         for v in raw:  # pyright: ignore[reportUnknownVariableType]
-            k = eq_key(_scalar(v, "one_of"))
+            k = self._key(_scalar(v, "one_of"))
             if k is not None and k not in seen:
                 seen.add(k)
                 values.append(v)
@@ -209,211 +261,40 @@ class OneOf(Constraint):
         object.__setattr__(self, "values", tuple(values))
         object.__setattr__(self, "_keys", frozenset(seen))
 
+    def _key(self, value: object) -> tuple[str, object] | None:
+        key = eq_key(value)
+        if self.case == "insensitive" and key is not None and key[0] == "s":
+            return ("s", fold(cast(str, key[1])))
+        return key
+
     def check(self, value: object) -> str | None:
-        if eq_key(value) in self._keys:
+        if self._key(value) in self._keys:
             return None
-        return f"{show(value)} is not one of {', '.join(map(repr, self.values))}"
+        shown = ", ".join(map(repr, self.values))
+        if self.case == "insensitive":
+            return f"{show(value)} is not one of {shown} (ignoring case)"
+        return f"{show(value)} is not one of {shown}"
 
     def arg(self) -> Any:
         return list(self.values)
 
+    def options(self) -> dict[str, Any]:
+        return {"case": self.case} if self.case == "insensitive" else {}
+
     def describe(self) -> str:
-        return f"one_of({', '.join(map(repr, self.values))})"
+        case = ", case='insensitive'" if self.case == "insensitive" else ""
+        return f"one_of({', '.join(map(repr, self.values))}{case})"
 
     def implies(self, other: Constraint) -> bool:
-        return all(other.check(v) is None for v in self.values)
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Matches(Constraint):
-    """Accepts strings that the regular expression matches in full.
-
-    >>> matches(r"[a-z]+").check("abc1")
-    "'abc1' does not match '[a-z]+'"
-    """
-
-    pattern: str
-    _rx: re.Pattern[str] = field(init=False, compare=False)
-    op: ClassVar[str] = "matches"
-
-    def __post_init__(self) -> None:
-        if not isinstance(cast(object, self.pattern), str):
-            raise RemitFormatError(f"matches: pattern must be a string, got {kind(self.pattern)}")
-        try:
-            rx = compile_regex(self.pattern)
-        except re.error as e:
-            raise RemitFormatError(
-                f"matches: invalid regular expression {self.pattern!r}: {e}"
-            ) from None
-        object.__setattr__(self, "_rx", rx)
-
-    def check(self, value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"expected a string, got {kind(value)}"
-        if self._rx.fullmatch(value) is None:
-            return f"{show(value)} does not match {self.pattern!r}"
-        return None
-
-    def arg(self) -> Any:
-        return self.pattern
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Within(Constraint):
-    """Accepts path strings at or below a directory, compared after normalization.
-
-    The prefix is stored normalized, so ``within("out/") == within("./out")``.
-
-    >>> within("out/").check("/etc/passwd")
-    "'/etc/passwd' is not within 'out/'"
-    """
-
-    prefix: str
-    op: ClassVar[str] = "within"
-
-    def __post_init__(self) -> None:
-        p = cast(object, self.prefix)
-        if not isinstance(p, str) or not p or "\x00" in p or "\\" in p:
-            raise RemitFormatError(f"within: prefix must be a non-empty path, got {show(p)}")
-        object.__setattr__(self, "prefix", normpath(p))
-
-    def check(self, value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"expected a path string, got {kind(value)}"
-        if "\x00" in value or "\\" in value:
-            return f"{show(value)} contains a NUL byte or a backslash"
-        norm = normpath(value)
-        if is_under(norm, self.prefix):
-            return None
-        reason = f"{show(value)} is not within {_shown_dir(self.prefix)!r}"
-        if norm != value.rstrip("/") and norm != value:
-            reason += f" (normalizes to {show(norm)})"
-        return reason
-
-    def arg(self) -> Any:
-        return _shown_dir(self.prefix)
-
-    def implies(self, other: Constraint) -> bool:
-        if isinstance(other, Within):
-            return is_under(self.prefix, other.prefix)
-        return self == other
-
-
-def _split_url(value: str) -> SplitResult | None:
-    if "://" not in value:
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return parts if parts.scheme and parts.netloc else None
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Glob(Constraint):
-    """Accepts paths or URLs matching an fnmatch pattern (case-sensitive).
-
-    Paths are normalized first (for URLs, the path part), so ``out/../x.md`` is seen
-    as ``x.md``. As in fnmatch, ``*`` also matches ``/``; combine with :func:`within`
-    to confine paths to a directory.
-
-    >>> glob("*.md").check("notes.txt")
-    "'notes.txt' does not match glob '*.md'"
-    """
-
-    pattern: str
-    _rx: re.Pattern[str] = field(init=False, compare=False)
-    op: ClassVar[str] = "glob"
-
-    def __post_init__(self) -> None:
-        if not isinstance(cast(object, self.pattern), str) or not self.pattern:
-            raise RemitFormatError(
-                f"glob: pattern must be a non-empty string, got {show(self.pattern)}"
-            )
-        object.__setattr__(self, "_rx", compile_regex(fnmatch.translate(self.pattern)))
-
-    def check(self, value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"expected a path or URL string, got {kind(value)}"
-        if "\x00" in value:
-            return f"{show(value)} contains a NUL byte"
-        parts = _split_url(value)
-        if parts is None:
-            norm = normpath(value)
-        else:
-            path = normpath(parts.path) if parts.path else ""
-            norm = urlunsplit(parts._replace(path=path))
-        if self._rx.match(norm) is None:
-            return f"{show(value)} does not match glob {self.pattern!r}"
-        return None
-
-    def arg(self) -> Any:
-        return self.pattern
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class UrlPrefix(Constraint):
-    """Accepts URLs with the same scheme and host[:port] whose path is under the prefix's.
-
-    The host part must match exactly (no user-info, no other port); paths are
-    normalized; backslashes and percent-encoded dots or slashes in the path are
-    rejected because servers disagree on how to decode them.
-
-    >>> url_prefix("https://api.example.com/v1/").check("https://api.example.com.evil.io/v1/")
-    "'https://api.example.com.evil.io/v1/' is not under 'https://api.example.com/v1/'"
-    """
-
-    prefix: str
-    _scheme: str = field(init=False, compare=False)
-    _netloc: str = field(init=False, compare=False)
-    _path: str = field(init=False, compare=False)
-    op: ClassVar[str] = "url_prefix"
-
-    def __post_init__(self) -> None:
-        p = cast(object, self.prefix)
-        parts = _split_url(p) if isinstance(p, str) else None
         if (
-            parts is None
-            or parts.query
-            or parts.fragment
-            or "\\" in self.prefix
-            or "\x00" in self.prefix
+            self.case == "sensitive"
+            or (isinstance(other, OneOf) and other.case == "insensitive")
+            or not any(_has_letters(v) for v in self.values)
         ):
-            raise RemitFormatError(
-                f"url_prefix: expected an absolute URL like 'https://host/path/', got {show(p)}"
-            )
-        object.__setattr__(self, "_scheme", parts.scheme.lower())
-        object.__setattr__(self, "_netloc", parts.netloc.lower())
-        object.__setattr__(self, "_path", normpath(parts.path or "/"))
-
-    def check(self, value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"expected a URL string, got {kind(value)}"
-        parts = _split_url(value) if "\\" not in value and "\x00" not in value else None
-        if (
-            parts is None
-            or parts.scheme.lower() != self._scheme
-            or parts.netloc.lower() != self._netloc
-        ):
-            return f"{show(value)} is not under {self.prefix!r}"
-        low = parts.path.lower()
-        if "%2e" in low or "%2f" in low or "%5c" in low:
-            return f"{show(value)} has an encoded dot or slash in its path"
-        if not is_under(normpath(parts.path or "/"), self._path):
-            return f"{show(value)} is not under {self.prefix!r}"
-        return None
-
-    def arg(self) -> Any:
-        return self.prefix
-
-    def implies(self, other: Constraint) -> bool:
-        if isinstance(other, UrlPrefix):
-            return (
-                self._scheme == other._scheme
-                and self._netloc == other._netloc
-                and is_under(self._path, other._path)
-            )
-        return self == other
+            # every value accepted here is one of ours (or, ignoring case, a variant
+            # that other accepts too: other ignores case, or there are no letters)
+            return all(other.check(v) is None for v in self.values)
+        return Constraint.implies(self, other)  # "Bob" ignoring case is more than "Bob"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -463,7 +344,7 @@ class Between(Constraint):
             lo_ok = other.lo is None or (self.lo is not None and self.lo >= other.lo)
             hi_ok = other.hi is None or (self.hi is not None and self.hi <= other.hi)
             return lo_ok and hi_ok
-        return self == other
+        return Constraint.implies(self, other)
 
 
 SIZED = (str, bytes, list, tuple, dict, set, frozenset)
@@ -497,7 +378,7 @@ class MaxLen(Constraint):
     def implies(self, other: Constraint) -> bool:
         if isinstance(other, MaxLen):
             return self.n <= other.n
-        return self == other
+        return Constraint.implies(self, other)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -507,7 +388,8 @@ class InInputs(Constraint):
     This is the one constraint that needs context: :meth:`ToolGrant.check` and
     :meth:`remit.remit.Remit.check` pass the task's goal and inputs as ``inputs_text``
     and this constraint accepts a value iff ``str(value)`` is non-empty and occurs in
-    it (case-sensitive). Bools, None, containers and non-finite floats are refused.
+    it (case-sensitive; with ``case="insensitive"``, after folding the ASCII letters of
+    both, see :func:`fold`). Bools, None, containers and non-finite floats are refused.
     Without context (plain :meth:`check`) every value is refused, so no other
     constraint implies this one.
 
@@ -515,9 +397,15 @@ class InInputs(Constraint):
     True
     >>> in_inputs().check_in("eve@x.io", "pay bob@x.io 20 dollars")
     "'eve@x.io' does not appear in the task's inputs"
+    >>> in_inputs(case="insensitive").check_in("Bob@X.io", "pay bob@x.io 20 dollars") is None
+    True
     """
 
+    case: Case = "sensitive"
     op: ClassVar[str] = "in_inputs"
+
+    def __post_init__(self) -> None:
+        _case(self.case, "in_inputs")
 
     def check(self, value: object) -> str | None:
         return self.check_in(value, None)
@@ -536,15 +424,28 @@ class InInputs(Constraint):
             return "an empty value is never taken from the task's inputs"
         if inputs_text is None:
             return "no task inputs to compare against"
-        if text in inputs_text:
+        if self.case == "sensitive":
+            if text in inputs_text:
+                return None
+            return f"{show(value)} does not appear in the task's inputs"
+        if fold(text) in _folded_inputs(inputs_text):
             return None
-        return f"{show(value)} does not appear in the task's inputs"
+        return f"{show(value)} does not appear in the task's inputs (ignoring case)"
 
     def arg(self) -> Any:
         return True
 
+    def options(self) -> dict[str, Any]:
+        return {"case": self.case} if self.case == "insensitive" else {}
+
     def describe(self) -> str:
-        return "in_inputs()"
+        return "in_inputs(case='insensitive')" if self.case == "insensitive" else "in_inputs()"
+
+    def implies(self, other: Constraint) -> bool:
+        # appearing as written, a value also appears ignoring case; not the reverse
+        if isinstance(other, InInputs):
+            return self.case == other.case or other.case == "insensitive"
+        return Constraint.implies(self, other)
 
 
 #: what may stand for the constraints of one argument: a constraint, its dict form, or a
@@ -564,29 +465,9 @@ def equals(value: Scalar) -> Equals:
     return Equals(value)
 
 
-def one_of(*values: Scalar) -> OneOf:
+def one_of(*values: Scalar, case: Case = "sensitive") -> OneOf:
     """Accept any of ``values``. ``one_of(1, 2).implies(one_of(1, 2, 3))`` → True."""
-    return OneOf(values)
-
-
-def matches(pattern: str) -> Matches:
-    r"""Accept strings ``pattern`` matches in full. ``matches(r"\d+").check("12")`` → None."""
-    return Matches(pattern)
-
-
-def within(prefix: str) -> Within:
-    """Accept paths at or below ``prefix``. ``within("out/").check("out/a.md")`` → None."""
-    return Within(prefix)
-
-
-def glob(pattern: str) -> Glob:
-    """Accept normalized paths/URLs matching ``pattern``. ``glob("*.md").check("a.md")`` → None."""
-    return Glob(pattern)
-
-
-def url_prefix(prefix: str) -> UrlPrefix:
-    """Accept URLs under ``prefix``: ``url_prefix("https://h/v1/")`` accepts ``https://h/v1/x``."""
-    return UrlPrefix(prefix)
+    return OneOf(values, case)
 
 
 def between(lo: float | None, hi: float | None) -> Between:
@@ -599,6 +480,6 @@ def max_len(n: int) -> MaxLen:
     return MaxLen(n)
 
 
-def in_inputs() -> InInputs:
+def in_inputs(*, case: Case = "sensitive") -> InInputs:
     """Accept values that appear literally in the task's inputs (see :class:`InInputs`)."""
-    return InInputs()
+    return InInputs(case)

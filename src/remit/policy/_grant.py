@@ -17,17 +17,11 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError, WideningError
-from remit.policy._compiled import ArgsTest, arg_checks, args_test, compile_args
-from remit.policy._constraints import (
-    MISSING,
-    ArgRules,
-    Constraint,
-    ConstraintSpec,
-    InInputs,
-    kind,
-    show,
-)
+from remit.policy._compiled import ArgsTest, arg_checks, args_test
+from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, kind, show, walk
+from remit.policy._matching import Matches, MatchTimeout, guarded, within_budget
 from remit.policy._parsing import constraints_from_spec
+from remit.policy._structure import arg_failure, arg_path
 
 # --- rules ------------------------------------------------------------------------
 
@@ -55,6 +49,10 @@ def _normalize_args(name: str, args: object, where: str) -> dict[str, tuple[Cons
     for arg, spec in sorted(args.items(), key=lambda kv: str(kv[0])):  # pyright: ignore[reportUnknownArgumentType, reportUnknownLambdaType]
         if not isinstance(arg, str) or not arg:
             raise RemitFormatError(f"{where}: argument names must be non-empty strings")
+        try:
+            arg_path(arg)
+        except RemitFormatError as e:
+            raise RemitFormatError(f"{where}.{arg}: {e.message}") from None
         if isinstance(spec, tuple) and all(isinstance(c, Constraint) for c in spec):  # pyright: ignore[reportUnknownVariableType]
             cs: tuple[Constraint, ...] = spec  # pyright: ignore[reportUnknownVariableType]
         else:
@@ -71,10 +69,6 @@ def _args_spec(items: Iterable[tuple[str, tuple[Constraint, ...]]]) -> dict[str,
     }
 
 
-def _check_value(c: Constraint, value: object, inputs_text: str | None) -> str | None:
-    return c.check_in(value, inputs_text) if type(c) is InInputs else c.check(value)
-
-
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Rule:
     """One ordered rule of a tool's policy: ``allow`` or ``forbid`` the calls whose
@@ -83,8 +77,9 @@ class Rule:
     this rule decides a denial: a forbid rule that matched, or the first allow rule
     that failed when no rule allowed the call.
 
-    A constrained argument missing from a call makes the rule not match: an allow
-    rule then does not allow, a forbid rule does not forbid. Likewise a forbid rule
+    A constrained argument missing from a call makes the rule not match (an allow
+    rule then does not allow, a forbid rule does not forbid) unless every constraint
+    on it accepts a missing argument (``absent``, ``absent_or``). Likewise a forbid rule
     matches only values its constraints accept (``within`` refuses a non-string), so
     write least privilege as allow rules and use forbid rules to carve exceptions out
     of them. An ``in_inputs`` constraint checked without the task's inputs fails
@@ -163,43 +158,23 @@ class Rule:
         return d
 
     def miss(self, args: Mapping[str, object], inputs_text: str | None = None) -> str | None:
-        """None if this rule matches the call, else why not (naming argument and constraint)."""
-        forbid = self.effect == "forbid"
-        for arg, cs in self._items:
-            value = args.get(arg, MISSING)
-            if value is MISSING:
-                shown = " and ".join(c.describe() for c in cs)
-                return f"argument {arg!r} is missing but constrained by {shown}"
-            for c in cs:
-                if forbid and inputs_text is None and type(c) is InInputs:
-                    continue  # unknown without context: a forbid rule fails closed
-                reason = _check_value(c, value, inputs_text)
-                if reason is not None:
-                    return f"argument {arg!r}={show(value)} violates {c.describe()}: {reason}"
-        return None
+        """None if this rule matches the call, else why not (naming argument and constraint).
 
-    def _hit(self, args: Mapping[str, object], inputs_text: str | None) -> bool:
-        """Whether this rule matches the call (:meth:`miss` is None), without the texts."""
+        Raises :class:`~remit.policy._matching.MatchTimeout` (a :class:`TimeoutError`)
+        when a ``matches`` runs out of time: the call must then be denied.
+        """
         forbid = self.effect == "forbid"
         for arg, cs in self._items:
-            value = args.get(arg, MISSING)
-            if value is MISSING:
-                return False
-            for c in cs:
-                if type(c) is InInputs:
-                    if inputs_text is None:
-                        if forbid:
-                            continue
-                        return False
-                    if c.check_in(value, inputs_text) is not None:
-                        return False
-                elif c.check(value) is not None:
-                    return False
-        return True
+            reason = arg_failure(arg, cs, args, inputs_text, forbid)
+            if reason is not None:
+                return reason
+        return None
 
     def _matched(self, args: Mapping[str, object]) -> str:
         return ", ".join(
-            f"argument {arg!r}={show(args.get(arg))} matches "
+            f"argument {arg!r}"
+            + ("" if arg not in args or arg_path(arg) is not None else f"={show(args[arg])}")
+            + " matches "
             + " and ".join(c.describe() for c in cs)
             for arg, cs in self._items
         )
@@ -257,11 +232,12 @@ def _args_imply(
     mine: Mapping[str, tuple[Constraint, ...]], theirs: Iterable[tuple[str, tuple[Constraint, ...]]]
 ) -> str | None:
     """The first argument of ``theirs`` some constraint of which ``mine`` does not imply."""
-    for arg, pcs in theirs:
-        ccs = mine.get(arg, ())
-        for p in pcs:
-            if not any(c.implies(p) for c in ccs):
-                return arg
+    with within_budget():  # implies may match a child's values against our patterns
+        for arg, pcs in theirs:
+            ccs = mine.get(arg, ())
+            for p in pcs:
+                if not any(c.implies(p) for c in ccs):
+                    return arg
     return None
 
 
@@ -278,6 +254,17 @@ _ALLOWED = Verdict(None)
 
 
 def _compile_grant(grant: ToolGrant) -> ArgsTest[Verdict | None]:
+    """The compiled :meth:`ToolGrant.quick`: a call whose ``matches`` runs out of time
+    is denied (None), whatever the rules say."""
+    run = _compile_plan(grant)
+    items = (c for _, cs in grant._items for c in cs)  # pyright: ignore[reportPrivateUsage]
+    rules = (c for _, rule in grant.rules for _, cs in rule._items for c in cs)  # pyright: ignore[reportPrivateUsage]
+    if any(isinstance(x, Matches) for c in (*items, *rules) for x in walk(c)):
+        return guarded(run, None)
+    return run
+
+
+def _compile_plan(grant: ToolGrant) -> ArgsTest[Verdict | None]:
     plan = grant._plan  # pyright: ignore[reportPrivateUsage]
     if not plan:
         return args_test(arg_checks(grant._items, False), _ALLOWED, None)  # pyright: ignore[reportPrivateUsage]
@@ -286,7 +273,7 @@ def _compile_grant(grant: ToolGrant) -> ArgsTest[Verdict | None]:
             (
                 Verdict(None, rid),
                 rule.effect == "forbid",
-                compile_args(rule._items, forbid=rule.effect == "forbid"),  # pyright: ignore[reportPrivateUsage]
+                args_test(arg_checks(rule._items, rule.effect == "forbid"), True, False),  # pyright: ignore[reportPrivateUsage]
             )
             for rid, rule in layer
         )
@@ -378,8 +365,9 @@ class ToolGrant:
     *Simple* (``args``): a constraint, a list of constraints, or their dict forms per
     argument, stored as a read-only mapping of tuples; all must hold. Arguments
     without constraints are not limited here (the tool validates its own types); a
-    constrained argument that is missing from a call is denied. This is the same as
-    one allow rule, but its decisions name no rule id.
+    constrained argument that is missing from a call is denied, unless every
+    constraint on it accepts that (``absent``, ``absent_or``). This is the same as one
+    allow rule, but its decisions name no rule id.
 
     *Rules* (``rules``): ordered :class:`Rule`\ s, the first matching one decides; when
     none matches the call is denied. Rule ids are ``<tool>#<n>``, 1-based. A grant
@@ -388,7 +376,8 @@ class ToolGrant:
     counting across layers, so a parent's rule keeps its id in every descendant).
 
     ``fallback`` is what happens when a call is denied: ``"tell"`` (the default,
-    stored as None when not named), ``"stop"`` or ``"ask"``.
+    stored as None when not named), ``"stop"`` or ``"ask"``. A call that a ``matches``
+    cannot decide in time is denied, whatever the rules (see :mod:`remit.policy`).
 
     >>> g = ToolGrant("write_file", {"path": within("out/")})
     >>> g.check({"path": "/etc/x", "text": "hi"})
@@ -569,18 +558,14 @@ class ToolGrant:
         """
         if self._plan:
             return self.evaluate(args, inputs_text=inputs_text).reason
-        for arg, cs in self._items:
-            value = args.get(arg, MISSING)
-            if value is MISSING:
-                shown = " and ".join(c.describe() for c in cs)
-                return f"{self.name}: argument {arg!r} is missing but constrained by {shown}"
-            for c in cs:
-                reason = c.check_in(value, inputs_text) if type(c) is InInputs else c.check(value)
-                if reason is not None:
-                    return (
-                        f"{self.name}: argument {arg!r}={show(value)} violates "
-                        f"{c.describe()}: {reason}"
-                    )
+        try:
+            with within_budget():
+                for arg, cs in self._items:
+                    reason = arg_failure(arg, cs, args, inputs_text)
+                    if reason is not None:
+                        return f"{self.name}: {reason}"
+        except MatchTimeout as e:
+            return f"{self.name}: {e.located or e.reason}"
         return None
 
     def evaluate(self, args: Mapping[str, object], *, inputs_text: str | None = None) -> Verdict:
@@ -595,12 +580,26 @@ class ToolGrant:
         """
         if not self._plan:
             return Verdict(self.check(args, inputs_text))
+        with within_budget():
+            return self._evaluate(args, inputs_text)
+
+    def _evaluate(self, args: Mapping[str, object], inputs_text: str | None) -> Verdict:
         decided: str | None = None
         for layer in self._plan:
             decided = None
-            nearest: tuple[str, Rule] | None = None
+            nearest: tuple[str, Rule, str] | None = None
             for rid, rule in layer:
-                if rule._hit(args, inputs_text):  # pyright: ignore[reportPrivateUsage]
+                try:
+                    miss = rule.miss(args, inputs_text)
+                except MatchTimeout as e:
+                    note = "" if rule.reason is None else f" ({rule.reason})"
+                    return Verdict(
+                        f"{self.name}: rule {rid}{note} could not be decided in time: "
+                        f"{e.located or e.reason}",
+                        rid,
+                        rule.reason,
+                    )
+                if miss is None:
                     if rule.effect == "forbid":
                         note = "" if rule.reason is None else f" ({rule.reason})"
                         matched = rule._matched(args)  # pyright: ignore[reportPrivateUsage]
@@ -613,12 +612,11 @@ class ToolGrant:
                     decided = rid
                     break
                 if nearest is None and rule.effect == "allow":
-                    nearest = (rid, rule)
+                    nearest = (rid, rule, miss)
             if decided is None:
                 if nearest is None:
                     return Verdict(f"{self.name}: no rule allows this call (its rules only forbid)")
-                rid, rule = nearest
-                miss = rule.miss(args, inputs_text)
+                rid, rule, miss = nearest
                 note = "" if rule.reason is None else f" ({rule.reason})"
                 return Verdict(
                     f"{self.name}: no rule allows this call; rule {rid}{note} fails: {miss}",
@@ -673,11 +671,12 @@ class ToolGrant:
                 fallback = child.fallback
         if not self.layers and not child.layers:
             merged = dict(self._items)
-            for arg, ccs in child._items:
-                pcs = merged.get(arg, ())
-                extra = tuple(c for c in ccs if not any(p.implies(c) for p in pcs))
-                if extra:
-                    merged[arg] = pcs + extra
+            with within_budget():
+                for arg, ccs in child._items:
+                    pcs = merged.get(arg, ())
+                    extra = tuple(c for c in ccs if not any(p.implies(c) for p in pcs))
+                    if extra:
+                        merged[arg] = pcs + extra
             same = len(merged) == len(self._items) and all(merged[a] is cs for a, cs in self._items)
             if same and fallback == self.fallback:
                 return self
