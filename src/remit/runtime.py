@@ -246,10 +246,13 @@ class Runtime:
             if keys is not None:
                 self.keys.discard(rid)
             raise
-        return await self._drive(
-            rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {}, keys=keys,
-            lease=lease,
-        )  # fmt: skip
+        try:
+            return await self._drive(
+                rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {},
+                keys=keys, lease=lease,
+            )  # fmt: skip
+        finally:
+            lease.release()
 
     def resume(self, run_id: str) -> Run:
         """Carry an interrupted run to its end; recorded steps are served, not redone.
@@ -369,30 +372,7 @@ class Runtime:
         principal: bytes | None = None,
         lease: RunLease,
     ) -> Run:
-        try:
-            return await self._drive_held(
-                run_id, goal, remit, inputs, output_schema, agent, tools, recorded,
-                concurrency, keys=keys, principal=principal, lease=lease,
-            )  # fmt: skip
-        finally:
-            lease.release()
-
-    async def _drive_held(
-        self,
-        run_id: str,
-        goal: str,
-        remit: Remit,
-        inputs: Mapping[str, Any],
-        output_schema: Mapping[str, Any] | None,
-        agent: Agent,
-        tools: ToolRegistry,
-        recorded: Mapping[str, Any],
-        concurrency: int | None,
-        *,
-        keys: RunKeys | None,
-        principal: bytes | None,
-        lease: RunLease,
-    ) -> Run:
+        """Carry the run to its end; the caller holds ``lease`` and gives it up after."""
         started = time.perf_counter()
         ledger = Ledger()
         # every batch checks, in its own transaction, that this process still holds the run
