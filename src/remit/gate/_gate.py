@@ -1,0 +1,228 @@
+"""The Gate: every effect of a run, in the order of its phases (see :mod:`remit.gate`)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._node import Node
+from ..errors import (
+    Cancelled,
+    RemitError,
+    SchemaError,
+    WarrantDigestMismatch,
+)
+from ..ledger import ZERO, Usage
+from ..models import Completion, Message
+from ..schemas import validate as validate_schema
+from ._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
+from ._warrants import Warrants
+
+
+class Gate(Warrants):
+    """Checks, journals, budgets and executes every effect of one run."""
+
+    async def call_tool(self, node: Node, name: str, args: Mapping[str, Any]) -> Any:
+        """Call tool ``name`` for ``node``; returns its (JSON-shaped) output."""
+        step_id = self._next_effect(node)
+        self._check_deadline(node, step_id, "tool", name)
+        decision = node.remit.check(name, args, now=time.time(), inputs_text=self.inputs_text)
+        if not decision.allowed:
+            await self._on_denied(node, step_id, name, args, decision)
+        t = self.tools.get(name)
+        valid = t.validate(args)
+        hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
+        if hit is not MISS:
+            return hit
+        worst = t.worst
+        signer = self.signer
+        if signer is not None:
+            warrant, key = node.warrant, node.agent_key
+            if warrant is None or key is None:
+                raise Cancelled(f"task {node.id} holds no warrant (it has ended)")
+            # signed over the validated arguments: what the tool will actually receive
+            try:
+                proof = signer.sign_call(warrant, key, step_id, name, valid)
+            except WarrantDigestMismatch:  # a value JSON cannot hold as is: sign its JSON form
+                as_json = json.loads(self._encode_input(valid) or "{}")
+                proof = signer.sign_call(warrant, key, step_id, name, as_json)
+            self._proofs[step_id] = proof
+        if t.takes_key:
+            valid["idempotency_key"] = idempotency_key(self.run_id, step_id)
+        fn = t.fn
+        if t.inline:
+            return await self._call_inline(node, step_id, name, t.retries, fn, valid, worst)
+
+        async def execute() -> tuple[Any, Usage]:
+            if t.is_async:
+                return await fn(**valid), worst
+            if t.thread:
+                return await asyncio.to_thread(fn, **valid), worst
+            return fn(**valid), worst
+
+        return await self._execute(
+            node,
+            step_id,
+            "tool",
+            name,
+            valid,
+            worst,
+            execute,
+            effect=t.effect,
+            timeout=t.timeout,
+            retries=t.retries,
+            interruptible=t.is_async or t.thread,
+        )
+
+    async def complete(
+        self,
+        node: Node,
+        messages: Sequence[Message],
+        *,
+        schema: Mapping[str, Any] | None = None,
+        max_tokens: int = 512,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Completion:
+        """A model call for ``node``; with ``schema``, the output must be valid JSON for it."""
+        model = self.model
+        if model is None:
+            raise RemitError("this runtime has no model; pass model=... to Runtime")
+        step_id = self._next_effect(node)
+        self._check_deadline(node, step_id, "model", model.name)
+        hit = self._replay(node, step_id, "model", model.name)
+        if hit is not MISS:
+            return Completion(**hit)
+        # Characters bound tokens from above for every tokenizer we know of; the chat
+        # template adds its own (role markers, a default system prompt) and tools their
+        # schema, so those are reserved too: a budget is never overshot by the settle.
+        worst_in = sum(len(str(m.get("content", ""))) + 8 for m in messages)
+        worst_in += getattr(model, "template_tokens", TEMPLATE_TOKENS)
+        if tools:
+            worst_in += len(json.dumps(list(tools), default=str))
+        worst = Usage(
+            calls=1,
+            input_tokens=worst_in,
+            output_tokens=max_tokens,
+            cost_usd=worst_in * model.usd_per_input_token + max_tokens * model.usd_per_output_token,
+        )
+
+        async def execute() -> tuple[Any, Usage]:
+            c = await model.complete(messages, schema=schema, tools=tools, max_tokens=max_tokens)
+            used = Usage(1, c.input_tokens, c.output_tokens, c.cost_usd)
+            if schema is not None:
+                try:
+                    try:
+                        parsed = json.loads(c.content)
+                    except json.JSONDecodeError as e:
+                        raise SchemaError(
+                            f"model {model.name} output is not JSON ({e.msg} at char {e.pos}): "
+                            f"{c.content[:120]!r}"
+                        ) from None
+                    validate_schema(parsed, schema, where=f"model {model.name} output")
+                except SchemaError as e:
+                    e.spent = used  # the tokens were spent all the same
+                    raise
+            return dataclasses.asdict(c), used
+
+        out = await self._execute(
+            node,
+            step_id,
+            "model",
+            model.name,
+            {"messages": list(messages), "schema": schema},
+            worst,
+            execute,
+            effect=False,
+            timeout=None,
+            # transient failures (429, 5xx, timeouts) retry with backoff; each attempt
+            # is reserved and settled on its own, so retries are charged
+            retries=getattr(model, "retries", 0),
+        )
+        return Completion(**out)
+
+    async def role(
+        self, node: Node, role: str, fn: Callable[..., Any], *args: Any, normalize: bool = True
+    ) -> Any:
+        """Run a role (atomize, plan, execute, aggregate...) of ``node`` as a journaled step.
+
+        Effects the role makes get ids nested under the role's, so a role served from
+        the journal on resume skips its effects without shifting anyone's position.
+        """
+        step_id = f"{node.id}:{role}"
+        if node.cancelled:
+            raise Cancelled(f"task {node.id} was cancelled")
+        self._check_deadline(node, step_id, role, role)
+        hit = self._replay(node, step_id, role, role)
+        if hit is not MISS:
+            return hit
+        node.scope_role, node.scope_n = role, 0
+        key = getattr(fn, "__func__", fn)
+        is_coro = IS_CORO.get(key)
+        if is_coro is None:
+            is_coro = IS_CORO[key] = inspect.iscoroutinefunction(fn)
+
+        if role == "execute":
+            # A leaf's result is its task's result: the task's end row records it (and
+            # its error), so the role gets no row of its own. Its calls have theirs: a
+            # resume that finds no end runs the role again and is served every call.
+            return await self._unrecorded(node, role, fn, args, is_coro)
+        if not is_coro:
+            # a plain function cannot be interrupted and spends nothing: run it inline
+            started = time.time()
+            try:
+                value = fn(*args)
+            except Exception as exc:
+                err = as_remit_error(exc, role, role)
+                self._record_error(node, step_id, role, role, err, ZERO, started, "error")
+                if err is exc:
+                    raise
+                raise err from exc
+            return self._record_ok(node, step_id, role, role, None, value, ZERO, started, normalize)
+
+        async def execute() -> tuple[Any, Usage]:
+            return await fn(*args), ZERO
+
+        # a role's own awaits are Gate calls, which are interruptible themselves
+        return await self._execute(
+            node,
+            step_id,
+            role,
+            role,
+            None,
+            ZERO,
+            execute,
+            effect=False,
+            timeout=None,
+            retries=0,
+            interruptible=False,
+            normalize=normalize,
+            intent=is_coro,
+        )
+
+    async def _unrecorded(
+        self, node: Node, role: str, fn: Callable[..., Any], args: tuple[Any, ...], is_coro: bool
+    ) -> Any:
+        """Run a role whose outcome the task's end row records (see :meth:`role`)."""
+        try:
+            if not is_coro:
+                return fn(*args)
+
+            async def execute() -> tuple[Any, Usage]:
+                return await fn(*args), ZERO
+
+            return (await self._run_bounded(node, execute, None, role, role, False))[0]
+        except Exception as exc:
+            err = as_remit_error(exc, role, role)
+            if err is exc:
+                raise
+            raise err from exc
+        finally:
+            self.executed += 1
+
+
+IS_CORO: dict[Any, bool] = {}

@@ -1,0 +1,125 @@
+"""What every phase of the Gate shares: the run it serves, its counters, its constants."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._node import Node
+from ..errors import (
+    Cancelled,
+    JournalCorrupt,
+    RemitError,
+    StepFailed,
+)
+from ..journal import StepRecord
+from ..journal._writer import JournalWriter
+from ..ledger import ZERO, Ledger, Usage
+from ..models import Model
+from ..provenance import Signer
+from ..tools import ToolRegistry
+
+DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
+
+#: input tokens reserved per model call beyond its messages' characters, for the chat
+#: template (a model may say its own with a ``template_tokens`` attribute)
+TEMPLATE_TOKENS = 128
+
+#: the longest Retry-After a retry waits for (longer ones fail the call instead)
+MAX_RETRY_AFTER_S = 60.0
+
+
+def idempotency_key(run_id: str, step_id: str) -> str:
+    """The key an effectful tool receives: stable across resumes, unique per step."""
+    return hashlib.blake2b(f"{run_id}\x00{step_id}".encode(), digest_size=16).hexdigest()
+
+
+class Miss:
+    __slots__ = ()
+
+
+MISS: Any = Miss()
+
+
+def spend_by_role(recorded: Mapping[str, StepRecord]) -> dict[str, Usage]:
+    """The recorded spend of every role's calls (``<task>:<role>.<n>``), by role step id."""
+    spent: dict[str, Usage] = {}
+    for rec in recorded.values():
+        if rec.spent is None or rec.status == "started" or rec.kind not in ("tool", "model"):
+            continue
+        role = rec.step_id.rpartition(".")[0]
+        try:
+            used = Usage.from_dict(json.loads(rec.spent))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise JournalCorrupt(
+                f"step {rec.step_id}: spent is not a valid spend ({e}); the journal row is damaged"
+            ) from None
+        spent[role] = spent.get(role, ZERO) + used
+    return spent
+
+
+def what(kind: str, name: str) -> str:
+    """``tool read_file``, ``model smollm2``; a role is named once: ``role plan``."""
+    return f"role {kind}" if kind == name else f"{kind} {name}"
+
+
+def as_remit_error(exc: BaseException, kind: str, name: str) -> RemitError:
+    if isinstance(exc, RemitError):
+        return exc
+    return StepFailed(
+        f"{what(kind, name)} raised {type(exc).__name__}: {exc}", cause_type=type(exc).__name__
+    )
+
+
+class GateState:
+    """The state of one run's Gate; each phase is a layer of methods above it."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        writer: JournalWriter,
+        ledger: Ledger,
+        tools: ToolRegistry,
+        model: Model | None = None,
+        recorded: Mapping[str, StepRecord] | None = None,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        retry_base_s: float = 0.05,
+        retry_cap_s: float = 2.0,
+    ) -> None:
+        self.run_id = run_id
+        self.writer = writer
+        self.ledger = ledger
+        self.tools = tools
+        self.model = model
+        self.recorded: Mapping[str, StepRecord] = recorded or {}
+        #: what the recorded calls of each role spent, by role step id: a role served
+        #: from the journal books its calls' spend, which its own row does not hold
+        self._role_spent: dict[str, Usage] = spend_by_role(self.recorded)
+        self.max_output_bytes = max_output_bytes
+        #: the user's own words (root goal and inputs): what ``in_inputs`` rules check
+        #: against, so a planner cannot smuggle a value in through a child's inputs
+        self.inputs_text: str | None = None
+        #: called when a call waits for a person (the CLI tells the user how to answer)
+        self.on_approval: Callable[[str, Node], None] | None = None
+        self.approval_poll_s = 1.0
+        self.retry_base_s = retry_base_s
+        self.retry_cap_s = retry_cap_s
+        self._last: tuple[Any, str] = (MISS, "")
+        #: mints hops and signs calls (None: this run is not signed)
+        self.signer: Signer | None = None
+        # proofs made for steps not yet recorded: the step's first row carries its proof
+        self._proofs: dict[str, str] = {}
+        #: counters a run reports: steps executed, served from the journal, denied
+        self.executed = 0
+        self.replayed = 0
+        self.denied = 0
+
+    def _next_effect(self, node: Node) -> str:
+        if node.cancelled:
+            raise Cancelled(f"task {node.id} was cancelled")
+        n = node.scope_n
+        node.scope_n = n + 1
+        return f"{node.id}:{node.scope_role}.{n}"
