@@ -113,7 +113,7 @@ def test_audit_job_end_to_end(ws: Path) -> None:
     assert "audit src/pkg/  plan" in out and "measure src/pkg/a.py  execute  1/1 calls" in out
     # the denied call, under the leaf that made it, with its reason
     assert "measure src/blob.bin" in out
-    assert "denied DENIED read_file: argument 'path'='src/blob.bin' violates matches" in out
+    assert "denied read_file: argument 'path'='src/blob.bin' violates matches" in out
     assert "1 denied call" in out
 
     data = json.loads(runner.invoke(app, ["show", rid, "-j", j, "--json"]).stdout)
@@ -439,3 +439,15 @@ def test_resolve_records_a_persons_answer_and_resume_goes_on(ws: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "charged 500 (seen)" in done.stdout
     assert (ws / "charges.log").read_text().split() == ["500"]
+
+
+def test_two_runs_started_with_one_id_at_once_leave_one_run_and_its_key(ws: Path) -> None:
+    cmd = [sys.executable, "-m", "remit.cli", "run", "g", *SLOW, "--run-id", "twin",
+           "-j", "j.db", "--quiet"]  # fmt: skip
+    procs = [subprocess.Popen(cmd, cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]  # fmt: skip
+    codes = sorted(p.wait(timeout=60) for p in procs)
+    errs = "".join(p.stderr.read().decode() for p in procs if p.stderr)
+    assert codes == [0, 2], errs
+    assert "already exists" in errs
+    assert remit_cli("verify", "twin", "-j", "j.db", cwd=ws).returncode == 0

@@ -242,8 +242,8 @@ def test_bad_plan_is_repaired_and_calls_outside_the_remit_are_denied(
     assert {error_code(s) for s in denied} == {"DENIED"}
     assert (notes / "notes" / "a.md").read_text() == ALPHA  # never overwritten
     outcomes = {r["step"]: r["outcome"] for r in run.result["steps"]}
-    assert outcomes["s4"].startswith("denied: DENIED: read_file: argument 'path'='notes/run.sh'")
-    assert outcomes["s3"].startswith("denied: DENIED: write_file")
+    assert outcomes["s4"].startswith("denied: read_file: argument 'path'='notes/run.sh'")
+    assert outcomes["s3"].startswith("denied: write_file")
     report = (notes / "out" / "digest.md").read_text()
     assert "## Denied or failed" in report and "notes/run.sh" in report
     assert "## How the plan was repaired" in report

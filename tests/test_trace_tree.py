@@ -113,7 +113,11 @@ def test_render_shows_status_decision_spend_denials_and_errors(
     assert f"run {run_id}" in text
     assert "double some numbers  plan  3/20 calls" in text
     assert "double 1  execute  1/2 calls" in text
-    assert "denied DENIED" in text and "read_file: tool not granted" in text
+    assert (
+        "denied read_file: tool not granted" in text
+        and "DENIED" not in text
+        and "read_file: tool not granted" in text
+    )
     assert "STEP_FAILED" in text and "13 is unlucky" in text
 
 

@@ -42,7 +42,7 @@ from .ledger import Usage
 from .models import load_model
 from .provenance import hex32, load_principal_key, verify_run
 from .remit import Budget, Remit, resolve_deadline
-from .runtime import Run, Runtime, new_run_id
+from .runtime import Run, Runtime, check_run_id, new_run_id
 from .trace.chain import chain_view
 from .trace.tree import (
     format_seconds,
@@ -418,6 +418,7 @@ def run(
         _die(f"[INVALID_INPUT] --durability must be 'full' or 'normal', not {durability!r}")
     durable: Durability = "full" if durability == "full" else "normal"
     with _user_errors():
+        rid = check_run_id(run_id) if run_id else new_run_id()  # before a model loads
         agent_ref, goal, all_inputs, remit = _what_to_run(
             goal, job, agent, remit_file, inputs, workspace,
             build=lambda base: build_remit(base, tools=tool, calls=calls, cost_usd=cost_usd,
@@ -431,7 +432,6 @@ def run(
                      principal_key=load_principal_key(principal_key) if principal_key
                      else None)  # fmt: skip
         progress.runtime = rt
-        rid = run_id or new_run_id()
         rt.on_approval = _approval_hint(rid, journal)
         try:
             result = _drive(progress, quiet, lambda: rt.run(goal, remit=remit, inputs=all_inputs,

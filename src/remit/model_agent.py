@@ -317,7 +317,8 @@ class ModelAgent(Agent):
                 row["outcome"] = f"failed: {r.code}: {r.error}"
             elif v.get("denied"):
                 denied += 1
-                row["outcome"] = f"denied: {problem['code']}: {problem['message']}"
+                code = "" if problem["code"] == "DENIED" else f"{problem['code']}: "
+                row["outcome"] = f"denied: {code}{problem['message']}"
             elif problem:
                 failed += 1
                 row["outcome"] = f"error: {problem['code']}: {problem['message']}"

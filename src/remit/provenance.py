@@ -34,12 +34,14 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -162,6 +164,28 @@ class KeyFiles:
                 f"directory {self.dir} must be writable by you"
             ) from None
         return secret
+
+    @contextlib.contextmanager
+    def creating(self) -> Generator[None]:
+        """Hold the key directory's lock while a run is created: two processes starting
+        the same run id at once take turns, so the second finds the run recorded and
+        neither replaces or removes the other's key."""
+        if self.dir is None:
+            yield
+            return
+        try:
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise JournalError(
+                f"cannot use the key directory {self.dir}: {e.strerror or e}; it must be a "
+                "directory you can write"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def discard(self, run_id: str) -> None:
         """Forget the secret of a run that never started (its record could not be made)."""

@@ -209,43 +209,45 @@ class Runtime:
             meta["model"] = model_spec
         store = self.store
         keys = None
-        if self.sign:
-            # the journal opens (or fails) before a key file is made
-            try:
-                store.get_run(rid)
-            except RunNotFound:
-                pass
-            else:
-                raise JournalError(f"run {rid} already exists in the journal; pick another id")
-            # no run of this id is recorded: a key file of that name is a leftover
-            keys = RunKeys(self.keys.create(rid, replace_leftover=True), self.principal_key)
-            meta["principal_key"] = keys.principal.public.hex()
-        remit_json = remit.to_json()
-        if keys is not None:
-            meta["root_seal"] = keys.seal(remit_json, meta["principal_key"])
-        now = time.time()
-        lease = RunLease(store, rid, self.lease_ttl)
-        try:
-            store.create_run(
-                RunRecord(
-                    rid,
-                    goal,
-                    agent_ref(agent),
-                    remit_json,
-                    "running",
-                    json.dumps(dict(inputs or {})),
-                    None,
-                    None,
-                    json.dumps(meta),
-                    now,
-                    now,
-                ),
-                lease.lease(now),
-            )
-        except BaseException:
+        # signed: two processes starting one run id take turns (see KeyFiles.creating)
+        with self.keys.creating() if self.sign else contextlib.nullcontext():
+            if self.sign:
+                # the journal opens (or fails) before a key file is made
+                try:
+                    store.get_run(rid)
+                except RunNotFound:
+                    pass
+                else:
+                    raise JournalError(f"run {rid} already exists in the journal; pick another id")
+                # no run of this id is recorded: a key file of that name is a leftover
+                keys = RunKeys(self.keys.create(rid, replace_leftover=True), self.principal_key)
+                meta["principal_key"] = keys.principal.public.hex()
+            remit_json = remit.to_json()
             if keys is not None:
-                self.keys.discard(rid)
-            raise
+                meta["root_seal"] = keys.seal(remit_json, meta["principal_key"])
+            now = time.time()
+            lease = RunLease(store, rid, self.lease_ttl)
+            try:
+                store.create_run(
+                    RunRecord(
+                        rid,
+                        goal,
+                        agent_ref(agent),
+                        remit_json,
+                        "running",
+                        json.dumps(dict(inputs or {})),
+                        None,
+                        None,
+                        json.dumps(meta),
+                        now,
+                        now,
+                    ),
+                    lease.lease(now),
+                )
+            except BaseException:
+                if keys is not None:
+                    self.keys.discard(rid)
+                raise
         try:
             return await self._drive(
                 rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {},

@@ -604,7 +604,9 @@ def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> 
             ui.add(Text(printable(said), style="italic dim"))
         for d in n.denied:
             line = Text()
-            line.append(f"denied {d.code} ", style="bold red")
+            # "denied DENIED" says one thing twice; "denied BUDGET" says why
+            code = "" if d.code == "DENIED" else f" {d.code}"
+            line.append(f"denied{code} ", style="bold red")
             if not d.reason.startswith(d.name):
                 # the reason does not name the call (budget, deadline): show it
                 line.append(f"{d.call(width // 2)}: ", style="red")
