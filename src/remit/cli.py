@@ -316,10 +316,11 @@ def _outcome(run: Run, goal: str, remit: Remit | None, journal: Path, *, quiet: 
     grid.add_column(style="dim", justify="right")
     grid.add_column(overflow="fold")
     if run.status == "done":
-        grid.add_row("result", _result_summary(run.result))
+        grid.add_row("result", printable(_result_summary(run.result)))
     elif run.error:
-        grid.add_row("error", Text(f"{run.error.get('code', 'FAILED')}: "
-                                   f"{run.error.get('message', '')}", style="red"))  # fmt: skip
+        grid.add_row("error", Text(printable(f"{run.error.get('code', 'FAILED')}: "
+                                            f"{run.error.get('message', '')}"),
+                                   style="red"))  # fmt: skip
     grid.add_row("spent", format_spend(run.spent, remit.budget if remit is not None else None))
     if not already:
         grid.add_row(
@@ -713,9 +714,9 @@ def _show_chain(run_id: str, step: str, journal: Path, as_json: bool) -> None:
         out.print(t)
         pad = "      " + ("  " * hop["position"])
         if hop["position"] == 0:
-            out.print(Text(pad + "grants: " + hop["grants"], style="green"))
+            out.print(Text(pad + "grants: " + printable(hop["grants"]), style="green"))
         for change in hop["narrowing"] or (["(no narrowing)"] if hop["position"] else []):
-            out.print(Text(pad + "narrows: " + change, style="yellow"))
+            out.print(Text(pad + "narrows: " + printable(change), style="yellow"))
     if view.get("step"):
         s = view["step"]
         t = Text("  ⇒ ")
@@ -781,7 +782,9 @@ def verify(
     out.print(Text(f"FAILED: {plural(len(report.failures), 'step')} did not verify  "
                    f"({summary})", style="red"))  # fmt: skip
     for f in report.failures[:50]:
-        out.print(Text(f"  {f.step_id}  [{f.code}] {f.message}", style="red"), soft_wrap=True)
+        out.print(
+            Text(printable(f"  {f.step_id}  [{f.code}] {f.message}"), style="red"), soft_wrap=True
+        )
     if len(report.failures) > 50:
         out.print(Text(f"  … and {len(report.failures) - 50} more (--json for all)"))
     raise typer.Exit(1)
