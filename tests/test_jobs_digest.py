@@ -124,7 +124,7 @@ def test_run_records_the_model_and_resume_uses_it(
         asked.append(spec)
         return _scripted(spec or "local")
 
-    monkeypatch.setattr(remit.cli, "load_model", fake_load)
+    monkeypatch.setattr(remit.cli._run, "load_model", fake_load)
     j = str(docs / "j.db")
     url = "http://127.0.0.1:9/v1#tiny"
     r = runner.invoke(

@@ -1,0 +1,5 @@
+"""``python -m remit.cli``."""
+
+from remit.cli import main
+
+main()
