@@ -80,6 +80,21 @@ def _steps(journal: Path, run_id: str) -> dict[str, object]:
         return {s.step_id: s for s in j.steps(run_id)}
 
 
+def _plan_on_disk(journal: Path, run_id: str) -> bool:
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT count(*) FROM steps WHERE run_id = ? AND status = 'ok'"
+            " AND (step_id LIKE '%:plan' OR step_id LIKE '%:plan._')",
+            (run_id,),
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+    return bool(rows and rows[0] == 4)
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
@@ -106,6 +121,8 @@ def test_a_kill_after_the_roots_plan_calls_keeps_the_budget_of_an_uninterrupted_
                             env=_env(log, **{pa.STALL_ENV: str(marker)}),
                             stderr=subprocess.PIPE)  # fmt: skip
     _wait_for(marker.exists, proc, "child 0's call")
+    # the kill must find the root's plan (and its three calls) on disk
+    _wait_for(lambda: _plan_on_disk(journal, "killed"), proc, "the plan's rows on disk")
     _kill9(proc)
     resumed = subprocess.run(_resume_cmd(journal, "killed"), env=_env(log),
                              capture_output=True, timeout=WAIT)  # fmt: skip
