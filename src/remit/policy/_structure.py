@@ -60,7 +60,29 @@ def _text(c: Constraint, value: object, inputs_text: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class Each(Constraint):
+class _Wrapping(Constraint):
+    """A constraint made of inner ones (``each``, ``absent_or``): one implies another of
+    its kind when its inner constraints imply the other's."""
+
+    constraints: tuple[Constraint, ...]
+
+    def parts(self) -> tuple[Constraint, ...]:
+        return self.constraints
+
+    def arg(self) -> Any:
+        return _spec_of(self.constraints)
+
+    def describe(self) -> str:
+        return f"{self.op}({', '.join(c.describe() for c in self.constraints)})"
+
+    def implies(self, other: Constraint) -> bool:
+        if type(other) is type(self):
+            return _all_imply(self.constraints, other.parts())
+        return Constraint.implies(self, other)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Each(_Wrapping):
     """Accepts a list (or tuple) whose every item satisfies all of ``constraints``; an
     empty list is accepted, anything else (a string, a mapping) is not. The reason names
     the first item that fails, by its index.
@@ -71,7 +93,6 @@ class Each(Constraint):
     'expected a list, got str'
     """
 
-    constraints: tuple[Constraint, ...]
     op: ClassVar[str] = "each"
 
     def __post_init__(self) -> None:
@@ -96,20 +117,6 @@ class Each(Constraint):
                 if miss is not None:
                     return miss._replace(where=f"[{i}]{miss.where}")
         return None
-
-    def parts(self) -> tuple[Constraint, ...]:
-        return self.constraints
-
-    def arg(self) -> Any:
-        return _spec_of(self.constraints)
-
-    def describe(self) -> str:
-        return f"each({', '.join(c.describe() for c in self.constraints)})"
-
-    def implies(self, other: Constraint) -> bool:
-        if isinstance(other, Each):
-            return _all_imply(self.constraints, other.constraints)
-        return Constraint.implies(self, other)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -139,7 +146,7 @@ class Absent(Constraint):
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class AbsentOr(Constraint):
+class AbsentOr(_Wrapping):
     """Accepts an argument that is not passed or is null, or else satisfies all of
     ``constraints``: how an optional argument is constrained.
 
@@ -148,7 +155,6 @@ class AbsentOr(Constraint):
     (True, True, "[0]: 'b@x.io' is not one of 'a@x.io'")
     """
 
-    constraints: tuple[Constraint, ...]
     op: ClassVar[str] = "absent_or"
     accepts_missing: ClassVar[bool] = True
 
@@ -169,20 +175,6 @@ class AbsentOr(Constraint):
             if miss is not None:
                 return miss
         return None
-
-    def parts(self) -> tuple[Constraint, ...]:
-        return self.constraints
-
-    def arg(self) -> Any:
-        return _spec_of(self.constraints)
-
-    def describe(self) -> str:
-        return f"absent_or({', '.join(c.describe() for c in self.constraints)})"
-
-    def implies(self, other: Constraint) -> bool:
-        if isinstance(other, AbsentOr):
-            return _all_imply(self.constraints, other.constraints)
-        return Constraint.implies(self, other)
 
     def implied_by(self, other: Constraint) -> bool:
         # What other accepts is present and not null (else other is absent or
