@@ -1,6 +1,6 @@
 """Model figures: the embedded model per role call, and the HTTP adapter's overhead.
 
-- **embedded**: every role of :data:`remit.prompts.ROLES` is called with its example
+- **embedded**: every role of :data:`remit.agents.prompts.ROLES` is called with its example
   fields on :class:`remit.models.LocalModel` (SmolLM2-135M, one thread), round robin so
   that consecutive calls differ (as in a run: llama.cpp reuses only the prompt prefix the
   previous call left in its context). Per role: median latency of ``--repeat`` calls, the
@@ -32,10 +32,10 @@ from typing import Any
 
 import httpx
 
+from remit.agents.prompts import ROLES
 from remit.models import LocalModel
 from remit.models.llama_server import llama_server
 from remit.models.local import default_model_path
-from remit.prompts import ROLES
 
 
 # the server is started through this, so that it loads its model the way LocalModel does

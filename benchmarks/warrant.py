@@ -56,10 +56,10 @@ from typing import Any
 import nacl
 import nacl.signing
 
-from remit import warrant as wmod
+from remit.core.remit import Budget, Remit
 from remit.policy import max_len, within
-from remit.remit import Budget, Remit
-from remit.warrant import (
+from remit.trust import warrant as wmod
+from remit.trust.warrant import (
     AgentKey,
     Verifier,
     Warrant,

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from remit import Agent, Budget, ChildResult, Plan, Remit, Runtime, ScriptedModel, Subtask, tool
+from remit.core.ledger import Usage
+from remit.core.tasks import ROOT, task_id
 from remit.errors import InvalidInput, RemitError, UnknownToolError
 from remit.journal import StepRecord
-from remit.ledger import Usage
 from remit.policy import max_len
-from remit.tasks import ROOT, task_id
 
 RUN = "run-engine"
 GOAL = "root goal"

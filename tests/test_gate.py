@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from remit import Agent, Budget, Remit, ScriptedModel, tool, within
+from remit.core.ledger import Ledger, Usage
 from remit.errors import (
     BudgetExceeded,
     DeniedError,
@@ -35,7 +36,6 @@ from remit.errors import (
 from remit.gate import Gate, idempotency_key
 from remit.journal import StepRecord
 from remit.journal._writer import JournalWriter
-from remit.ledger import Ledger, Usage
 from remit.tools import Tool, ToolRegistry, calculator
 
 Execute = Callable[[Any], Awaitable[Any]]
@@ -259,7 +259,7 @@ def test_a_remit_granting_an_unknown_tool_is_refused_before_the_run(make_runtime
 def test_the_gate_raises_unknown_tool_for_a_granted_but_unregistered_tool(
     journal_path: Any,
 ) -> None:
-    from remit._node import Node
+    from remit.gate._node import Node
     from remit.journal import SQLiteJournal
 
     async def main() -> None:

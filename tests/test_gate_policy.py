@@ -21,7 +21,7 @@ import pytest
 from remit import Agent, Remit, Runtime, tool
 from remit.errors import DeniedError
 from remit.journal import SQLiteJournal
-from remit.provenance import verify_run
+from remit.trust.provenance import verify_run
 
 SENT: list[dict[str, Any]] = []
 

@@ -40,7 +40,7 @@ def docs(tmp_path: Path) -> Path:
 
 def test_the_job_is_registered_with_the_model_agent() -> None:
     job = JOBS["digest"]
-    assert job.agent == "remit.model_agent:ModelAgent"
+    assert job.agent == "remit:ModelAgent"
     assert job.inputs == DEFAULT_INPUTS == {"target": ".", "report": "out/digest.md"}
     assert job.goal(job.inputs) == (
         "Read the documents at the top of this project and write a digest to out/digest.md"

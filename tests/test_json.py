@@ -1,4 +1,4 @@
-"""remit._json: encoders built once write exactly what json.dumps writes."""
+"""remit.core._json: encoders built once write exactly what json.dumps writes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import remit._json
-from remit._json import encoder
+import remit.core._json
+from remit.core._json import encoder
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -48,5 +48,5 @@ def test_what_json_cannot_hold_is_refused() -> None:
 
 
 def test_module_examples_run() -> None:
-    result = doctest.testmod(remit._json)
+    result = doctest.testmod(remit.core._json)
     assert result.attempted > 0 and result.failed == 0

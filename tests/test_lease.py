@@ -13,7 +13,7 @@ import pytest
 
 from remit.errors import LeaseLost, RunLeased
 from remit.journal import Lease, RunRecord, SQLiteJournal
-from remit.lease import RunLease, holder_is_gone, run_state
+from remit.journal.lease import RunLease, holder_is_gone, run_state
 
 
 @pytest.fixture

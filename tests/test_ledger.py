@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from remit import Budget
+from remit.core.ledger import Account, Ledger, Usage
 from remit.errors import BudgetExceeded
-from remit.ledger import Account, Ledger, Usage
 
 
 def held(acc: Account) -> Usage:

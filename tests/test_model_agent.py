@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-import remit.model_agent
+import remit.agents._model
 from remit import Runtime, ScriptedModel
+from remit.agents._model import ModelAgent, render_report
+from remit.agents.prompts import ROLES
 from remit.errors import ModelError
 from remit.jobs.digest import digest_goal, digest_remit
 from remit.journal import StepRecord
-from remit.model_agent import ModelAgent, render_report
-from remit.prompts import ROLES
 from remit.trace import load
 
 Reply = str | dict[str, Any]
@@ -459,4 +459,4 @@ def test_a_model_that_fails_fails_the_step_not_the_run(
 
 
 def test_module_doctests() -> None:
-    assert doctest.testmod(remit.model_agent).failed == 0
+    assert doctest.testmod(remit.agents._model).failed == 0

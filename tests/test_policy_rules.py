@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from remit.core.remit import Decision, Remit
 from remit.errors import DeniedError, RemitFormatError, WideningError
 from remit.policy import (
     Constraint,
@@ -34,8 +35,7 @@ from remit.policy import (
     one_of,
     within,
 )
-from remit.remit import Decision, Remit
-from remit.warrant import AgentKey, issue
+from remit.trust.warrant import AgentKey, issue
 
 NOW = 1_800_000_000.0
 PROMPT = "Pay bob@example.com 50 dollars for lunch (invoice 1234)."

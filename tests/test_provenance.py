@@ -24,7 +24,7 @@ from remit import Agent, Plan, Remit, Runtime, Subtask, within
 from remit.errors import JournalError, RemitError
 from remit.journal import SQLiteJournal
 from remit.models import ScriptedModel
-from remit.provenance import (
+from remit.trust.provenance import (
     KeyFiles,
     RunKeys,
     hop_id_for,
@@ -33,7 +33,7 @@ from remit.provenance import (
     task_chain,
     verify_run,
 )
-from remit.warrant import AgentKey, verify
+from remit.trust.warrant import AgentKey, verify
 
 
 class Reader(Agent):
@@ -327,7 +327,7 @@ def test_remit_key_new_then_run_under_it(tmp_path: Path) -> None:
 
 
 def test_a_bad_principal_key_file_is_a_clear_error(tmp_path: Path) -> None:
-    from remit.provenance import load_principal_key
+    from remit.trust.provenance import load_principal_key
 
     (tmp_path / "k").write_text("abc")
     with pytest.raises(RemitError, match="64 hex digits"):
@@ -348,7 +348,7 @@ def test_the_cli_says_how_to_verify_a_signed_run(tmp_path: Path) -> None:
 def test_the_modules_examples_run() -> None:
     import doctest
 
-    import remit.provenance
+    import remit.trust.provenance
 
-    result = doctest.testmod(remit.provenance)
+    result = doctest.testmod(remit.trust.provenance)
     assert result.failed == 0 and result.attempted >= 5

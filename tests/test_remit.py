@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import remit.remit
+import remit.core.remit
+from remit.core.remit import Budget, Decision, Remit, resolve_deadline
 from remit.errors import (
     DeadlineExceeded,
     DelegationError,
@@ -33,7 +34,6 @@ from remit.policy import (
     one_of,
     within,
 )
-from remit.remit import Budget, Decision, Remit, resolve_deadline
 
 NOW = 1_800_000_000.0
 
@@ -483,7 +483,7 @@ def test_json_accepts_the_op_arg_constraint_form() -> None:
 
 
 def test_module_examples_run() -> None:
-    assert doctest.testmod(remit.remit).failed == 0
+    assert doctest.testmod(remit.core.remit).failed == 0
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -660,7 +660,7 @@ def reference_check(r: Remit, tool: str, args: Mapping[str, object], now: float)
     if r.deadline is not None and now >= r.deadline:
         return Decision(
             allowed=False,
-            reason=f"{tool}: deadline {remit.remit._iso(r.deadline)} passed "
+            reason=f"{tool}: deadline {remit.core.remit._iso(r.deadline)} passed "
             f"{now - r.deadline:.1f}s ago",
             code="DEADLINE",
             fallback="stop",

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from remit.errors import PlanError, TransitionError
-from remit.tasks import (
+from remit.core.tasks import (
     ROOT,
     TRANSITIONS,
     ChildResult,
@@ -21,6 +20,7 @@ from remit.tasks import (
     check_transition,
     task_id,
 )
+from remit.errors import PlanError, TransitionError
 
 # --- task ids ---------------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ def test_task_ids_of_many_siblings_are_distinct() -> None:
 def test_task_id_does_not_depend_on_the_process_hash_seed() -> None:
     """Never random: another interpreter with another hash seed derives the same ids."""
     code = (
-        "from remit.tasks import task_id, ROOT\n"
+        "from remit.core.tasks import task_id, ROOT\n"
         "r = task_id(ROOT, 0, 'Audit src/')\n"
         "print(r, task_id(r, 3, 'read main.py', 1))\n"
     )

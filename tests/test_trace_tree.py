@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from remit import Agent, Budget, Plan, Remit, Runtime, Subtask, within
+from remit.core.tasks import ROOT, task_id
 from remit.journal import RunRecord, StepRecord
-from remit.tasks import ROOT, task_id
 from remit.tools import tool
 from remit.trace import build, load, render
 from remit.trace.tree import format_seconds, format_spend, plural
@@ -233,7 +233,7 @@ def test_replanned_child_is_shown_with_its_new_goal(tmp_path: Path) -> None:
 
 
 def test_formatting_helpers() -> None:
-    from remit.ledger import Usage
+    from remit.core.ledger import Usage
 
     assert format_seconds(None) == "-"
     assert format_seconds(0.012) == "12 ms"

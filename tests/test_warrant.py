@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remit import warrant as wmod
+from remit.core.remit import Budget, Remit
 from remit.errors import (
     DeadlineExceeded,
     DeniedError,
@@ -28,8 +28,8 @@ from remit.errors import (
     error_class,
 )
 from remit.policy import max_len, within
-from remit.remit import Budget, Remit
-from remit.warrant import (
+from remit.trust import warrant as wmod
+from remit.trust.warrant import (
     MAX_HOPS,
     AgentKey,
     CallProof,
@@ -913,7 +913,7 @@ def test_direct_libsodium_signing_equals_pynacls() -> None:
     deterministic, so every byte must equal what pynacl's public API produces."""
     import nacl.signing
 
-    from remit import warrant as wmod
+    from remit.trust import warrant as wmod
 
     assert wmod._fast_signing is not None  # pyright: ignore[reportPrivateUsage]
     for i in range(20):

@@ -10,19 +10,19 @@ Everything a user needs is importable from here; other modules are internals.
 
 from typing import TYPE_CHECKING, Any
 
-from .agent import Agent, Context
-from .errors import RemitError
-from .ledger import Usage
-from .model_agent import ModelAgent
-from .models import Completion, LocalModel, Model, ScriptedModel, load_model
-from .policy import between, equals, glob, matches, max_len, one_of, within
-from .remit import Budget, Remit
-from .runtime import Run, Runtime
-from .tasks import ChildResult, Plan, Subtask
-from .tools import Tool, tool
+from remit.agents._agent import Agent, Context
+from remit.agents._model import ModelAgent
+from remit.core.ledger import Usage
+from remit.core.remit import Budget, Remit
+from remit.core.tasks import ChildResult, Plan, Subtask
+from remit.errors import RemitError
+from remit.models import Completion, LocalModel, Model, ScriptedModel, load_model
+from remit.policy import between, equals, glob, matches, max_len, one_of, within
+from remit.runtime._runtime import Run, Runtime
+from remit.tools import Tool, tool
 
 if TYPE_CHECKING:
-    from .models.openai_compat import OpenAICompatModel
+    from remit.models.openai_compat import OpenAICompatModel
 
 __version__ = "0.1.0"
 
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # the HTTP adapter (and httpx) load on first use: `import remit` stays quick
     if name == "OpenAICompatModel":
-        from .models.openai_compat import OpenAICompatModel
+        from remit.models.openai_compat import OpenAICompatModel
 
         return OpenAICompatModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,9 +11,9 @@ delegation depth left and an early remit deadline.
 
 From each scenario it derives :class:`Attack` cases, one or more per category in
 :data:`CATEGORIES`, each a thunk that makes the attempt through the public API
-(:func:`~remit.warrant.verify`, :class:`~remit.warrant.Verifier`,
-:meth:`~remit.warrant.Warrant.decode`, :meth:`~remit.warrant.Warrant.delegate`,
-:func:`~remit.warrant.sign_call`, :meth:`~remit.warrant.CallProof.decode`) together
+(:func:`~remit.trust.warrant.verify`, :class:`~remit.trust.warrant.Verifier`,
+:meth:`~remit.trust.warrant.Warrant.decode`, :meth:`~remit.trust.warrant.Warrant.delegate`,
+:func:`~remit.trust.warrant.sign_call`, :meth:`~remit.trust.warrant.CallProof.decode`) together
 with the error code it must be refused with (and, where the library promises one, the
 hop index, hop id or widened dimension); and :class:`Legit` cases, calls that must be
 accepted with the expected effective remit.
@@ -23,7 +23,7 @@ What a hop allows is tracked by an :class:`Authority` model kept here, independe
 the model, so the verifier is checked against an oracle of its own.
 
 Forged tokens are built the way an attacker would: on the bytes. :class:`RawChain` and
-:class:`Fields` re-implement the token format documented in :mod:`remit.warrant`
+:class:`Fields` re-implement the token format documented in :mod:`remit.trust.warrant`
 (the suite checks that they reproduce the library's tokens and proofs byte for byte,
 so a rejection is never an artefact of a faulty forgery).
 """
@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from remit.core.remit import Budget, Remit
 from remit.errors import DeniedError, RemitError
 from remit.policy import (
     Fallback,
@@ -55,8 +56,7 @@ from remit.policy import (
     url_prefix,
     within,
 )
-from remit.remit import Budget, Remit
-from remit.warrant import (
+from remit.trust.warrant import (
     MAX_HOPS,
     AgentKey,
     CallProof,
@@ -142,7 +142,7 @@ KNOWN_ISSUES: dict[str, str] = {}
 
 # --- the attacker's toolkit: the token format, re-implemented ----------------------------
 
-HOP_DOMAIN = b"remit.warrant.v1\x00"
+HOP_DOMAIN = b"remit.trust.warrant.v1\x00"
 CALL_DOMAIN = b"remit.call.v1\x00"
 _ROOT_HEAD = struct.Struct(">B32sdBIHH")
 _HOP_HEAD = struct.Struct(">B32s32sdBI")
@@ -291,7 +291,7 @@ class RawChain:
 
 
 def call_message(run_id: str, link: bytes, hop_id: str, digest: bytes, nonce: bytes) -> bytes:
-    """What a call proof signs (see ``remit.warrant``): run, chain, hop, call, nonce."""
+    """What a call proof signs (see ``remit.trust.warrant``): run, chain, hop, call, nonce."""
     run, hid = run_id.encode("utf-8"), hop_id.encode("utf-8")
     return b"".join(
         (

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from remit.core.remit import Remit
 from remit.errors import RemitError, WarrantMalformed
-from remit.remit import Remit
-from remit.warrant import AgentKey, Verifier, issue, sign_call, verify
+from remit.trust.warrant import AgentKey, Verifier, issue, sign_call, verify
 
 from .generator import (
     CATEGORIES,

@@ -33,9 +33,9 @@ import chaos_agent as ca
 import pytest
 
 from remit import Remit, Runtime
+from remit.core.tasks import ROOT, task_id
 from remit.gate import idempotency_key
-from remit.provenance import verify_run
-from remit.tasks import ROOT, task_id
+from remit.trust.provenance import verify_run
 
 pytestmark = pytest.mark.chaos
 

@@ -60,8 +60,8 @@ offline = probe.connect_ex(("1.1.1.1", 443)) != 0
 
 from remit import Agent, Budget, Remit, Runtime
 from remit.models import LocalModel
-from remit.prompts import ROLES
-from remit.schemas import validate
+from remit.agents.prompts import ROLES
+from remit.core.schemas import validate
 
 call = ROLES["atomizer"].call(goal="Read a.md and b.md, then write out/c.md")
 

@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 
 from remit import Agent, Budget, Remit
+from remit.core.ledger import Usage
 from remit.errors import BudgetExceeded, ModelError, ModelTransientError
-from remit.ledger import Usage
 from remit.models import Completion, Model
 from remit.models.openai_compat import OpenAICompatModel, price_per_token, schema_to_gbnf
 

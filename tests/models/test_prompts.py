@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-import remit.prompts
+import remit.agents.prompts
 from remit import Remit, within
-from remit.prompts import (
+from remit.agents.prompts import (
     MAX_STEPS,
     OVERVIEW_CHARS,
     ROLES,
@@ -26,7 +26,7 @@ from remit.prompts import (
     token_bound,
     unbounded,
 )
-from remit.tasks import Plan, Subtask
+from remit.core.tasks import Plan, Subtask
 
 REMIT = Remit(
     tools={
@@ -152,7 +152,7 @@ def test_grounded_needs_a_real_run_of_words_from_the_text() -> None:
 
 def test_clip_and_retry_messages() -> None:
     assert clip("short") == "short"
-    assert len(clip("x" * 5000)) <= remit.prompts.MAX_TEXT_CHARS + 1
+    assert len(clip("x" * 5000)) <= remit.agents.prompts.MAX_TEXT_CHARS + 1
     call = ROLES["atomizer"].call(goal="g")
     again = retry_messages(call, "not JSON")
     assert again[: len(call.messages)] == call.messages
@@ -178,7 +178,7 @@ def test_an_answer_cut_at_its_length_ends_at_a_whole_word_marked_as_cut() -> Non
 
 
 def test_module_doctests() -> None:
-    assert doctest.testmod(remit.prompts).failed == 0
+    assert doctest.testmod(remit.agents.prompts).failed == 0
 
 
 # --- plan checking and repair ---------------------------------------------------------

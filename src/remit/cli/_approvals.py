@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .._resume import resolve as record_resolution
-from ..journal import StepRecord
-from ._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
+from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
+from remit.gate._resume import resolve as record_resolution
+from remit.journal import StepRecord
 
 
 def _answer(run_id: str, step: str, journal: Path, approved: bool, by: str) -> None:

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import EffectUncertain, RemitError, RunInterrupted
-from ..journal import JournalStore, open_journal
+from remit.errors import EffectUncertain, RemitError, RunInterrupted
+from remit.journal import JournalStore, open_journal
 
 app = typer.Typer(
     name="remit",

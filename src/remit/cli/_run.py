@@ -15,23 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import RemitError
-from ..gate import Gate
-from ..jobs import JOBS
-from ..journal import Durability
-from ..ledger import Usage
-from ..models import load_model
-from ..provenance import load_principal_key
-from ..remit import Budget, Remit, resolve_deadline
-from ..runtime import Run, Runtime, check_run_id, new_run_id
-from ..trace.tree import (
-    format_seconds,
-    format_spend,
-    plural,
-    printable,
-    status_style,
-)
-from ._common import (
+from remit.cli._common import (
     DEFAULT_JOURNAL,
     JournalOpt,
     app,
@@ -45,6 +29,22 @@ from ._common import (
     show_hint,
     user_errors,
 )
+from remit.core.ledger import Usage
+from remit.core.remit import Budget, Remit, resolve_deadline
+from remit.errors import RemitError
+from remit.gate import Gate
+from remit.jobs import JOBS
+from remit.journal import Durability
+from remit.models import load_model
+from remit.runtime._runtime import Run, Runtime, check_run_id, new_run_id
+from remit.trace.tree import (
+    format_seconds,
+    format_spend,
+    plural,
+    printable,
+    status_style,
+)
+from remit.trust.provenance import load_principal_key
 
 
 def build_remit(

@@ -12,9 +12,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..lease import run_state
-from ..trace.chain import chain_view
-from ..trace.tree import (
+from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, open_existing, out, user_errors
+from remit.journal.lease import run_state
+from remit.trace.chain import chain_view
+from remit.trace.tree import (
     format_seconds,
     format_spend,
     load,
@@ -23,7 +24,6 @@ from ..trace.tree import (
     render,
     status_style,
 )
-from ._common import DEFAULT_JOURNAL, JournalOpt, app, open_existing, out, user_errors
 
 
 @app.command()

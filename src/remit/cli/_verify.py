@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..provenance import hex32, load_principal_key, verify_run
-from ..trace.tree import (
+from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
+from remit.trace.tree import (
     plural,
     printable,
 )
-from ._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
+from remit.trust.provenance import hex32, load_principal_key, verify_run
 
 
 @app.command()

@@ -7,18 +7,18 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .._node import Node
-from ..errors import (
+from remit.core.ledger import ZERO
+from remit.core.remit import Decision
+from remit.errors import (
     Cancelled,
     DeadlineExceeded,
     DeniedError,
     RemitError,
 )
-from ..journal import StepRecord
-from ..ledger import ZERO
-from ..remit import Decision
-from ._lookup import Lookup
-from ._state import what
+from remit.gate._lookup import Lookup
+from remit.gate._node import Node
+from remit.gate._state import what
+from remit.journal import StepRecord
 
 
 class Checks(Lookup):

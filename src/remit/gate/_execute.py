@@ -8,8 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .._node import Node
-from ..errors import (
+from remit.core.ledger import ZERO, Usage
+from remit.errors import (
     BudgetExceeded,
     Cancelled,
     DeadlineExceeded,
@@ -17,10 +17,10 @@ from ..errors import (
     RemitError,
     StepTimeout,
 )
-from ..ledger import ZERO, Usage
-from ._check import Checks
-from ._record import INTERRUPTED
-from ._state import MAX_RETRY_AFTER_S, as_remit_error, what
+from remit.gate._check import Checks
+from remit.gate._node import Node
+from remit.gate._record import INTERRUPTED
+from remit.gate._state import MAX_RETRY_AFTER_S, as_remit_error, what
 
 
 class Execution(Checks):

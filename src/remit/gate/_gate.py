@@ -10,18 +10,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._node import Node
-from ..errors import (
+from remit.core.ledger import ZERO, Usage
+from remit.core.schemas import validate as validate_schema
+from remit.errors import (
     Cancelled,
     RemitError,
     SchemaError,
     WarrantDigestMismatch,
 )
-from ..ledger import ZERO, Usage
-from ..models import Completion, Message
-from ..schemas import validate as validate_schema
-from ._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
-from ._warrants import Warrants
+from remit.gate._node import Node
+from remit.gate._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
+from remit.gate._warrants import Warrants
+from remit.models import Completion, Message
 
 
 class Gate(Warrants):

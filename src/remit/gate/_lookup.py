@@ -6,18 +6,18 @@ import json
 import time
 from typing import Any
 
-from .._node import Node
-from .._resume import may_retry, resolution_of
-from ..errors import (
+from remit.core.ledger import ZERO, Usage
+from remit.errors import (
     DeterminismError,
     EffectUncertain,
     JournalCorrupt,
 )
-from ..errors import from_dict as error_from_dict
-from ..journal import StepRecord
-from ..ledger import ZERO, Usage
-from ._record import Recording
-from ._state import MISS
+from remit.errors import from_dict as error_from_dict
+from remit.gate._node import Node
+from remit.gate._record import Recording
+from remit.gate._resume import may_retry, resolution_of
+from remit.gate._state import MISS
+from remit.journal import StepRecord
 
 
 class Lookup(Recording):

@@ -9,16 +9,16 @@ from typing import Any
 
 import pydantic
 
-from .. import _json
-from .._node import Node
-from ..errors import (
+from remit.core import _json
+from remit.core.ledger import Usage
+from remit.errors import (
     OutputTooLarge,
     RemitError,
     StepFailed,
 )
-from ..journal import StepRecord
-from ..ledger import Usage
-from ._state import MISS, GateState
+from remit.gate._node import Node
+from remit.gate._state import MISS, GateState
+from remit.journal import StepRecord
 
 #: the error an unfinished step's row carries when the run stopped while it ran
 INTERRUPTED = json.dumps(

@@ -7,19 +7,19 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._node import Node
-from ..errors import (
+from remit.core.ledger import ZERO, Ledger, Usage
+from remit.errors import (
     Cancelled,
     JournalCorrupt,
     RemitError,
     StepFailed,
 )
-from ..journal import StepRecord
-from ..journal._writer import JournalWriter
-from ..ledger import ZERO, Ledger, Usage
-from ..models import Model
-from ..provenance import Signer
-from ..tools import ToolRegistry
+from remit.gate._node import Node
+from remit.journal import StepRecord
+from remit.journal._writer import JournalWriter
+from remit.models import Model
+from remit.tools import ToolRegistry
+from remit.trust.provenance import Signer
 
 DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from .._node import Node
-from ..errors import (
+from remit.core.ledger import ZERO
+from remit.errors import (
     Cancelled,
     WarrantMalformed,
 )
-from ..ledger import ZERO
-from ..provenance import DEFAULT_TTL_S
-from ._execute import Execution
+from remit.gate._execute import Execution
+from remit.gate._node import Node
+from remit.trust.provenance import DEFAULT_TTL_S
 
 
 class Warrants(Execution):

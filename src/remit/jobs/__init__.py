@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..remit import Remit
-from .audit import DEFAULT_INPUTS, audit_check, audit_goal, audit_remit
-from .digest import DEFAULT_INPUTS as DIGEST_INPUTS
-from .digest import digest_check, digest_goal, digest_remit
+from remit.core.remit import Remit
+from remit.jobs.audit import DEFAULT_INPUTS, audit_check, audit_goal, audit_remit
+from remit.jobs.digest import DEFAULT_INPUTS as DIGEST_INPUTS
+from remit.jobs.digest import digest_check, digest_goal, digest_remit
 
 __all__ = ["JOBS", "Job"]
 
@@ -43,7 +43,7 @@ class Job:
 JOBS: dict[str, Job] = {
     "digest": Job(
         name="digest",
-        agent="remit.model_agent:ModelAgent",
+        agent="remit:ModelAgent",
         description="model-driven: read the top-level documents, write out/digest.md "
         "(embedded model unless --model)",
         inputs=DIGEST_INPUTS,

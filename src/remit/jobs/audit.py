@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..agent import Agent, Context
-from ..errors import AuthorityError
-from ..remit import Budget, Remit
-from ..tasks import ChildResult, Plan, Subtask
+from remit.agents._agent import Agent, Context
+from remit.core.remit import Budget, Remit
+from remit.core.tasks import ChildResult, Plan, Subtask
+from remit.errors import AuthorityError
 
 __all__ = [
     "DEFAULT_INPUTS",

@@ -1,6 +1,6 @@
 """The digest job: a model-driven task tree that reads documents and writes a digest.
 
-``remit run --job digest`` runs :class:`~remit.model_agent.ModelAgent` on the embedded
+``remit run --job digest`` runs :class:`~remit.agents._model.ModelAgent` on the embedded
 model (SmolLM2-135M, in-process on the CPU; ``--model URL_OR_PATH`` swaps in any
 other) over the top-level files of the workspace, and writes ``out/digest.md``:
 
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..remit import Budget, Remit
+from remit.core.remit import Budget, Remit
 
 __all__ = ["DEFAULT_INPUTS", "DOCUMENTS", "digest_check", "digest_goal", "digest_remit"]
 

@@ -43,7 +43,7 @@ class StepRecord:
     started_at: float = 0.0
     ended_at: float | None = None
     #: a signature that authorizes the step, as written with its intent (never updated):
-    #: a tool call's holder proof, or a delegation's warrant hop (see ``remit.provenance``)
+    #: a tool call's holder proof, or a delegation's warrant hop (see ``remit.trust.provenance``)
     proof: str | None = None
 
 
@@ -66,7 +66,7 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Who carries a run now: one process at a time (see :mod:`remit.lease`).
+    """Who carries a run now: one process at a time (see :mod:`remit.journal.lease`).
 
     ``owner`` is unique per process and run; ``expires`` moves forward with every
     heartbeat. A lease whose ``expires`` has passed may be taken over.

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ._store import JournalStore, StepRecord
+from remit.journal._store import JournalStore, StepRecord
 
 Waiter = asyncio.Future[None] | Callable[[], None]
 
@@ -58,7 +58,7 @@ class JournalWriter:
 
     def __init__(self, store: JournalStore, owner: str | None = None) -> None:
         self.store = store
-        #: the lease owner every batch is fenced with (see :mod:`remit.lease`)
+        #: the lease owner every batch is fenced with (see :mod:`remit.journal.lease`)
         self.owner = owner
         # a store that can stage (insert now, commit later) gets its fsync overlapped
         self._staged = callable(getattr(store, "stage", None)) and callable(

@@ -100,7 +100,7 @@ def _add_proof(conn: sqlite3.Connection) -> None:
 
 
 def _add_leases(conn: sqlite3.Connection) -> None:
-    """Version 3 to 4: one owner per run, a lease with a heartbeat (``remit.lease``)."""
+    """Version 3 to 4: one owner per run, a lease with a heartbeat (``remit.journal.lease``)."""
     conn.execute(
         "CREATE TABLE leases ("
         " run_id TEXT PRIMARY KEY NOT NULL,"

@@ -12,13 +12,13 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
-from ..errors import InvalidInput
-from ._base import Completion, Message, Model
-from .local import LocalModel, default_model_path
+from remit.errors import InvalidInput
+from remit.models._base import Completion, Message, Model
+from remit.models.local import LocalModel, default_model_path
 
 if TYPE_CHECKING:
-    from .openai_compat import OpenAICompatModel
-from .scripted import ScriptedModel
+    from remit.models.openai_compat import OpenAICompatModel
+from remit.models.scripted import ScriptedModel
 
 __all__ = [
     "Completion",
@@ -35,7 +35,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # the HTTP adapter (and httpx) load on first use: `import remit` stays quick
     if name == "OpenAICompatModel":
-        from .openai_compat import OpenAICompatModel
+        from remit.models.openai_compat import OpenAICompatModel
 
         return OpenAICompatModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -74,7 +74,7 @@ def load_model(spec: str | None) -> Model:
         key_env = (
             None if local else "OPENAI_API_KEY" if host == "api.openai.com" else "REMIT_API_KEY"
         )
-        from .openai_compat import OpenAICompatModel
+        from remit.models.openai_compat import OpenAICompatModel
 
         model: Any = OpenAICompatModel(url, name or DEFAULT_ENDPOINT_MODEL, api_key_env=key_env)
         model.spec = spec

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from ..errors import ModelError
-from .local import default_model_path
+from remit.errors import ModelError
+from remit.models.local import default_model_path
 
 __all__ = ["free_port", "llama_server", "missing_server_packages"]
 

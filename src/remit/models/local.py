@@ -27,8 +27,8 @@ from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, ModelError
-from ._base import Completion, Message
+from remit.errors import InvalidInput, ModelError
+from remit.models._base import Completion, Message
 
 __all__ = ["DEFAULT_PACKAGE", "LocalModel", "default_model_path", "plain_cpu_buffers"]
 

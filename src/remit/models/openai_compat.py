@@ -36,9 +36,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import ModelError, ModelTransientError
-from ..ledger import Usage
-from ._base import Completion, Message
+from remit.core.ledger import Usage
+from remit.errors import ModelError, ModelTransientError
+from remit.models._base import Completion, Message
 
 __all__ = [
     "PRICES_PER_MILLION",

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._base import Completion, Message
+from remit.models._base import Completion, Message
 
 Reply = str | Mapping[str, Any] | list[Any]
 Script = Sequence[Reply] | Callable[[Sequence[Message]], Reply]

@@ -386,7 +386,7 @@ class InInputs(Constraint):
     """Accepts a string or number whose text appears literally in the task's inputs.
 
     This is the one constraint that needs context: :meth:`ToolGrant.check` and
-    :meth:`remit.remit.Remit.check` pass the task's goal and inputs as ``inputs_text``
+    :meth:`remit.core.remit.Remit.check` pass the task's goal and inputs as ``inputs_text``
     and this constraint accepts a value iff ``str(value)`` is non-empty and occurs in
     it (case-sensitive; with ``case="insensitive"``, after folding the ASCII letters of
     both, see :func:`fold`). Bools, None, containers and non-finite floats are refused.

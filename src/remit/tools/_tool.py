@@ -24,8 +24,8 @@ from typing import Any, overload
 
 import pydantic
 
-from ..errors import ToolArgumentError, UnknownToolError
-from ..ledger import Usage
+from remit.core.ledger import Usage
+from remit.errors import ToolArgumentError, UnknownToolError
 
 _KEY_PARAM = "idempotency_key"
 

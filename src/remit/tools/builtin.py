@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import DeniedError, InvalidInput
-from ._tool import Tool, tool
+from remit.errors import DeniedError, InvalidInput
+from remit.tools._tool import Tool, tool
 
 MAX_READ_BYTES = 1_000_000
 

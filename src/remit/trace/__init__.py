@@ -5,6 +5,6 @@
 >>> tree.root.status, tree.counts()            # doctest: +SKIP
 """
 
-from .tree import DeniedCall, RunTree, TaskView, build, load, render
+from remit.trace.tree import DeniedCall, RunTree, TaskView, build, load, render
 
 __all__ = ["DeniedCall", "RunTree", "TaskView", "build", "load", "render"]

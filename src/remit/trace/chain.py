@@ -9,11 +9,11 @@ import json
 import time
 from typing import Any
 
-from ..errors import JournalError, RemitError, WarrantError
-from ..journal import JournalStore
-from ..provenance import narrowing, run_principal, signed_args, task_chain
-from ..warrant import CallProof, Verifier
-from .tree import load
+from remit.errors import JournalError, RemitError, WarrantError
+from remit.journal import JournalStore
+from remit.trace.tree import load
+from remit.trust.provenance import narrowing, run_principal, signed_args, task_chain
+from remit.trust.warrant import CallProof, Verifier
 
 
 def _grants(remit_dict: dict[str, Any]) -> str:

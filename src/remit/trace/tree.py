@@ -39,12 +39,12 @@ from typing import Any, cast
 from rich.text import Text
 from rich.tree import Tree
 
-from ..errors import RemitError
-from ..journal import JournalStore, RunRecord, StepRecord
-from ..lease import run_state
-from ..ledger import Usage
-from ..remit import Budget, Remit
-from ..tasks import task_id
+from remit.core.ledger import Usage
+from remit.core.remit import Budget, Remit
+from remit.core.tasks import task_id
+from remit.errors import RemitError
+from remit.journal import JournalStore, RunRecord, StepRecord
+from remit.journal.lease import run_state
 
 __all__ = [
     "DENIAL_CODES",
@@ -189,7 +189,7 @@ class RunTree:
     steps: int
     result: Any = None
     #: what a person should read: ``running`` only while a live process holds the run,
-    #: ``interrupted`` when nobody does (see :func:`remit.lease.run_state`)
+    #: ``interrupted`` when nobody does (see :func:`remit.journal.lease.run_state`)
     state: str = ""
 
     def __post_init__(self) -> None:

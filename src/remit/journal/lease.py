@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Final, Literal
 
-from .errors import JournalError, LeaseLost
-from .journal import JournalStore, Lease, RunRecord
+from remit.errors import JournalError, LeaseLost
+from remit.journal import JournalStore, Lease, RunRecord
 
 __all__ = ["LEASE_TTL_S", "RunLease", "RunState", "holder_is_gone", "run_state"]
 

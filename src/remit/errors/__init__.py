@@ -338,7 +338,7 @@ def from_dict(data: dict[str, Any]) -> RemitError:
 
 
 # --- warrants --------------------------------------------------------------------
-# Errors of remit.warrant (signed delegation chains and call proofs). Each names the
+# Errors of remit.trust.warrant (signed delegation chains and call proofs). Each names the
 # hop (index 0 = the root grant, and its id) where verification failed.
 
 

@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .models import Completion, Message
-from .remit import Remit
-from .tasks import ChildResult, Plan, Subtask
-from .tools import Tool
+from remit.core.remit import Remit
+from remit.core.tasks import ChildResult, Plan, Subtask
+from remit.models import Completion, Message
+from remit.tools import Tool
 
 if TYPE_CHECKING:
-    from ._node import Node
-    from .gate import Gate
+    from remit.gate import Gate
+    from remit.gate._node import Node
 
 Decision = Literal["execute", "plan"]
 

@@ -1,4 +1,4 @@
-"""What a resume checks before it acts (private; used by :mod:`remit.runtime`).
+"""What a resume checks before it acts (private; used by :mod:`remit.runtime._runtime`).
 
 1. **Authority.** The journal is a file anyone with write access can edit. A signed
    run's root remit and principal are sealed, when the run begins, with a MAC under the
@@ -19,14 +19,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import EffectUncertain, InvalidInput, WarrantError, WarrantRootMismatch
-from .journal import JournalStore, RunRecord, StepRecord
-from .lease import run_state
-from .provenance import RunKeys
-from .remit import Remit
-from .tasks import ROOT, task_id
-from .tools import ToolRegistry
-from .warrant import chain_token, verify
+from remit.core.remit import Remit
+from remit.core.tasks import ROOT, task_id
+from remit.errors import EffectUncertain, InvalidInput, WarrantError, WarrantRootMismatch
+from remit.journal import JournalStore, RunRecord, StepRecord
+from remit.journal.lease import run_state
+from remit.tools import ToolRegistry
+from remit.trust.provenance import RunKeys
+from remit.trust.warrant import chain_token, verify
 
 __all__ = [
     "check_authority",

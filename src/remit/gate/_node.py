@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from .ledger import Account
-from .remit import Remit
-from .tasks import Status, check_transition
-from .warrant import AgentKey, Warrant
+from remit.core.ledger import Account
+from remit.core.remit import Remit
+from remit.core.tasks import Status, check_transition
+from remit.trust.warrant import AgentKey, Warrant
 
 
 class Node:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from .errors import PlanError, TransitionError
+from remit.errors import PlanError, TransitionError
 
 ROOT = "t"
 

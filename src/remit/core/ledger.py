@@ -20,8 +20,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .errors import BudgetExceeded
-from .remit import Budget
+from remit.core.remit import Budget
+from remit.errors import BudgetExceeded
 
 DIMENSIONS: tuple[str, ...] = ("calls", "input_tokens", "output_tokens", "cost_usd")
 # a little slack for float sums of costs (cents of cents)

@@ -14,7 +14,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from .errors import SchemaError
+from remit.errors import SchemaError
 
 _CACHE: dict[str, Any] = {}
 

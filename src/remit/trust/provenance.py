@@ -1,6 +1,6 @@
 """Provenance: the runtime's side of warrants (keys, minting, call proofs, offline audit).
 
-:mod:`remit.warrant` is the pure format. This module is how a run uses it:
+:mod:`remit.trust.warrant` is the pure format. This module is how a run uses it:
 
 - **Keys.** Each run has a 32-byte secret, kept *beside* the journal (never in it, never
   shown to a model): ``<journal>.keys/<run id>.key``, readable by its owner only. Every
@@ -14,7 +14,7 @@
   column holds the hop) before any of the task's calls, so the journal on disk always
   holds the chain of every call it holds.
 - **Calls.** Every tool call the Gate lets through carries its holder's
-  :class:`~remit.warrant.CallProof` over the validated arguments, in the call's own
+  :class:`~remit.trust.warrant.CallProof` over the validated arguments, in the call's own
   step row, written with its intent. The nonce is derived from the step id: unique in
   the run, and the same when a resumed run repeats a step that never finished.
 - **Audit.** :func:`verify_run` re-verifies every call of a run from the journal alone
@@ -46,10 +46,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import JournalError, RemitError, WarrantError, WarrantMalformed
-from .journal import JournalStore, StepRecord
-from .remit import Remit
-from .warrant import AgentKey, CallProof, Verifier, Warrant, chain_token, issue, sign_call
+from remit.core.remit import Remit
+from remit.errors import JournalError, RemitError, WarrantError, WarrantMalformed
+from remit.journal import JournalStore, StepRecord
+from remit.trust.warrant import (
+    AgentKey,
+    CallProof,
+    Verifier,
+    Warrant,
+    chain_token,
+    issue,
+    sign_call,
+)
 
 __all__ = [
     "DEFAULT_TTL_S",

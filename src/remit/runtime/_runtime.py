@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._node import Node
-from ._resume import check_authority, halt_for, resolve, uncertain_effects
-from .agent import Agent
-from .engine import Engine, Observer
-from .errors import (
+from remit.agents._agent import Agent
+from remit.core.ledger import Ledger, Usage
+from remit.core.remit import Remit
+from remit.core.tasks import ROOT, Status, task_id
+from remit.engine._engine import Engine, Observer
+from remit.errors import (
     AgentNotFound,
     InvalidInput,
     JournalError,
@@ -37,17 +38,16 @@ from .errors import (
     RunNotFound,
     UnknownToolError,
 )
-from .gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
-from .journal import Durability, JournalStore, RunRecord, open_journal
-from .journal._writer import JournalWriter
-from .lease import LEASE_TTL_S, RunLease
-from .ledger import Ledger, Usage
-from .models import Model
-from .provenance import KeyFiles, RunKeys, Signer
-from .remit import Remit
-from .tasks import ROOT, Status, task_id
-from .tools import Tool, ToolRegistry, calculator, files
-from .warrant import AgentKey
+from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
+from remit.gate._node import Node
+from remit.gate._resume import check_authority, halt_for, resolve, uncertain_effects
+from remit.journal import Durability, JournalStore, RunRecord, open_journal
+from remit.journal._writer import JournalWriter
+from remit.journal.lease import LEASE_TTL_S, RunLease
+from remit.models import Model
+from remit.tools import Tool, ToolRegistry, calculator, files
+from remit.trust.provenance import KeyFiles, RunKeys, Signer
+from remit.trust.warrant import AgentKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +85,15 @@ def agent_ref(agent: Agent) -> str:
     return ""
 
 
+#: modules that moved when the package was regrouped into layers: journals written
+#: before keep their agent references, and a resume must still find the agent
+MOVED_MODULES = {"remit.model_agent": "remit"}
+
+
 def load_agent(ref: str) -> Agent:
     """Import ``module:name``; a class or zero-argument factory is called."""
     module_name, _, attr = ref.partition(":")
+    module_name = MOVED_MODULES.get(module_name, module_name)
     if not module_name or not attr:
         raise AgentNotFound(f"agent reference {ref!r} must look like 'package.module:name'")
     try:
@@ -112,11 +118,11 @@ class Runtime:
     known; knowing grants nothing). ``concurrency``: tasks worked on at once.
     ``durability``: ``"full"`` (a step is finished only once on disk) or ``"normal"``.
     ``sign``: mint a signed warrant hop for every task and sign every tool call, so
-    ``remit verify`` can check the run offline (see :mod:`remit.provenance`);
+    ``remit verify`` can check the run offline (see :mod:`remit.trust.provenance`);
     ``principal_key``: the key that issues each run's root grant (default: one derived
     per run); ``keys_dir``: where run secrets are kept (default: beside the journal).
     ``lease_ttl``: how long a run's lease outlives this process's last heartbeat (one
-    process carries a run at a time; see :mod:`remit.lease`).
+    process carries a run at a time; see :mod:`remit.journal.lease`).
 
     ``run`` and ``resume`` stop promptly on SIGINT and SIGTERM (when called from the
     main thread): finished steps are on disk, in-flight ones are marked interrupted,

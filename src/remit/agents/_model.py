@@ -3,10 +3,10 @@
 :class:`ModelAgent` works on goals of the form "read some files and write a report":
 
 - **atomizer** asks the model how many tool calls the goal needs (an ``enum``; a
-  count of :data:`~remit.prompts.PLAN_FROM_STEPS` or more means plan);
+  count of :data:`~remit.agents.prompts.PLAN_FROM_STEPS` or more means plan);
 - **planner** lists the candidate files (``list_dir`` on ``inputs.target``, through the
   Gate) and asks the model for steps, each one tool call on one path, with
-  dependencies; :func:`~remit.prompts.check_plan` repairs the answer (self and cyclic
+  dependencies; :func:`~remit.agents.prompts.check_plan` repairs the answer (self and cyclic
   dependencies, unknown tools, repeats, a missing report step) and a plan that reads
   nothing the remit allows is asked for again, with the reason. Each step becomes a
   subtask whose remit grants *that one call* (its tool, ``equals`` its path), a few
@@ -15,7 +15,7 @@
 - **executor** runs one step: ``read_file`` then a one-sentence summary of the file, or
   ``write_file`` of the report built from the results of the steps it comes after;
 - **verifier** asks the model to quote the sentence of the file that best matches the
-  summary; code checks the quote is really in the file (:func:`~remit.prompts.grounded`);
+  summary; code checks the quote is really in the file (:func:`~remit.agents.prompts.grounded`);
 - **aggregator** writes the report's overview from the summaries; the root's
   ``aggregate`` (plain code) sums up what every step did.
 
@@ -47,10 +47,8 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .agent import Agent, Context
-from .errors import AuthorityError, Cancelled, JournalError, RemitError, SchemaError
-from .errors import from_dict as error_from_dict
-from .prompts import (
+from remit.agents._agent import Agent, Context
+from remit.agents.prompts import (
     OVERVIEW_CHARS,
     ROLES,
     STEP_TOOLS,
@@ -64,7 +62,9 @@ from .prompts import (
     retry_messages,
     tidy,
 )
-from .tasks import ChildResult, Plan, Subtask
+from remit.core.tasks import ChildResult, Plan, Subtask
+from remit.errors import AuthorityError, Cancelled, JournalError, RemitError, SchemaError
+from remit.errors import from_dict as error_from_dict
 
 __all__ = ["ModelAgent", "render_report"]
 

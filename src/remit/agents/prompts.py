@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .remit import Remit
+from remit.core.remit import Remit
 
 __all__ = [
     "MAX_STEPS",

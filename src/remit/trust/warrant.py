@@ -27,7 +27,7 @@ are keyed by them.
 n - 1 delegations (``Warrant.depth == n``, positions 0 to n - 1; errors give the
 position as ``hop_index``), and verifying it cold costs n signature checks.
 
->>> from remit.remit import Remit
+>>> from remit.core.remit import Remit
 >>> principal, agent, child = AgentKey.generate(), AgentKey.generate(), AgentKey.generate()
 >>> root = Remit(tools={"read": {}, "write": {}}, depth=2)
 >>> w = issue(principal, run_id="run-1", remit=root, purpose="audit", expires=2e9,
@@ -55,7 +55,7 @@ True
 
 Integers and floats are big-endian, text is UTF-8, the remit JSON is
 ``Remit.to_dict()`` as compact JSON with sorted keys; the lengths must add up exactly.
-A hop's signature covers ``b"remit.warrant.v1\\0" + body``; the previous-hop hash is
+A hop's signature covers ``b"remit.trust.warrant.v1\\0" + body``; the previous-hop hash is
 BLAKE2b-256 of the previous body and signature. Decoding is canonical: a token that is
 not exactly the encoding of its payload (padding, ``+``/``/``, stray bits in the last
 character) is rejected, so every accepted token string has one payload, and flipping
@@ -87,7 +87,8 @@ from nacl.bindings import (
     crypto_sign_seed_keypair,
 )
 
-from remit import _json
+from remit.core import _json
+from remit.core.remit import Remit
 from remit.errors import (
     RemitFormatError,
     WarrantBrokenChain,
@@ -102,7 +103,6 @@ from remit.errors import (
     WarrantWidening,
     WarrantWrongRun,
 )
-from remit.remit import Remit
 
 __all__ = [
     "MAX_HOPS",
@@ -131,7 +131,7 @@ _SIG_LEN: Final = 64
 _HASH_LEN: Final = 32
 _MAX_NONCE: Final = 64
 # Domain separation: a hop signature can never be replayed as a call signature or v.v.
-_HOP_DOMAIN: Final = b"remit.warrant.v1\x00"
+_HOP_DOMAIN: Final = b"remit.trust.warrant.v1\x00"
 _CALL_DOMAIN: Final = b"remit.call.v1\x00"
 
 _U8 = struct.Struct(">B")
@@ -508,7 +508,7 @@ class Warrant:
     Build one with :func:`issue` and :meth:`delegate`; ship it as :meth:`encode`'s
     string; trust it only through :func:`verify` or a :class:`Verifier`.
 
-    >>> from remit.remit import Remit
+    >>> from remit.core.remit import Remit
     >>> p, a = AgentKey.generate(), AgentKey.generate()
     >>> w = issue(p, run_id="r", remit=Remit(depth=1), purpose="demo", expires=2e9,
     ...           holder_public=a.public)
@@ -574,7 +574,7 @@ class Warrant:
         :class:`~remit.errors.WarrantDepthExceeded`. Hop ids must be unique in the run
         (the runtime uses task ids): revocation and nonces are keyed by them.
 
-        >>> from remit.remit import Remit
+        >>> from remit.core.remit import Remit
         >>> p, a, b = AgentKey.generate(), AgentKey.generate(), AgentKey.generate()
         >>> w = issue(p, run_id="r", remit=Remit(tools={"x": {}}, depth=1), purpose="",
         ...           expires=2e9, holder_public=a.public)
@@ -676,7 +676,7 @@ def chain_token(principal: bytes, frames: Iterable[str]) -> str:
     """The token of the chain whose hops are ``frames`` (each a :meth:`Hop.frame`), root
     first, under ``principal``'s key. Structure only: :func:`verify` decides trust.
 
-    >>> from remit.remit import Remit
+    >>> from remit.core.remit import Remit
     >>> p, a = AgentKey.generate(), AgentKey.generate()
     >>> w = issue(p, run_id="r", remit=Remit(), purpose="", expires=2e9,
     ...           holder_public=a.public)
@@ -860,7 +860,7 @@ def issue(
 ) -> Warrant:
     """The root grant: the principal gives ``remit`` to ``holder_public`` for ``run_id``.
 
-    >>> from remit.remit import Remit
+    >>> from remit.core.remit import Remit
     >>> p, a = AgentKey.generate(), AgentKey.generate()
     >>> w = issue(p, run_id="r", remit=Remit(), purpose="x", expires=2e9,
     ...           holder_public=a.public)
@@ -1008,7 +1008,7 @@ def verify(
     passed at ``now``, remit within the parent's (depth decreasing). Raises a
     :class:`~remit.errors.WarrantError` subclass naming the hop that failed.
 
-    >>> from remit.remit import Remit
+    >>> from remit.core.remit import Remit
     >>> p, a = AgentKey.generate(), AgentKey.generate()
     >>> w = issue(p, run_id="r", remit=Remit(), purpose="", expires=100.0,
     ...           holder_public=a.public)
@@ -1121,7 +1121,7 @@ def sign_call(
 
     ``nonce`` (1 to 64 bytes) must never repeat for this hop: verifiers accept it once.
 
-    >>> from remit.remit import Remit
+    >>> from remit.core.remit import Remit
     >>> p, a = AgentKey.generate(), AgentKey.generate()
     >>> w = issue(p, run_id="r", remit=Remit(), purpose="", expires=2e9,
     ...           holder_public=a.public)
@@ -1203,7 +1203,7 @@ class Verifier:
     :class:`MemoryNonceStore`. Not safe to share across threads without a lock around
     :meth:`check` (the nonce store is the only shared effect).
 
-    >>> from remit.remit import Remit
+    >>> from remit.core.remit import Remit
     >>> p, a = AgentKey.generate(), AgentKey.generate()
     >>> w = issue(p, run_id="r", remit=Remit(tools={"t": {}}), purpose="", expires=2e9,
     ...           holder_public=a.public)

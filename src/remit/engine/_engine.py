@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._node import Node
-from .agent import Agent, Context
-from .errors import (
+from remit.agents._agent import Agent, Context
+from remit.core.ledger import Ledger, Usage
+from remit.core.remit import Remit
+from remit.core.schemas import validate as validate_schema
+from remit.core.tasks import ChildResult, Plan, Status, Subtask, task_id
+from remit.errors import (
     Cancelled,
     ChildFailed,
     DeadlineExceeded,
@@ -31,12 +34,9 @@ from .errors import (
     RemitFormatError,
     WideningError,
 )
-from .errors import from_dict as error_from_dict
-from .gate import Gate
-from .ledger import Ledger, Usage
-from .remit import Remit
-from .schemas import validate as validate_schema
-from .tasks import ChildResult, Plan, Status, Subtask, task_id
+from remit.errors import from_dict as error_from_dict
+from remit.gate import Gate
+from remit.gate._node import Node
 
 #: hook called as (event, node) with event in "start", "plan", "done", "failed", "replayed"
 Observer = Callable[[str, Node], None]

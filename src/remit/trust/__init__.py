@@ -1,0 +1,1 @@
+"""Verifiable authority: signed warrant chains, run keys and call proofs, offline checks."""
