@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 import remit.agents._model
+import remit.agents._report
 from remit import Runtime, ScriptedModel
-from remit.agents._model import ModelAgent, render_report
+from remit.agents._model import ModelAgent
+from remit.agents._report import render_report
 from remit.agents.prompts import ROLES
 from remit.errors import ModelError
 from remit.jobs.digest import digest_goal, digest_remit
@@ -459,4 +461,6 @@ def test_a_model_that_fails_fails_the_step_not_the_run(
 
 
 def test_module_doctests() -> None:
-    assert doctest.testmod(remit.agents._model).failed == 0
+    for module in (remit.agents._model, remit.agents._report):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)

@@ -10,6 +10,11 @@ from typing import Any
 import pytest
 
 import remit.agents.prompts
+import remit.agents.prompts._bounds
+import remit.agents.prompts._checks
+import remit.agents.prompts._clip
+import remit.agents.prompts._roles
+import remit.agents.prompts._spec
 from remit import Remit, within
 from remit.agents.prompts import (
     MAX_STEPS,
@@ -178,7 +183,21 @@ def test_an_answer_cut_at_its_length_ends_at_a_whole_word_marked_as_cut() -> Non
 
 
 def test_module_doctests() -> None:
-    assert doctest.testmod(remit.agents.prompts).failed == 0
+    prompts = remit.agents.prompts
+    result = doctest.testmod(prompts)
+    assert result.attempted > 0 and result.failed == 0
+    # The modules' examples use the public names, as a reader of remit.agents.prompts would.
+    public = {name: getattr(prompts, name) for name in prompts.__all__}
+    for module in (
+        prompts._bounds,
+        prompts._spec,
+        prompts._clip,
+        prompts._checks,
+    ):
+        result = doctest.testmod(module, extraglobs=public)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
+    # the five roles' texts carry no examples (RoleSpec's, in _spec, shows one)
+    assert doctest.testmod(prompts._roles).failed == 0
 
 
 # --- plan checking and repair ---------------------------------------------------------

@@ -13,7 +13,8 @@
   calls of budget and no depth. A step outside the parent's remit is planned all the
   same: the Gate denies its call and journals why, and the report lists it;
 - **executor** runs one step: ``read_file`` then a one-sentence summary of the file, or
-  ``write_file`` of the report built from the results of the steps it comes after;
+  ``write_file`` of the report built from the results of the steps it comes after
+  (:func:`~remit.agents._report.render_report`);
 - **verifier** asks the model to quote the sentence of the file that best matches the
   summary; code checks the quote is really in the file (:func:`~remit.agents.prompts.grounded`);
 - **aggregator** writes the report's overview from the summaries; the root's
@@ -48,6 +49,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remit.agents._agent import Agent, Context
+from remit.agents._report import render_report
 from remit.agents.prompts import (
     OVERVIEW_CHARS,
     ROLES,
@@ -66,7 +68,7 @@ from remit.core.tasks import ChildResult, Plan, Subtask
 from remit.errors import AuthorityError, Cancelled, JournalError, RemitError, SchemaError
 from remit.errors import from_dict as error_from_dict
 
-__all__ = ["ModelAgent", "render_report"]
+__all__ = ["ModelAgent"]
 
 
 def _soft(e: RemitError) -> dict[str, str]:
@@ -369,65 +371,3 @@ def _in_order(steps: Sequence[Step]) -> list[Step]:
             done.add(s.id)
             pending.remove(s)
     return out
-
-
-def _cell(text: Any, limit: int = 200) -> str:
-    s = " ".join(str(text).split()).replace("|", "\\|")
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def render_report(
-    goal: str,
-    results: Sequence[Mapping[str, Any]],
-    overview: str | None,
-    notes: Sequence[str] = (),
-) -> str:
-    """The markdown report a write step writes: overview, per-file summaries with their
-    verification, the steps the remit denied, and the plan's repairs.
-
-    >>> print(render_report("Digest a.md", [{"step": "s1", "path": "a.md", "ok": True,
-    ...     "summary": "About A.", "verified": True, "quote": "all about A"}], "A.")
-    ...     .splitlines()[0])
-    # Digest a.md
-    """
-    lines = [
-        f"# {goal}",
-        "",
-        "Written by remit's model-driven job: every summary, the overview and the plan "
-        "come from the model; every call went through the remit's Gate.",
-        "",
-        "## Overview",
-        "",
-        overview or "(no overview: nothing was summarized)",
-        "",
-    ]
-    read = [r for r in results if r.get("ok") and r.get("summary")]
-    lines += ["## Files", ""]
-    if read:
-        lines += ["| step | file | summary | verified |", "|---|---|---|---|"]
-        for r in read:
-            check = (
-                f'yes: "{_cell(r.get("quote"), 80)}"'
-                if r.get("verified")
-                else "no"
-                + (f': "{_cell(r.get("quote"), 80)}" is not in the file' if r.get("quote") else "")
-            )
-            lines.append(
-                f"| {r.get('step')} | `{r.get('path')}` | {_cell(r['summary'])} | {check} |"
-            )
-    else:
-        lines.append("No file was read and summarized.")
-    refused = [r for r in results if r.get("denied") or r.get("error")]
-    if refused:
-        lines += ["", "## Denied or failed", ""]
-        for r in refused:
-            err = r.get("denied") or r.get("error") or {}
-            lines.append(
-                f"- {r.get('step')} `{r.get('tool', 'read_file')} {r.get('path')}`: "
-                f"{err.get('code')}: {_cell(err.get('message'), 300)}"
-            )
-    if notes:
-        lines += ["", "## How the plan was repaired", ""]
-        lines += [f"- {_cell(n, 300)}" for n in notes]
-    lines.append("")
-    return "\n".join(lines)
