@@ -29,8 +29,9 @@ from remit.journal import (
     load_json,
     open_journal,
 )
-from remit.journal import sqlite as sqlite_backend
 from remit.journal.sqlite import SCHEMA_VERSION
+from remit.journal.sqlite import _schema as sqlite_schema
+from remit.journal.sqlite import _steps as sqlite_steps
 
 
 def step(step_id: str, run_id: str = "run-1", status: str = "started", **fields: object):
@@ -105,7 +106,7 @@ def test_unknown_durability_is_refused(db: Path) -> None:
 
 def test_schema_of_a_new_file(db: Path) -> None:
     with SQLiteJournal(db) as j:
-        assert j.schema_version == SCHEMA_VERSION == len(sqlite_backend._MIGRATIONS)  # pyright: ignore[reportPrivateUsage]
+        assert j.schema_version == SCHEMA_VERSION == len(sqlite_schema._MIGRATIONS)  # pyright: ignore[reportPrivateUsage]
     conn = raw(db)
     assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
         str(SCHEMA_VERSION),
@@ -118,7 +119,7 @@ def test_reading_steps_in_order_needs_no_sort(journal: SQLiteJournal) -> None:
     conn = journal._conn  # pyright: ignore[reportPrivateUsage]
     assert conn is not None
     plan = conn.execute(
-        "EXPLAIN QUERY PLAN " + sqlite_backend._SELECT_STEPS,  # pyright: ignore[reportPrivateUsage]
+        "EXPLAIN QUERY PLAN " + sqlite_steps._SELECT_STEPS,  # pyright: ignore[reportPrivateUsage]
         ("run-1",),
     ).fetchall()
     text = " ".join(str(row[-1]) for row in plan)
@@ -505,9 +506,9 @@ def test_a_failed_migration_leaves_the_file_unchanged(
         conn.execute("UPDATE no_such_table SET x = 1")
 
     monkeypatch.setattr(
-        sqlite_backend,
+        sqlite_schema,
         "_MIGRATIONS",
-        [sqlite_backend._MIGRATIONS[0], half_done],  # pyright: ignore[reportPrivateUsage]
+        [sqlite_schema._MIGRATIONS[0], half_done],  # pyright: ignore[reportPrivateUsage]
     )
     with pytest.raises(JournalError, match=r"from schema version 1 to 2.*unchanged"):
         SQLiteJournal(old)
