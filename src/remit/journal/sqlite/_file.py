@@ -132,18 +132,18 @@ class SQLiteFile:
 
 
 @contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Generator[None]:
+def transaction(conn: sqlite3.Connection) -> Generator[None]:
     """One write transaction (``BEGIN IMMEDIATE``): committed whole, or rolled back."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
         conn.execute("COMMIT")
     except BaseException:
-        _rollback(conn)
+        rollback(conn)
         raise
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
+def rollback(conn: sqlite3.Connection) -> None:
     """End any open transaction without masking the error that got us here."""
     with contextlib.suppress(sqlite3.Error):
         conn.rollback()

@@ -16,7 +16,7 @@ from remit.errors import JournalCorrupt, JournalError
 from remit.journal._store import Durability
 from remit.journal.sqlite._runs import RunQueries
 from remit.journal.sqlite._schema import Migrations
-from remit.journal.sqlite._steps import _STEP_COLUMNS, StepQueries  # pyright: ignore[reportPrivateUsage]
+from remit.journal.sqlite._steps import STEP_COLUMNS, StepQueries
 
 
 class SQLiteJournal(Migrations, RunQueries, StepQueries):
@@ -113,7 +113,7 @@ class SQLiteJournal(Migrations, RunQueries, StepQueries):
             conn = self._live()
             problems += [msg for (msg,) in conn.execute("PRAGMA quick_check(20)") if msg != "ok"]
             if not problems:
-                for row in conn.execute(f"SELECT {_STEP_COLUMNS} FROM steps ORDER BY pos"):
+                for row in conn.execute(f"SELECT {STEP_COLUMNS} FROM steps ORDER BY pos"):
                     try:
                         self._step(row)
                     except JournalCorrupt as e:

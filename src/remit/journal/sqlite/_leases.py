@@ -14,16 +14,16 @@ from typing import Any, Final
 
 from remit.errors import LeaseLost, RunLeased
 from remit.journal._store import Lease
-from remit.journal.sqlite._file import SQLiteFile, _transaction  # pyright: ignore[reportPrivateUsage]
+from remit.journal.sqlite._file import SQLiteFile, transaction
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
-_LEASE_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Lease))
-_LEASE_COLUMNS: Final = ", ".join(_LEASE_FIELDS)
+LEASE_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Lease))
+_LEASE_COLUMNS: Final = ", ".join(LEASE_FIELDS)
 _SELECT_LEASE: Final = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE run_id = ?"
-_PUT_LEASE: Final = (
+PUT_LEASE: Final = (
     f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS})"
-    f" VALUES ({', '.join('?' * len(_LEASE_FIELDS))})"
+    f" VALUES ({', '.join('?' * len(LEASE_FIELDS))})"
 )
 _LEASE_OWNER: Final = "SELECT owner FROM leases WHERE run_id = ?"
 
@@ -37,7 +37,7 @@ class LeaseQueries(SQLiteFile):
         its holder is gone; else raise :class:`~remit.errors.RunLeased` naming it."""
         with self._lock, self._errors(f"take the lease of run {lease.run_id!r}"):
             conn = self._live()
-            with _transaction(conn):
+            with transaction(conn):
                 row = conn.execute(_SELECT_LEASE, (lease.run_id,)).fetchone()
                 if row is not None:
                     held = Lease(*row)
@@ -51,7 +51,7 @@ class LeaseQueries(SQLiteFile):
                             f" {describe_lease(held, lease.acquired_at)}; wait for it to end,"
                             " or stop that process first"
                         )
-                conn.execute(_PUT_LEASE, _lease_params(lease))
+                conn.execute(PUT_LEASE, lease_params(lease))
 
     def renew_lease(self, run_id: str, owner: str, now: float, expires: float) -> bool:
         """Move ``owner``'s lease on (a heartbeat); False if ``owner`` holds it no more."""
@@ -86,8 +86,8 @@ class LeaseQueries(SQLiteFile):
             )
 
 
-def _lease_params(lease: Lease) -> tuple[Any, ...]:
-    return tuple(getattr(lease, f) for f in _LEASE_FIELDS)
+def lease_params(lease: Lease) -> tuple[Any, ...]:
+    return tuple(getattr(lease, f) for f in LEASE_FIELDS)
 
 
 def describe_lease(lease: Lease, now: float) -> str:

@@ -12,16 +12,16 @@ from typing import Any, Final
 
 from remit.errors import JournalCorrupt, JournalError, RunNotFound
 from remit.journal._store import Lease, RunRecord, RunStatus
-from remit.journal.sqlite._file import _transaction  # pyright: ignore[reportPrivateUsage]
-from remit.journal.sqlite._leases import _PUT_LEASE, LeaseQueries, _lease_params  # pyright: ignore[reportPrivateUsage]
+from remit.journal.sqlite._file import transaction
+from remit.journal.sqlite._leases import PUT_LEASE, LeaseQueries, lease_params
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
-_RUN_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RunRecord))
-_RUN_COLUMNS: Final = ", ".join(_RUN_FIELDS)
+RUN_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RunRecord))
+_RUN_COLUMNS: Final = ", ".join(RUN_FIELDS)
 _RUN_STATUSES: Final = frozenset({"running", "done", "failed"})
 _INSERT_RUN: Final = (
-    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * len(_RUN_FIELDS))})"
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * len(RUN_FIELDS))})"
 )
 _SELECT_RUN: Final = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
 _LIST_RUNS: Final = f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?"
@@ -63,10 +63,10 @@ class RunQueries(LeaseQueries):
         with self._lock:
             conn = self._live()
             try:
-                with _transaction(conn):
+                with transaction(conn):
                     conn.execute(_INSERT_RUN, params)
                     if lease is not None:
-                        conn.execute(_PUT_LEASE, _lease_params(lease))
+                        conn.execute(PUT_LEASE, lease_params(lease))
             except sqlite3.IntegrityError as e:
                 if getattr(e, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_PRIMARYKEY":
                     raise JournalError(
@@ -111,7 +111,7 @@ class RunQueries(LeaseQueries):
         otherwise), which is given up in the same transaction."""
         with self._lock, self._errors(f"finish run {run_id!r}"):
             conn = self._live()
-            with _transaction(conn):
+            with transaction(conn):
                 if owner is not None:
                     self._fence(conn, run_id, owner)
                     conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Final
 
 from remit.errors import JournalCorrupt, JournalError, JournalVersionError
-from remit.journal.sqlite._file import SQLiteFile, _rollback  # pyright: ignore[reportPrivateUsage]
-from remit.journal.sqlite._leases import _LEASE_FIELDS  # pyright: ignore[reportPrivateUsage]
-from remit.journal.sqlite._runs import _RUN_FIELDS  # pyright: ignore[reportPrivateUsage]
-from remit.journal.sqlite._steps import _STEP_FIELDS  # pyright: ignore[reportPrivateUsage]
+from remit.journal.sqlite._file import SQLiteFile, rollback
+from remit.journal.sqlite._leases import LEASE_FIELDS
+from remit.journal.sqlite._runs import RUN_FIELDS
+from remit.journal.sqlite._steps import STEP_FIELDS
 
 # --- schema and migrations --------------------------------------------------------
 
@@ -104,9 +104,9 @@ SCHEMA_VERSION: Final[int] = len(_MIGRATIONS)
 #: the columns every current file must have, checked on open
 _EXPECTED_COLUMNS: Final[dict[str, frozenset[str]]] = {
     "meta": frozenset({"key", "value"}),
-    "runs": frozenset(_RUN_FIELDS),
-    "steps": frozenset({"pos", *_STEP_FIELDS}),
-    "leases": frozenset(_LEASE_FIELDS),
+    "runs": frozenset(RUN_FIELDS),
+    "steps": frozenset({"pos", *STEP_FIELDS}),
+    "leases": frozenset(LEASE_FIELDS),
 }
 
 
@@ -152,7 +152,7 @@ class Migrations(SQLiteFile):
         try:
             version = self._read_version(conn)
         finally:
-            _rollback(conn)
+            rollback(conn)
         if version > SCHEMA_VERSION:
             raise JournalVersionError(
                 f"journal {self.path} has schema version {version}, but this remit"
@@ -189,7 +189,7 @@ class Migrations(SQLiteFile):
             )
             conn.execute("COMMIT")
         except BaseException:
-            _rollback(conn)
+            rollback(conn)
             raise
         return version
 

@@ -18,19 +18,19 @@ from typing import Any, Final, NoReturn
 
 from remit.errors import JournalCorrupt
 from remit.journal._store import StepRecord
-from remit.journal.sqlite._file import _rollback  # pyright: ignore[reportPrivateUsage]
+from remit.journal.sqlite._file import rollback
 from remit.journal.sqlite._leases import LeaseQueries
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
-_STEP_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StepRecord))
-_STEP_COLUMNS: Final = ", ".join(_STEP_FIELDS)
-#: positions of the JSON columns in a row selected with _STEP_COLUMNS
+STEP_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StepRecord))
+STEP_COLUMNS: Final = ", ".join(STEP_FIELDS)
+#: positions of the JSON columns in a row selected with STEP_COLUMNS
 _STEP_JSON: Final = tuple(
-    (i, f) for i, f in enumerate(_STEP_FIELDS) if f in {"input", "output", "error", "spent"}
+    (i, f) for i, f in enumerate(STEP_FIELDS) if f in {"input", "output", "error", "spent"}
 )
 _STEP_STATUSES: Final = frozenset({"started", "ok", "error", "denied"})
-_step_params = operator.attrgetter(*_STEP_FIELDS)
+_step_params = operator.attrgetter(*STEP_FIELDS)
 
 # The WHERE clause carries the whole protocol: an intent never touches an existing
 # row, and a result lands only on a row still "started" (the first result wins). An
@@ -38,7 +38,7 @@ _step_params = operator.attrgetter(*_STEP_FIELDS)
 # "started": a resume runs it again).
 # Identity and input stay as first written; the result supplies what it learned.
 _UPSERT_STEP: Final = (
-    f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * len(_STEP_FIELDS))})"
+    f"INSERT INTO steps ({STEP_COLUMNS}) VALUES ({', '.join('?' * len(STEP_FIELDS))})"
     " ON CONFLICT (run_id, step_id) DO UPDATE SET"
     " status = excluded.status, output = excluded.output, error = excluded.error,"
     " spent = excluded.spent, ended_at = excluded.ended_at,"
@@ -46,8 +46,8 @@ _UPSERT_STEP: Final = (
     " WHERE steps.status = 'started'"
     "  AND (excluded.status <> 'started' OR excluded.error IS NOT NULL)"
 )
-_SELECT_STEPS: Final = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY pos"
-_SELECT_STEP: Final = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_id = ?"
+_SELECT_STEPS: Final = f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY pos"
+_SELECT_STEP: Final = f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_id = ?"
 #: ids per IN list; with run_id, stays under the 999 variables of older SQLite builds
 _IN_CHUNK: Final = 900
 
@@ -57,7 +57,7 @@ _decode_json = json.JSONDecoder().decode
 @functools.lru_cache(maxsize=8)
 def _select_steps_in(n: int) -> str:
     return (
-        f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_id IN ({', '.join('?' * n)})"
+        f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_id IN ({', '.join('?' * n)})"
     )
 
 
@@ -127,7 +127,7 @@ class StepQueries(LeaseQueries):
                     conn.executemany(_UPSERT_STEP, map(_step_params, records))
                     conn.execute("COMMIT")
                 except BaseException:
-                    _rollback(conn)
+                    rollback(conn)
                     raise
             except sqlite3.Error as e:
                 self._raise(e, f"write {len(records)} step records{_first_bad(records)}")
@@ -148,7 +148,7 @@ class StepQueries(LeaseQueries):
                     self._fence(conn, records[0].run_id, owner)
                 conn.executemany(_UPSERT_STEP, map(_step_params, records))
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
         except sqlite3.Error as e:
             self._lock.release()
@@ -164,7 +164,7 @@ class StepQueries(LeaseQueries):
             try:
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
         except sqlite3.Error as e:
             self._raise(e, "commit staged step records")
@@ -201,7 +201,7 @@ class StepQueries(LeaseQueries):
                     chunk = ids[start : start + _IN_CHUNK]
                     rows += conn.execute(_select_steps_in(len(chunk)), (run_id, *chunk))
             finally:
-                _rollback(conn)
+                rollback(conn)
         return {row[1]: self._step(row) for row in rows}
 
 
