@@ -736,9 +736,9 @@ def test_a_resumed_run_reuses_the_journaled_plan_after_kill_9(
     marker = tmp_path / "stalled"
     script = (
         "import sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
         "from remit import Runtime\n"
-        "from test_engine import CrashPlanAgent, CRASH_GOAL, CRASH_REMIT\n"
+        "from tests.engine.test_engine import CrashPlanAgent, CRASH_GOAL, CRASH_REMIT\n"
         f"rt = Runtime(journal={str(db)!r}, agent=CrashPlanAgent(), durability='full')\n"
         "rt.run(CRASH_GOAL, remit=CRASH_REMIT, run_id='crashed')\n"
     )

@@ -400,7 +400,7 @@ def test_an_unquoted_dotted_key_is_refused_with_a_hint() -> None:
 
 
 def test_the_readmes_send_email_policy_reads_and_decides_as_it_says() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     (block,) = [
         b.split("```")[0] for b in readme.split("```toml\n")[1:] if "[tools.send_email]" in b
     ]

@@ -1,0 +1,1 @@
+"""remit's test suite: a folder per layer of src/remit/, as the specification."""
