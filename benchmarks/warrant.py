@@ -58,6 +58,7 @@ import nacl.signing
 
 from remit.core.remit import Budget, Remit
 from remit.policy import max_len, within
+from remit.trust import _calls, _format, _keys
 from remit.trust import warrant as wmod
 from remit.trust.warrant import (
     AgentKey,
@@ -145,14 +146,14 @@ def measure(samples: int, batch: int, rounds: int) -> dict[str, Any]:
     a_proof = sign_call(holder5, w5, "write_file", call_args, b"probe")
 
     raw_key = nacl.signing.VerifyKey(agents[1].public)
-    raw_msg = wmod._HOP_DOMAIN + w5.hops[2].body  # pyright: ignore[reportPrivateUsage]
+    raw_msg = _format.HOP_DOMAIN + w5.hops[2].body  # pyright: ignore[reportPrivateUsage]
     raw_sig = agents[1].sign(raw_msg)
     signers = [principal.public, *(agent.public for agent in agents[:4])]
     signed5 = [
-        (key, hop.signature + wmod._HOP_DOMAIN + hop.body)  # pyright: ignore[reportPrivateUsage]
+        (key, hop.signature + _format.HOP_DOMAIN + hop.body)  # pyright: ignore[reportPrivateUsage]
         for key, hop in zip(signers, w5.hops, strict=True)
     ]
-    signed_ok = wmod._signed_ok  # pyright: ignore[reportPrivateUsage]
+    signed_ok = _keys.signed_ok  # pyright: ignore[reportPrivateUsage]
     assert all(signed_ok(key, signed) for key, signed in signed5)
 
     def sigs5() -> object:
@@ -179,10 +180,10 @@ def measure(samples: int, batch: int, rounds: int) -> dict[str, Any]:
 
     def call_verify() -> object:
         digest = call_digest("write_file", call_args)
-        message = wmod._call_message(  # pyright: ignore[reportPrivateUsage]
+        message = _calls.call_message(  # pyright: ignore[reportPrivateUsage]
             RUN, entry.link_hash, entry.hop_id, digest, a_proof.nonce
         )
-        return wmod._sig_ok(entry.holder, message, a_proof.signature)  # pyright: ignore[reportPrivateUsage]
+        return _keys.sig_ok(entry.holder, message, a_proof.signature)  # pyright: ignore[reportPrivateUsage]
 
     def check_call() -> object:
         return verifier.check(t5, next(proofs), "write_file", call_args, now=NOW)

@@ -28,6 +28,7 @@ from remit.errors import (
     error_class,
 )
 from remit.policy import max_len, within
+from remit.trust import _calls, _chain, _format, _hop, _keys, _verifier, _verify
 from remit.trust import warrant as wmod
 from remit.trust.warrant import (
     MAX_HOPS,
@@ -103,13 +104,13 @@ def append(
 ) -> Warrant:
     """A hop added without delegate()'s checks: what an attacker can build."""
     last = w.hops[-1]
-    hop = wmod._make_hop(
+    hop = _hop.make_hop(
         signer,
         len(w.hops),
         hop_id=hop_id,
         holder=holder,
         expires=last.expires if expires is None else expires,
-        remit_json=wmod._remit_bytes(grant),
+        remit_json=_format.remit_bytes(grant),
         prev=last.link_hash if prev is None else prev,
     )
     return Warrant(w.run_id, w.principal, (*w.hops, hop))
@@ -128,7 +129,7 @@ def tampered(w: Warrant, index: int, **changes: Any) -> Warrant:
         "prev": h.prev,
     }
     fields.update(changes)
-    fake = wmod._make_hop(X, index, **fields)
+    fake = _hop.make_hop(X, index, **fields)
     hops = list(w.hops)
     hops[index] = fake._replace(signature=h.signature)
     return Warrant(w.run_id, w.principal, tuple(hops))
@@ -147,7 +148,7 @@ def test_encode_decode_round_trip() -> None:
     for w in (W0, W1, W2):
         token = w.encode()
         assert isinstance(token, str)
-        assert set(token) <= set(wmod._B64_ALPHABET)
+        assert set(token) <= set(_format.B64_ALPHABET)
         back = Warrant.decode(token)
         assert back == w
         assert back.encode() == token
@@ -220,7 +221,7 @@ def test_forged_signature_rejected(index: int) -> None:
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_tampered_remit_in_any_hop_rejected(index: int) -> None:
     wider = Remit(tools={"shell": {}}, depth=5, principal="alice")
-    bad = tampered(W2, index, remit_json=wmod._remit_bytes(wider))
+    bad = tampered(W2, index, remit_json=_format.remit_bytes(wider))
     err = rejected("WARRANT_FORGED", lambda: check(bad.encode()))
     assert err.hop_index == index
 
@@ -280,14 +281,14 @@ def test_remit_is_parsed_only_after_its_signature_verifies() -> None:
     rejected("WARRANT_FORGED", lambda: check(bad))
     # The same garbage genuinely signed by the holder is malformed, not trusted.
     last = W0.hops[-1]
-    hop = wmod._make_hop(
+    hop = _hop.make_hop(
         A, 1, hop_id="t1", holder=B.public, expires=EXP, remit_json=garbage, prev=last.link_hash
     )
     rejected("WARRANT_MALFORMED", lambda: check(Warrant(RUN, P.public, (*W0.hops, hop))))
 
 
 def test_relative_deadline_in_a_signed_remit_rejected() -> None:
-    hop = wmod._make_hop(
+    hop = _hop.make_hop(
         A,
         1,
         hop_id="t1",
@@ -388,7 +389,7 @@ def test_depth_exceeded_rejected() -> None:
 def test_overlong_chain_rejected_before_any_signature() -> None:
     payload = bytes([1]) + P.public + bytes([MAX_HOPS + 1])
     token = Warrant(RUN, P.public, W0.hops).encode()  # valid token, then lie about the count
-    raw = wmod._b64decode(token)
+    raw = _format.b64decode(token)
     data = payload + raw[len(payload) :]
     rejected("WARRANT_DEPTH", lambda: check(_b64(data)))
 
@@ -613,13 +614,13 @@ def test_verifier_checks_only_new_signatures_of_an_extended_chain(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[bytes] = []
-    real = wmod._signed_ok
+    real = _verify.signed_ok
 
     def counting(public: bytes, signed: bytes) -> bool:
         calls.append(public)
         return real(public, signed)
 
-    monkeypatch.setattr(wmod, "_signed_ok", counting)
+    monkeypatch.setattr(_verify, "signed_ok", counting)
     v = Verifier(P.public, RUN)
     assert v.verify(W1.encode(), now=NOW) == R1
     assert calls == [P.public, A.public]
@@ -681,7 +682,7 @@ def test_truncated_and_extended_tokens_rejected() -> None:
     token = W2.encode()
     for cut in range(1, len(token), 7):
         rejected("WARRANT_MALFORMED", lambda cut=cut: check(token[:cut]))
-    raw = wmod._b64decode(token)
+    raw = _format.b64decode(token)
     rejected("WARRANT_MALFORMED", lambda: check(_b64(raw + b"\x00")))
     rejected("WARRANT_MALFORMED", lambda: check(_b64(raw[:-1])))
     rejected("WARRANT_MALFORMED", lambda: check(_b64(b"\x02" + raw[1:])))  # version
@@ -690,7 +691,7 @@ def test_truncated_and_extended_tokens_rejected() -> None:
 def test_non_canonical_base64_rejected() -> None:
     token = W0.encode()
     assert len(token) % 4 in (2, 3)  # the last character carries unused bits
-    alphabet = wmod._B64_ALPHABET
+    alphabet = _format.B64_ALPHABET
     last = alphabet.index(token[-1])
     stray = alphabet[last | 1]
     assert stray != token[-1]
@@ -700,21 +701,21 @@ def test_non_canonical_base64_rejected() -> None:
 def test_body_shorter_than_its_head_rejected_even_with_bytes_after_it() -> None:
     # The decoder reads each head in place from the whole payload: a body length
     # shorter than the head must be refused, not read on into the signature.
-    raw = bytearray(wmod._b64decode(W1.encode()))
-    pos = wmod._HEADER.size
-    (n,) = wmod._U32.unpack_from(raw, pos)
-    for short in (0, 1, wmod._ROOT_HEAD.size - 1):
-        data = bytes(raw[:pos]) + wmod._U32.pack(short) + bytes(raw[pos + 4 :])
+    raw = bytearray(_format.b64decode(W1.encode()))
+    pos = _format.HEADER.size
+    (n,) = _format.U32.unpack_from(raw, pos)
+    for short in (0, 1, _format.ROOT_HEAD.size - 1):
+        data = bytes(raw[:pos]) + _format.U32.pack(short) + bytes(raw[pos + 4 :])
         err = rejected("WARRANT_MALFORMED", lambda data=data: check(_b64(data)))
         assert err.hop_index == 0
-    assert n >= wmod._ROOT_HEAD.size
+    assert n >= _format.ROOT_HEAD.size
 
 
 def test_decoded_hops_carry_exactly_the_signed_fields() -> None:
     decoded = Warrant.decode(W2.encode())
     for hop, orig in zip(decoded.hops, W2.hops, strict=True):
         assert type(hop) is Hop and hop == orig
-        assert hop.link_hash == wmod._hash(hop.body + hop.signature)
+        assert hop.link_hash == _format.blake2b_256(hop.body + hop.signature)
     assert decoded.hops[0].run_id == RUN and decoded.hops[0].purpose == "audit"
     assert all(h.run_id is None and h.purpose is None for h in decoded.hops[1:])
 
@@ -728,36 +729,36 @@ def _signed(key: AgentKey, message: bytes) -> bytes:
 
 def test_direct_libsodium_verify_is_in_use() -> None:
     # pynacl's cffi module is present in every supported pynacl: the fast path must be live
-    assert wmod._signed_ok is not wmod._nacl_signed_ok
+    assert _keys.signed_ok is not _keys._nacl_signed_ok
 
 
 def test_direct_libsodium_verify_accepts_only_the_signers_signature() -> None:
-    msg = wmod._HOP_DOMAIN + W1.hops[1].body
+    msg = _format.HOP_DOMAIN + W1.hops[1].body
     good = _signed(A, msg)
-    assert wmod._signed_ok(A.public, good)
-    assert not wmod._signed_ok(B.public, good)  # another key
-    assert not wmod._signed_ok(A.public, _signed(X, msg))  # forged by another key
-    assert not wmod._signed_ok(A.public, good + b"x")  # message extended
-    assert not wmod._signed_ok(A.public, good[:-1])  # message cut
-    assert not wmod._signed_ok(A.public, bytes(64) + msg)  # zero signature
-    assert not wmod._signed_ok(A.public, good[:63])  # shorter than a signature
-    assert not wmod._signed_ok(A.public, b"")
+    assert _keys.signed_ok(A.public, good)
+    assert not _keys.signed_ok(B.public, good)  # another key
+    assert not _keys.signed_ok(A.public, _signed(X, msg))  # forged by another key
+    assert not _keys.signed_ok(A.public, good + b"x")  # message extended
+    assert not _keys.signed_ok(A.public, good[:-1])  # message cut
+    assert not _keys.signed_ok(A.public, bytes(64) + msg)  # zero signature
+    assert not _keys.signed_ok(A.public, good[:63])  # shorter than a signature
+    assert not _keys.signed_ok(A.public, b"")
     # keys of the wrong length or type are never handed to C unchecked
-    assert not wmod._signed_ok(A.public[:31], good)
-    assert not wmod._signed_ok(A.public + b"\x00", good)
-    assert not wmod._signed_ok(bytearray(A.public), good)  # type: ignore[arg-type]
-    assert not wmod._signed_ok("a" * 32, good)  # type: ignore[arg-type]
-    assert not wmod._signed_ok(A.public, bytearray(good))  # type: ignore[arg-type]
+    assert not _keys.signed_ok(A.public[:31], good)
+    assert not _keys.signed_ok(A.public + b"\x00", good)
+    assert not _keys.signed_ok(bytearray(A.public), good)  # type: ignore[arg-type]
+    assert not _keys.signed_ok("a" * 32, good)  # type: ignore[arg-type]
+    assert not _keys.signed_ok(A.public, bytearray(good))  # type: ignore[arg-type]
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 64 + 17 + 40 - 1), st.integers(1, 255))
 def test_direct_libsodium_verify_rejects_any_byte_flip_like_pynacl(pos: int, mask: int) -> None:
-    good = _signed(A, wmod._HOP_DOMAIN + b"a hop body of forty bytes, give or take")
+    good = _signed(A, _format.HOP_DOMAIN + b"a hop body of forty bytes, give or take")
     bad = bytearray(good)
     bad[pos % len(good)] ^= mask
-    assert not wmod._signed_ok(A.public, bytes(bad))
-    assert not wmod._nacl_signed_ok(A.public, bytes(bad))
+    assert not _keys.signed_ok(A.public, bytes(bad))
+    assert not _keys._nacl_signed_ok(A.public, bytes(bad))
 
 
 def test_forged_hop_rejected_through_the_direct_path_in_verify_and_verifier() -> None:
@@ -879,13 +880,13 @@ def test_random_narrowing_chains_are_accepted(case: tuple[Warrant, list[AgentKey
 
 
 _FLIP_TOKEN = W2.encode()
-_FLIP_PAYLOAD = wmod._b64decode(_FLIP_TOKEN)
+_FLIP_PAYLOAD = _format.b64decode(_FLIP_TOKEN)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.integers(0, len(_FLIP_TOKEN) - 1),
-    st.sampled_from(wmod._B64_ALPHABET + "=+/!. \n"),
+    st.sampled_from(_format.B64_ALPHABET + "=+/!. \n"),
 )
 def test_any_character_flip_in_a_token_is_rejected(pos: int, char: str) -> None:
     if _FLIP_TOKEN[pos] == char:
@@ -905,7 +906,9 @@ def test_any_byte_flip_in_a_payload_is_rejected(pos: int, mask: int) -> None:
 
 
 def test_module_doctests() -> None:
-    assert doctest.testmod(wmod).failed == 0
+    # the examples are written against the public module: run each part's in its namespace
+    for module in (wmod, _format, _keys, _hop, _chain, _verify, _calls, _verifier):
+        assert doctest.testmod(module, extraglobs=vars(wmod)).failed == 0, module.__name__
 
 
 def test_direct_libsodium_signing_equals_pynacls() -> None:
@@ -913,9 +916,7 @@ def test_direct_libsodium_signing_equals_pynacls() -> None:
     deterministic, so every byte must equal what pynacl's public API produces."""
     import nacl.signing
 
-    from remit.trust import warrant as wmod
-
-    assert wmod._fast_signing is not None  # pyright: ignore[reportPrivateUsage]
+    assert _keys._fast_signing is not None  # pyright: ignore[reportPrivateUsage]
     for i in range(20):
         seed = bytes([i]) * 32
         reference = nacl.signing.SigningKey(seed)
@@ -923,7 +924,7 @@ def test_direct_libsodium_signing_equals_pynacls() -> None:
         assert key.public == bytes(reference.verify_key)
         message = b"hop body %d" % i * (i + 1)
         assert key.sign(message) == reference.sign(message).signature
-    sign, keypair = wmod._fast_signing  # pyright: ignore[reportPrivateUsage]
+    sign, keypair = _keys._fast_signing  # pyright: ignore[reportPrivateUsage]
     with pytest.raises(ValueError, match="64 bytes"):
         sign(b"m", b"short")
     with pytest.raises(ValueError, match="32 bytes"):
