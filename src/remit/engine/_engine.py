@@ -68,6 +68,8 @@ class Engine:
         self.observer = observer
         #: how long cancelled branches may take to record their end once the run is over
         self.grace_s = 1.0
+        #: how long a parent waits before it reads a child's end whose message was lost
+        self.redeliver_s = 0.05
         self.tasks_total = 0
         self.tasks_replayed = 0
         self._queue: asyncio.Queue[Node | None] = asyncio.Queue()
@@ -463,12 +465,48 @@ class Engine:
             if self._done is not None and not self._done.done():
                 self._done.set_result(None)
             return
+        gate = self.gate
+        if gate.faults is not None:  # the message to the parent may be lost, sent twice, late
+            fault = gate.strike("message", node, f"{node.id}:result", "result")
+            if fault is not None:
+                loop = asyncio.get_running_loop()
+                if fault.type == "message_lost":
+                    # the parent finds the end in the journal when it looks again
+                    loop.call_later(self.redeliver_s, self._redeliver, node)
+                    return
+                if fault.type == "message_reordered":
+                    loop.call_soon(self._deliver, node)  # after the messages behind it
+                    return
+                if fault.type == "message_duplicated":
+                    loop.call_soon(self._deliver, node)  # the copy is dropped on arrival
+        self._deliver(node)
+
+    def _redeliver(self, node: Node) -> None:
+        """A child's end whose message never arrived: read from the journal, delivered."""
+        if node.delivered or node.parent is None or node.parent.status is not Status.WAITING:
+            return
+        gate = self.gate
+        if gate.writer.store.get_step(gate.run_id, f"{node.id}:end") is None:
+            # not on disk yet: look again once it is
+            gate.writer.when_durable(lambda: self._redeliver(node))
+            return
+        self._deliver(node)
+
+    def _deliver(self, node: Node) -> None:
+        """The child's end reaches its parent: exactly once, whatever the messages did."""
+        if node.delivered:
+            return
+        node.delivered = True
+        parent = node.parent
+        assert parent is not None
         if parent.status is not Status.WAITING:
             return  # the parent already failed or was cancelled
         failed = node.status is not Status.DONE
         if failed:
             policy = parent.plan.on_failure if parent.plan is not None else "fail"
-            if policy == "replan" and node.attempt == 0 and not node.cancelled:
+            # a task that found no route escalates: its parent re-plans the branch
+            escalated = getattr(node.error, "outcome", None) == "escalate"
+            if (policy == "replan" or escalated) and node.attempt == 0 and not node.cancelled:
                 self._replan(parent, node)
                 return
             if policy != "aggregate":

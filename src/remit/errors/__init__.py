@@ -213,6 +213,21 @@ class EffectUncertain(RemitError):
         self.steps = steps
 
 
+class NoRouteLeft(RemitError):
+    """Every alternative of a capability failed or is out (its circuit open): the task
+    escalates, first to its parent's planner, then to a person.
+
+    ``capability`` is what was called; ``cause`` the code of the last alternative's error.
+    """
+
+    code = "NO_ROUTE"
+
+    def __init__(self, message: str, *, capability: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.capability = capability
+        self.cause = cause
+
+
 class ChildFailed(RemitError):
     """A subtask failed and the plan's policy is to fail the parent."""
 

@@ -1,8 +1,16 @@
-"""Phases 2, 5 and 7: reserve the worst case, execute (timeout, retries with backoff), settle."""
+"""Phases 2, 5 and 7: reserve the worst case, execute (timeout, retries with backoff), settle.
+
+A failed attempt is classified (:mod:`remit.gate._taxonomy`): a transient one is retried
+while attempts are left, each retry journaled as its own row (``<step>~retry.<n>``) with
+the error that caused it; the last failure is journaled on the step itself, marked
+``fail``, unless the call is routed and another alternative may serve it, in which case
+the router records the ``reroute``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -17,13 +25,14 @@ from remit.errors import (
     RemitError,
     StepTimeout,
 )
-from remit.gate._check import Checks
+from remit.gate._faults import HANG_S, Injection
 from remit.gate._node import Node
 from remit.gate._record import INTERRUPTED
 from remit.gate._state import MAX_RETRY_AFTER_S, as_remit_error, what
+from remit.gate._taxonomy import mark, reroutable
 
 
-class Execution(Checks):
+class Execution(Injection):
     """Runs a step between its reservation and its settlement."""
 
     async def _execute(
@@ -42,7 +51,12 @@ class Execution(Checks):
         interruptible: bool = True,
         normalize: bool = True,
         intent: bool = True,
+        route: bool = False,
+        carry: Usage = ZERO,
     ) -> Any:
+        """Run one step; ``route``: the call is routed, so a failure another alternative
+        may not share is raised unrecorded (with what it spent) for the router, and
+        ``carry`` is what the alternatives tried before spent."""
         writer, ledger = self.writer, self.ledger
         started = time.time()
         # a plain function's intent would only ever be seen beside its result
@@ -54,7 +68,7 @@ class Execution(Checks):
             # write-ahead: the intent is on disk before the world changes
             await writer.durable()
         attempt = 0
-        spent = ZERO
+        spent = carry
         while True:
             reservation = None
             if not worst.is_zero():
@@ -68,6 +82,13 @@ class Execution(Checks):
                 value, used = await self._run_bounded(
                     node, execute, timeout, kind, name, interruptible
                 )
+                # output that cannot be journaled fails the attempt (it may be retried
+                # or rerouted), not the step after it
+                try:
+                    text = self._encode(value, step_id)
+                except RemitError as e:
+                    e.spent = used
+                    raise
             except EffectUncertain:
                 # the run halts for a person: the step stays unfinished, not failed
                 if reservation is not None:
@@ -87,8 +108,15 @@ class Execution(Checks):
                 spent = spent + used
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
+                    self._retry_row(node, step_id, kind, name, err, used, attempt)
                     await self._backoff(attempt, err)
                     continue
+                if route and reroutable(err):
+                    err.spent = spent
+                    if err is exc:
+                        raise
+                    raise err from exc
+                mark(err, "fail")
                 self._record_error(node, step_id, kind, name, err, spent, started, "error")
                 if err is exc:
                     raise
@@ -98,8 +126,17 @@ class Execution(Checks):
             spent = spent + used
             break
         return self._record_ok(
-            node, step_id, kind, name, None if intent else args, value, spent, started, normalize
-        )
+            node, step_id, kind, name, None if intent else args, value, spent, started, normalize,
+            text,
+        )  # fmt: skip
+
+    def _retry_row(
+        self, node: Node, step_id: str, kind: str, name: str, err: RemitError, used: Usage, n: int
+    ) -> None:
+        """Journal one failed attempt that will be retried (its spend is in the step's)."""
+        mark(err, "retry", attempt=n)
+        self._record(node, f"{step_id}~retry.{n}", "retry", name, "error", None, None,
+                     json.dumps(err.to_dict()), used, time.time())  # fmt: skip
 
     async def _call_inline(
         self,
@@ -126,20 +163,25 @@ class Execution(Checks):
                 raise
             try:
                 value = fn(**valid)
+                text = self._encode(value, step_id)
             except Exception as exc:
                 err, used = self._attempt_failed(exc, reservation, worst, "tool", name)
                 spent = spent + used
                 if err.retryable and attempt < retries and not node.cancelled:
                     attempt += 1
+                    self._retry_row(node, step_id, "tool", name, err, used, attempt)
                     await self._backoff(attempt, err)
                     continue
+                mark(err, "fail")
                 self._record_error(node, step_id, "tool", name, err, spent, started, "error", valid)
                 if err is exc:
                     raise
                 raise err from exc
             ledger.settle(reservation, worst)
             spent = worst if spent is ZERO else spent + worst
-            return self._record_ok(node, step_id, "tool", name, valid, value, spent, started, True)
+            return self._record_ok(
+                node, step_id, "tool", name, valid, value, spent, started, True, text
+            )
 
     async def _run_bounded(
         self,
@@ -176,6 +218,16 @@ class Execution(Checks):
             raise StepTimeout(f"{what(kind, name)} timed out after {timeout}s") from None
         finally:
             node.scope = outer
+
+    async def _never_return(self, node: Node, role: str) -> None:
+        """A task that never comes back (``child_never_returns``): it hangs until its
+        deadline, or until its parent gives up on it and cancels it."""
+
+        async def hang() -> tuple[Any, Usage]:
+            await asyncio.sleep(HANG_S)
+            return None, ZERO
+
+        await self._run_bounded(node, hang, None, role, role, True)
 
     def _attempt_failed(
         self, exc: Exception, reservation: Any, worst: Usage, kind: str, name: str

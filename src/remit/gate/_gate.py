@@ -18,6 +18,7 @@ from remit.errors import (
     SchemaError,
     WarrantDigestMismatch,
 )
+from remit.gate._faults import injected
 from remit.gate._node import Node
 from remit.gate._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
 from remit.gate._warrants import Warrants
@@ -31,9 +32,59 @@ class Gate(Warrants):
         """Call tool ``name`` for ``node``; returns its (JSON-shaped) output."""
         step_id = self._next_effect(node)
         self._check_deadline(node, step_id, "tool", name)
+        if self.routes is not None and name in self.routes:
+            return await self._call_capability(node, step_id, name, args)
         decision = node.remit.check(name, args, now=time.time(), inputs_text=self.inputs_text)
         if not decision.allowed:
             await self._on_denied(node, step_id, name, args, decision)
+        return await self._call_one(node, step_id, name, args)
+
+    async def _call_capability(
+        self, node: Node, step_id: str, capability: str, args: Mapping[str, Any]
+    ) -> Any:
+        """A call to a capability with routes: served by one alternative, or around it."""
+        assert self.routes is not None
+        leaves = self.routes.leaves(capability)
+        rec = self.recorded.get(step_id) if self.recorded else None
+        # served from the journal, by whichever alternative served it
+        if (
+            rec is not None
+            and rec.kind == "tool"
+            and rec.name in leaves
+            and rec.status != "started"
+        ):
+            return await self._call_one(node, step_id, rec.name, args)
+        first = self._first_route(node, capability, args)
+        if first is None:
+            now = time.time()
+            granted = sorted(
+                n for n in leaves
+                if node.remit.check(n, args, now=now, inputs_text=self.inputs_text).allowed
+            )  # fmt: skip
+            if not granted:  # nothing the remit grants: a denial, as for any tool
+                cheapest = self.routes.cheapest(capability)
+                name = capability if cheapest is None else cheapest[0]
+                decision = node.remit.check(name, args, now=now, inputs_text=self.inputs_text)
+                await self._on_denied(node, step_id, name, args, decision)
+                return await self._call_one(node, step_id, name, args)
+            raise self._all_out(node, step_id, capability, granted)
+
+        async def try_one(alt: str, carry: Usage) -> Any:
+            return await self._call_one(node, step_id, alt, args, route=True, carry=carry)
+
+        return await self._routed(node, step_id, capability, args, first, try_one)
+
+    async def _call_one(
+        self,
+        node: Node,
+        step_id: str,
+        name: str,
+        args: Mapping[str, Any],
+        *,
+        route: bool = False,
+        carry: Usage = ZERO,
+    ) -> Any:
+        """Phases 2 to 7 of one tool call the remit allows."""
         t = self.tools.get(name)
         valid = t.validate(args)
         hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
@@ -55,7 +106,8 @@ class Gate(Warrants):
         if t.takes_key:
             valid["idempotency_key"] = idempotency_key(self.run_id, step_id)
         fn = t.fn
-        if t.inline:
+        faults = self.faults
+        if t.inline and faults is None and not route:
             return await self._call_inline(node, step_id, name, t.retries, fn, valid, worst)
 
         async def execute() -> tuple[Any, Usage]:
@@ -64,6 +116,15 @@ class Gate(Warrants):
             if t.thread:
                 return await asyncio.to_thread(fn, **valid), worst
             return fn(**valid), worst
+
+        if faults is not None:
+            plain = execute
+
+            async def execute() -> tuple[Any, Usage]:  # a fault may strike every attempt
+                fault = self.strike("tool", node, step_id, name)
+                if fault is None:
+                    return await plain()
+                return await self.faulty_tool(fault, plain, name, self.max_output_bytes)()
 
         return await self._execute(
             node,
@@ -76,7 +137,9 @@ class Gate(Warrants):
             effect=t.effect,
             timeout=t.timeout,
             retries=t.retries,
-            interruptible=t.is_async or t.thread,
+            interruptible=t.is_async or t.thread or faults is not None,
+            route=route,
+            carry=carry,
         )
 
     async def complete(
@@ -112,7 +175,22 @@ class Gate(Warrants):
         )
 
         async def execute() -> tuple[Any, Usage]:
-            c = await model.complete(messages, schema=schema, tools=tools, max_tokens=max_tokens)
+            fault = None if self.faults is None else self.strike("model", node, step_id, model.name)
+            if fault is None:
+                c = await model.complete(
+                    messages, schema=schema, tools=tools, max_tokens=max_tokens
+                )
+            else:
+                c = await self.faulty_completion(
+                    fault,
+                    lambda: model.complete(
+                        messages, schema=schema, tools=tools, max_tokens=max_tokens
+                    ),
+                    step_id,
+                    model.name,
+                    self.max_output_bytes,
+                )
+            self.remember_answer(step_id, c.content)
             used = Usage(1, c.input_tokens, c.output_tokens, c.cost_usd)
             if schema is not None:
                 try:
@@ -126,6 +204,8 @@ class Gate(Warrants):
                     validate_schema(parsed, schema, where=f"model {model.name} output")
                 except SchemaError as e:
                     e.spent = used  # the tokens were spent all the same
+                    if fault is not None:
+                        injected(e, fault)
                     raise
             return dataclasses.asdict(c), used
 
@@ -161,6 +241,8 @@ class Gate(Warrants):
         if hit is not MISS:
             return hit
         node.scope_role, node.scope_n = role, 0
+        if self.faults is not None and self.strike("role", node, step_id, role) is not None:
+            await self._never_return(node, role)
         key = getattr(fn, "__func__", fn)
         is_coro = IS_CORO.get(key)
         if is_coro is None:

@@ -26,6 +26,7 @@ class Node:
         "cancelled",
         "children",
         "deadline",
+        "delivered",
         "dependents",
         "deps",
         "error",
@@ -87,6 +88,8 @@ class Node:
         self.result: Any = None
         self.error: Any = None
         self.cancelled = False
+        #: its end reached its parent (a duplicated message is delivered once)
+        self.delivered = False
         #: a denial whose policy says "stop the task": it fails even if the role caught it
         self.stopped: Any = None
         # the asyncio.Timeout of the step in flight: cancellation reschedules it to now

@@ -115,14 +115,17 @@ class Recording(GateState):
         spent: Usage,
         started: float,
         normalize: bool,
+        text: str | None = None,
     ) -> Any:
-        """Record a step's result (with its input when no intent row holds it)."""
+        """Record a step's result (with its input when no intent row holds it);
+        ``text``: the result already encoded."""
         self.executed += 1
-        try:
-            text = self._encode(value, step_id)
-        except RemitError as err:
-            self._record_error(node, step_id, kind, name, err, spent, started, "error", args)
-            raise
+        if text is None:
+            try:
+                text = self._encode(value, step_id)
+            except RemitError as err:
+                self._record_error(node, step_id, kind, name, err, spent, started, "error", args)
+                raise
         self._record(node, step_id, kind, name, "ok", args, text, None, spent, started)
         if normalize and type(value) not in PRIMITIVES:
             # the caller sees exactly what a replay will see (tuples become lists, ...)

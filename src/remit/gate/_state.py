@@ -7,13 +7,16 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from remit.core.faults import FaultPlan
 from remit.core.ledger import ZERO, Ledger, Usage
+from remit.core.routes import Routes
 from remit.errors import (
     Cancelled,
     JournalCorrupt,
     RemitError,
     StepFailed,
 )
+from remit.gate._health import DEFAULT_COOLDOWN_S, DEFAULT_THRESHOLD, Health
 from remit.gate._node import Node
 from remit.journal import StepRecord
 from remit.journal._writer import JournalWriter
@@ -116,6 +119,17 @@ class GateState:
         self.executed = 0
         self.replayed = 0
         self.denied = 0
+        #: the run's capability routes and each alternative's health (see ``_routing``)
+        self.routes: Routes | None = None
+        self.health: dict[str, Health] = {}
+        self._health_n: dict[str, int] = {}
+        self._breaker: tuple[int, float] = (DEFAULT_THRESHOLD, DEFAULT_COOLDOWN_S)
+        #: the fault plan struck on purpose (None: no faults; see ``_faults``)
+        self.faults: FaultPlan | None = None
+        self._fault_seen: dict[int, int] = {}
+        self._fault_fired: dict[int, int] = {}
+        #: recent model answers by step: what a model answering another question returns
+        self._answers: dict[str, str] = {}
 
     def _next_effect(self, node: Node) -> str:
         if node.cancelled:

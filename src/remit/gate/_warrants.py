@@ -9,12 +9,12 @@ from remit.errors import (
     Cancelled,
     WarrantMalformed,
 )
-from remit.gate._execute import Execution
 from remit.gate._node import Node
+from remit.gate._routing import Routing
 from remit.trust.provenance import DEFAULT_TTL_S
 
 
-class Warrants(Execution):
+class Warrants(Routing):
     """Mints and restores the signed hop every task acts under."""
 
     def mint(self, node: Node) -> None:

@@ -22,11 +22,13 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from remit.agents._agent import Agent
+from remit.core.faults import FaultPlan
 from remit.core.ledger import Ledger, Usage
 from remit.core.remit import Remit
+from remit.core.routes import Routes
 from remit.core.tasks import ROOT, Status, task_id
 from remit.engine._engine import Engine, Observer
 from remit.errors import (
@@ -39,6 +41,7 @@ from remit.errors import (
     UnknownToolError,
 )
 from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
+from remit.gate._faults import FaultyJournal
 from remit.gate._node import Node
 from remit.gate._resume import check_authority, halt_for, resolve, uncertain_effects
 from remit.journal import Durability, JournalStore, RunRecord, open_journal
@@ -123,6 +126,10 @@ class Runtime:
     per run); ``keys_dir``: where run secrets are kept (default: beside the journal).
     ``lease_ttl``: how long a run's lease outlives this process's last heartbeat (one
     process carries a run at a time; see :mod:`remit.journal.lease`).
+    ``routes``: alternatives for capabilities, each with a cost (a
+    :class:`~remit.core.routes.Routes` or its table): a failing tool is routed around
+    (see :mod:`remit.gate._routing`). ``faults``: a
+    :class:`~remit.core.faults.FaultPlan` struck on purpose, journaled as injected.
 
     ``run`` and ``resume`` stop promptly on SIGINT and SIGTERM (when called from the
     main thread): finished steps are on disk, in-flight ones are marked interrupted,
@@ -145,6 +152,8 @@ class Runtime:
         principal_key: AgentKey | None = None,
         keys_dir: str | os.PathLike[str] | None = None,
         lease_ttl: float = LEASE_TTL_S,
+        routes: Routes | Mapping[str, Any] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self._journal = journal
         self._durability: Durability = durability
@@ -164,6 +173,10 @@ class Runtime:
         #: the last engine's gate, for inspection in tests and benchmarks
         self.last_gate: Gate | None = None
         self.lease_ttl = lease_ttl
+        self.routes = (
+            routes if isinstance(routes, Routes) or routes is None else Routes.from_dict(routes)
+        )
+        self.faults = faults
         self._signals = False
 
     @property
@@ -384,7 +397,11 @@ class Runtime:
         started = time.perf_counter()
         ledger = Ledger()
         # every batch checks, in its own transaction, that this process still holds the run
-        writer = JournalWriter(self.store, owner=lease.owner)
+        store = self.store
+        faults = self.faults
+        if faults is not None and any(f.type == "journal_write_failure" for f in faults.faults):
+            store = cast(JournalStore, FaultyJournal(store, faults))
+        writer = JournalWriter(store, owner=lease.owner)
         gate = Gate(
             run_id=run_id,
             writer=writer,
@@ -396,6 +413,8 @@ class Runtime:
         )
         gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
         gate.on_approval = self.on_approval
+        gate.use_routes(self.routes)
+        gate.use_faults(faults)
         if keys is not None:
             gate.signer = Signer(run_id, keys, principal)
         self.last_gate = gate

@@ -1,0 +1,187 @@
+"""Routing: a call to a capability goes to its cheapest healthy alternative, and around
+the ones that fail.
+
+When a call names a capability of the run's :class:`~remit.core.routes.Routes`, the
+Gate serves it by the cheapest path to an alternative that the task's remit grants and
+whose breaker is not open (:mod:`remit.gate._health`). An alternative that fails in a
+way another might not share (:func:`~remit.gate._taxonomy.reroutable`: an error, a
+timeout after its retries, garbage out) is taken out, the reroute is journaled
+(``<step>~reroute.<n>``, naming the failed alternative, its error and the next one) and
+the call goes to the next cheapest path. Same failures, same route: the choice is a
+shortest path with ties broken by name.
+
+With no path left the call **escalates**: the step's error is
+:class:`~remit.errors.NoRouteLeft`, marked ``escalate``; the engine has the task's
+parent re-plan that branch under the same remit, and when a re-planned task finds no
+route either and its grant says ``fallback = "ask"``, a person is asked (``remit
+approve``) whether to try the routes again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from remit.core.ledger import ZERO, Usage
+from remit.core.routes import Routes
+from remit.errors import NoRouteLeft, RemitError
+from remit.gate._execute import Execution
+from remit.gate._health import DEFAULT_COOLDOWN_S, DEFAULT_THRESHOLD, Health
+from remit.gate._node import Node
+from remit.gate._taxonomy import mark, reroutable
+
+__all__ = ["Routing", "minus"]
+
+#: one alternative tried: (alternative, what the ones before spent) -> the result
+TryOne = Callable[[str, Usage], Awaitable[Any]]
+
+
+class Routing(Execution):
+    """Chooses among a capability's alternatives; keeps their health."""
+
+    def use_routes(
+        self,
+        routes: Routes | None,
+        *,
+        threshold: int = DEFAULT_THRESHOLD,
+        cooldown_s: float = DEFAULT_COOLDOWN_S,
+    ) -> None:
+        """Route calls by ``routes`` from now on; breakers start from the journal's
+        last recorded state of each alternative (a resume routes as the run would have)."""
+        self.routes = routes if routes else None
+        self.health = {}
+        self._breaker = (threshold, cooldown_s)
+        if not self.routes:
+            return
+        last: dict[str, tuple[int, dict[str, Any]]] = {}
+        for rec in self.recorded.values():
+            if rec.kind == "health" and rec.output:
+                n = int(rec.step_id.rpartition(".")[2])
+                if n >= last.get(rec.name, (-1, {}))[0]:
+                    last[rec.name] = (n, json.loads(rec.output))
+        for name, (n, data) in last.items():
+            self._health_of(name).restore(data)
+            self._health_n[name] = n + 1
+
+    def _health_of(self, name: str) -> Health:
+        h = self.health.get(name)
+        if h is None:
+            threshold, cooldown = self._breaker
+            h = self.health[name] = Health(name, threshold=threshold, cooldown_s=cooldown)
+        return h
+
+    def _observe(self, node: Node, name: str, ok: bool, started: float) -> None:
+        """Count a call's outcome; journal the breaker when its state changes."""
+        now = time.time()
+        h = self._health_of(name)
+        if h.record(ok, now - started, now):
+            n = self._health_n.get(name, 0)
+            self._health_n[name] = n + 1
+            self._record(node, f"health:{name}.{n}", "health", name, "ok", None,
+                         json.dumps(h.to_dict()), None, ZERO, now)  # fmt: skip
+
+    def _usable(self, node: Node, args: Mapping[str, Any]) -> Callable[[str], bool]:
+        now = time.time()
+
+        def usable(name: str) -> bool:
+            h = self.health.get(name)
+            if h is not None and not h.allows(now):
+                return False  # its breaker is open
+            # routing never widens authority: only what the remit grants is a route
+            return node.remit.check(name, args, now=now, inputs_text=self.inputs_text).allowed
+
+        return usable
+
+    def _first_route(self, node: Node, capability: str, args: Mapping[str, Any]) -> str | None:
+        """The alternative a call to ``capability`` goes to first (None: none is usable)."""
+        assert self.routes is not None
+        choice = self.routes.cheapest(capability, usable=self._usable(node, args))
+        return None if choice is None else choice[0]
+
+    async def _routed(
+        self,
+        node: Node,
+        step_id: str,
+        capability: str,
+        args: Mapping[str, Any],
+        first: str,
+        try_one: TryOne,
+    ) -> Any:
+        """Serve a call by ``first``, then around each alternative that fails."""
+        routes = self.routes
+        assert routes is not None
+        failed: set[str] = set()
+        carry = ZERO
+        alt = first
+        started_at = time.time()
+        while True:
+            started = time.time()
+            try:
+                value = await try_one(alt, carry)
+            except RemitError as err:
+                if not reroutable(err) or getattr(err, "outcome", None) == "fail":
+                    raise  # recorded already: the agent's or the task's, not the route's
+                self._observe(node, alt, False, started)
+                failed.add(alt)
+                spent = err.spent if isinstance(err.spent, Usage) else carry
+                choice = routes.cheapest(capability, failed=failed, usable=self._usable(node, args))
+                if choice is None:
+                    raise self._escalate(node, step_id, capability, alt, failed, err, spent,
+                                         started_at) from err  # fmt: skip
+                nxt = choice[0]
+                mark(err, "reroute", to=nxt)
+                self._record(node, f"{step_id}~reroute.{len(failed)}", "reroute", alt, "error",
+                             None, None, json.dumps(err.to_dict()), minus(spent, carry),
+                             started)  # fmt: skip
+                carry, alt = spent, nxt
+                continue
+            self._observe(node, alt, True, started)
+            return value
+
+    def _all_out(
+        self, node: Node, step_id: str, capability: str, granted: list[str]
+    ) -> NoRouteLeft:
+        """Every alternative the remit grants has its breaker open: escalate at once."""
+        err = NoRouteLeft(
+            f"no route left for {capability!r}: the circuit of every alternative the remit "
+            f"grants is open ({', '.join(granted)})",
+            capability=capability,
+            cause="CIRCUIT_OPEN",
+        )
+        mark(err, "escalate")
+        self._record_error(node, step_id, "tool", capability, err, ZERO, time.time(), "error")
+        return err
+
+    def _escalate(
+        self,
+        node: Node,
+        step_id: str,
+        capability: str,
+        last: str,
+        failed: set[str],
+        cause: RemitError,
+        spent: Usage,
+        started: float,
+    ) -> NoRouteLeft:
+        tried = ", ".join(sorted(failed))
+        err = NoRouteLeft(
+            f"no route left for {capability!r}: every alternative failed or is out "
+            f"(tried {tried}); last: {last}: {cause.code}: {cause.message}",
+            capability=capability,
+            cause=cause.code,
+        )
+        mark(err, "escalate")
+        self._record_error(node, step_id, "tool", last, err, spent, started, "error")
+        return err
+
+
+def minus(a: Usage, b: Usage) -> Usage:
+    """What ``a`` spent beyond ``b`` (one alternative's share of a routed call)."""
+    return Usage(
+        a.calls - b.calls,
+        a.input_tokens - b.input_tokens,
+        a.output_tokens - b.output_tokens,
+        a.cost_usd - b.cost_usd,
+    )
