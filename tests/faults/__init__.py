@@ -1,0 +1,1 @@
+"""Tests of failures: the error taxonomy, routing, fault injection, the scenario suite."""
