@@ -17,6 +17,7 @@ import remit.policy._compiled
 import remit.policy._constraints
 import remit.policy._fallback
 import remit.policy._grant
+import remit.policy._inputs
 import remit.policy._locations
 import remit.policy._matching
 import remit.policy._narrowing
@@ -24,6 +25,7 @@ import remit.policy._parsing
 import remit.policy._quick
 import remit.policy._rules
 import remit.policy._structure
+import remit.policy._values
 from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
     OPS,
@@ -878,6 +880,7 @@ def test_module_examples_run() -> None:
     public = {name: getattr(remit.policy, name) for name in remit.policy.__all__}
     for module in (
         remit.policy._constraints,
+        remit.policy._inputs,
         remit.policy._locations,
         remit.policy._matching,
         remit.policy._parsing,
@@ -889,8 +892,14 @@ def test_module_examples_run() -> None:
         result = doctest.testmod(module, extraglobs=public)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
         attempted += result.attempted
-    # the fallbacks' order, the grant's containment checks and its compiled form show none
-    for module in (remit.policy._fallback, remit.policy._narrowing, remit.policy._quick):
+    # how values are shown and folded, the fallbacks' order, the grant's containment
+    # checks and its compiled form show none
+    for module in (
+        remit.policy._values,
+        remit.policy._fallback,
+        remit.policy._narrowing,
+        remit.policy._quick,
+    ):
         result = doctest.testmod(module, extraglobs=public)
         assert result.failed == 0, (module.__name__, result)
         attempted += result.attempted

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal, TypeAlias, cast
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import show
+from remit.policy._values import show
 
 #: what happens when a call is denied: the reason goes back to the agent as the tool
 #: result ("tell"), the task fails ("stop"), or a person approves or denies ("ask")

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from remit.errors import RemitFormatError, WideningError
 from remit.policy._compiled import ArgsTest
-from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, show
+from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec
 from remit.policy._fallback import STRICTNESS, Fallback, as_fallback
 from remit.policy._matching import MatchTimeout, within_budget
 from remit.policy._narrowing import args_imply, layer_within
@@ -27,6 +27,7 @@ from remit.policy._rules import (
     normalize_args,
 )
 from remit.policy._structure import arg_failure
+from remit.policy._values import show
 
 _RULES_GRANT_KEYS = ("fallback", "rules", "layers")
 

@@ -10,9 +10,10 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec, kind, show
+from remit.policy._constraints import ArgRules, Constraint, ConstraintSpec
 from remit.policy._parsing import constraints_from_spec
 from remit.policy._structure import arg_failure, arg_path
+from remit.policy._values import kind, show
 
 #: what a rule does when it matches
 Effect: TypeAlias = Literal["allow", "forbid"]
