@@ -15,6 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remit.core.remit
+import remit.core.remit._budget
+import remit.core.remit._deadline
+import remit.core.remit._decision
+import remit.core.remit._fields
+import remit.core.remit._format
+import remit.core.remit._remit
 from remit.core.remit import Budget, Decision, Remit, resolve_deadline
 from remit.errors import (
     DeadlineExceeded,
@@ -483,7 +489,24 @@ def test_json_accepts_the_op_arg_constraint_form() -> None:
 
 
 def test_module_examples_run() -> None:
-    assert doctest.testmod(remit.core.remit).failed == 0
+    result = doctest.testmod(remit.core.remit)
+    assert result.attempted > 0 and result.failed == 0
+    attempted = result.attempted
+    for module in (
+        remit.core.remit._deadline,
+        remit.core.remit._budget,
+        remit.core.remit._decision,
+        remit.core.remit._remit,
+    ):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
+        attempted += result.attempted
+    # how values read in messages, and reading a remit's fields, show no examples
+    for module in (remit.core.remit._format, remit.core.remit._fields):
+        result = doctest.testmod(module)
+        assert result.failed == 0, (module.__name__, result)
+        attempted += result.attempted
+    assert attempted == 20
 
 
 # --- properties -----------------------------------------------------------------------------

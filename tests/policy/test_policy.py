@@ -15,11 +15,17 @@ from hypothesis import strategies as st
 import remit.policy
 import remit.policy._compiled
 import remit.policy._constraints
+import remit.policy._fallback
 import remit.policy._grant
+import remit.policy._inputs
 import remit.policy._locations
 import remit.policy._matching
+import remit.policy._narrowing
 import remit.policy._parsing
+import remit.policy._quick
+import remit.policy._rules
 import remit.policy._structure
+import remit.policy._values
 from remit.errors import RemitFormatError, WideningError
 from remit.policy import (
     OPS,
@@ -874,15 +880,28 @@ def test_module_examples_run() -> None:
     public = {name: getattr(remit.policy, name) for name in remit.policy.__all__}
     for module in (
         remit.policy._constraints,
+        remit.policy._inputs,
         remit.policy._locations,
         remit.policy._matching,
         remit.policy._parsing,
         remit.policy._structure,
         remit.policy._compiled,
+        remit.policy._rules,
         remit.policy._grant,
     ):
         result = doctest.testmod(module, extraglobs=public)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
+        attempted += result.attempted
+    # how values are shown and folded, the fallbacks' order, the grant's containment
+    # checks and its compiled form show none
+    for module in (
+        remit.policy._values,
+        remit.policy._fallback,
+        remit.policy._narrowing,
+        remit.policy._quick,
+    ):
+        result = doctest.testmod(module, extraglobs=public)
+        assert result.failed == 0, (module.__name__, result)
         attempted += result.attempted
     assert attempted == 62
 

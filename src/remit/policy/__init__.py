@@ -134,33 +134,23 @@ from remit.policy._constraints import (
     Constraint,
     ConstraintSpec,
     Equals,
-    InInputs,
     MaxLen,
     Miss,
     OneOf,
-    Scalar,
     between,
     equals,
-    in_inputs,
     max_len,
     one_of,
 )
-from remit.policy._grant import (
-    FALLBACKS,
-    Effect,
-    Fallback,
-    Layer,
-    Rule,
-    RuleSpec,
-    ToolGrant,
-    Verdict,
-    allow,
-    forbid,
-)
+from remit.policy._fallback import FALLBACKS, Fallback
+from remit.policy._grant import ToolGrant
+from remit.policy._inputs import InInputs, in_inputs
 from remit.policy._locations import Glob, UrlPrefix, Within, glob, url_prefix, within
 from remit.policy._matching import MATCH_TIMEOUT, Matches, matches
 from remit.policy._parsing import OPS, constraint_from_dict, constraints_from_spec
+from remit.policy._rules import Effect, Layer, Rule, RuleSpec, Verdict, allow, forbid
 from remit.policy._structure import Absent, AbsentOr, Each, absent, absent_or, each
+from remit.policy._values import Scalar
 
 __all__ = [
     "FALLBACKS",

@@ -12,22 +12,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import TypeAlias, TypeVar, cast
 
-from remit.policy._constraints import (
-    MISSING,
-    SIZED,
-    Between,
-    Constraint,
-    Equals,
-    InInputs,
-    MaxLen,
-    OneOf,
-    eq_key,
-    fold,
-    needs_inputs,
-)
+from remit.policy._constraints import SIZED, Between, Constraint, Equals, MaxLen, OneOf
+from remit.policy._inputs import InInputs, needs_inputs
 from remit.policy._locations import Within, is_under, normpath
 from remit.policy._matching import Matches, guarded
 from remit.policy._structure import Absent, AbsentOr, Each, arg_path
+from remit.policy._values import MISSING, eq_key, fold
 
 # --- compiled checks (the per-call hot path) -------------------------------------------
 #

@@ -1,90 +1,22 @@
 """Constraint values and their constructors: the leaves of a policy.
 
-They depend on nothing else in :mod:`remit.policy`, so they come first: parsing, rules,
-the compiled checks and grants are all built on these tests, and the helpers for
-equality and bounded reprs live here because the constraints are their first users (as
-does the sentinel for a missing argument, which both the rules and the compiled checks
-use). The constraints on paths and URLs are in :mod:`remit.policy._locations`.
+They depend on nothing else in :mod:`remit.policy` but how values are shown and compared
+(:mod:`remit.policy._values`), so they come first: parsing, rules, the compiled checks
+and grants are all built on these tests. ``in_inputs``, the one constraint that needs
+the task's inputs, is in :mod:`remit.policy._inputs`; the constraints on paths and URLs
+are in :mod:`remit.policy._locations`.
 """
 
 from __future__ import annotations
 
 import math
-import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias, cast
+from typing import Any, ClassVar, NamedTuple, TypeAlias, cast
 
 from remit.errors import RemitFormatError
-
-Scalar: TypeAlias = str | int | float | bool
-
-#: what ``args.get(arg, MISSING)`` gives for an argument missing from a call
-MISSING: Any = object()
-
-_SHOW_MAX = 60
-
-
-def show(value: object) -> str:
-    """A bounded repr for reasons: arguments can be megabytes of model output."""
-    text = repr(value)
-    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 1] + "…"
-
-
-def kind(value: object) -> str:
-    return type(value).__name__
-
-
-def eq_key(value: object) -> tuple[str, object] | None:
-    """Equality key that keeps bools apart from numbers (``True == 1`` in Python)."""
-    t = type(value)
-    if t is str:
-        return ("s", value)
-    if t is bool:
-        return ("b", value)
-    if t is int or t is float:
-        return ("n", value)
-    if isinstance(value, str):  # str subclasses such as StrEnum members
-        return ("s", str(value))
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return ("n", value)
-    return None
-
-
-#: how ``one_of`` and ``in_inputs`` compare letters
-Case: TypeAlias = Literal["sensitive", "insensitive"]
-_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_ASCII_LETTERS = frozenset(string.ascii_letters)
-
-
-def fold(text: str) -> str:
-    """``text`` with the ASCII letters A-Z lowered and nothing else changed.
-
-    Case-insensitive comparisons fold only ASCII, so no other character matches a
-    look-alike (the Kelvin sign U+212A never matches ``k``, nor the long s U+017F an
-    ``s``, as they would under :meth:`str.casefold`) and a folded text keeps its length.
-    """
-    return text.lower() if text.isascii() else text.translate(_ASCII_FOLD)
-
-
-@lru_cache(maxsize=8)
-def _folded_inputs(text: str) -> str:
-    return fold(text)  # a task's inputs are compared with many values, folded once
-
-
-def _case(value: object, op: str) -> Case:
-    if value == "sensitive":
-        return "sensitive"
-    if value == "insensitive":
-        return "insensitive"
-    raise RemitFormatError(f"{op}: case must be 'sensitive' or 'insensitive', got {show(value)}")
-
-
-def _has_letters(value: Scalar) -> bool:
-    """Whether folding makes ``value`` match more than itself (it has ASCII letters)."""
-    return isinstance(value, str) and not _ASCII_LETTERS.isdisjoint(value)
+from remit.policy._values import Case, Scalar, as_case, eq_key, fold, has_letters, kind, show
 
 
 def _scalar(value: object, what: str) -> Scalar:
@@ -193,11 +125,6 @@ def walk(c: Constraint) -> Iterator[Constraint]:
         yield from walk(part)
 
 
-def needs_inputs(c: Constraint) -> bool:
-    """Whether ``c``'s answer depends on the task's inputs (it is or holds ``in_inputs``)."""
-    return any(isinstance(x, InInputs) for x in walk(c))
-
-
 @dataclass(frozen=True, slots=True, repr=False)
 class Equals(Constraint):
     """Accepts exactly one scalar. ``equals(1)`` rejects ``True`` and accepts ``1.0``.
@@ -245,7 +172,7 @@ class OneOf(Constraint):
     op: ClassVar[str] = "one_of"
 
     def __post_init__(self) -> None:
-        _case(self.case, "one_of")
+        as_case(self.case, "one_of")
         raw = cast(object, self.values)
         if isinstance(raw, str) or not isinstance(raw, Iterable):
             raise RemitFormatError(f"one_of: expected a list of values, got {kind(raw)}")
@@ -289,7 +216,7 @@ class OneOf(Constraint):
         if (
             self.case == "sensitive"
             or (isinstance(other, OneOf) and other.case == "insensitive")
-            or not any(_has_letters(v) for v in self.values)
+            or not any(has_letters(v) for v in self.values)
         ):
             # every value accepted here is one of ours (or, ignoring case, a variant
             # that other accepts too: other ignores case, or there are no letters)
@@ -381,73 +308,6 @@ class MaxLen(Constraint):
         return Constraint.implies(self, other)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class InInputs(Constraint):
-    """Accepts a string or number whose text appears literally in the task's inputs.
-
-    This is the one constraint that needs context: :meth:`ToolGrant.check` and
-    :meth:`remit.core.remit.Remit.check` pass the task's goal and inputs as ``inputs_text``
-    and this constraint accepts a value iff ``str(value)`` is non-empty and occurs in
-    it (case-sensitive; with ``case="insensitive"``, after folding the ASCII letters of
-    both, see :func:`fold`). Bools, None, containers and non-finite floats are refused.
-    Without context (plain :meth:`check`) every value is refused, so no other
-    constraint implies this one.
-
-    >>> in_inputs().check_in("bob@x.io", "pay bob@x.io 20 dollars") is None
-    True
-    >>> in_inputs().check_in("eve@x.io", "pay bob@x.io 20 dollars")
-    "'eve@x.io' does not appear in the task's inputs"
-    >>> in_inputs(case="insensitive").check_in("Bob@X.io", "pay bob@x.io 20 dollars") is None
-    True
-    """
-
-    case: Case = "sensitive"
-    op: ClassVar[str] = "in_inputs"
-
-    def __post_init__(self) -> None:
-        _case(self.case, "in_inputs")
-
-    def check(self, value: object) -> str | None:
-        return self.check_in(value, None)
-
-    def check_in(self, value: object, inputs_text: str | None) -> str | None:
-        """None if ``value`` occurs literally in ``inputs_text``, else a short reason."""
-        if isinstance(value, str):
-            text = value
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            return f"expected a string or number, got {kind(value)}"
-        elif isinstance(value, float) and not math.isfinite(value):
-            return f"{value!r} is never taken from the task's inputs"
-        else:
-            text = str(value)
-        if not text:
-            return "an empty value is never taken from the task's inputs"
-        if inputs_text is None:
-            return "no task inputs to compare against"
-        if self.case == "sensitive":
-            if text in inputs_text:
-                return None
-            return f"{show(value)} does not appear in the task's inputs"
-        if fold(text) in _folded_inputs(inputs_text):
-            return None
-        return f"{show(value)} does not appear in the task's inputs (ignoring case)"
-
-    def arg(self) -> Any:
-        return True
-
-    def options(self) -> dict[str, Any]:
-        return {"case": self.case} if self.case == "insensitive" else {}
-
-    def describe(self) -> str:
-        return "in_inputs(case='insensitive')" if self.case == "insensitive" else "in_inputs()"
-
-    def implies(self, other: Constraint) -> bool:
-        # appearing as written, a value also appears ignoring case; not the reverse
-        if isinstance(other, InInputs):
-            return self.case == other.case or other.case == "insensitive"
-        return Constraint.implies(self, other)
-
-
 #: what may stand for the constraints of one argument: a constraint, its dict form, or a
 #: list of either
 ConstraintSpec: TypeAlias = (
@@ -478,8 +338,3 @@ def between(lo: float | None, hi: float | None) -> Between:
 def max_len(n: int) -> MaxLen:
     """Accept sized values of length <= ``n``. ``max_len(2).check([1, 2])`` → None."""
     return MaxLen(n)
-
-
-def in_inputs(*, case: Case = "sensitive") -> InInputs:
-    """Accept values that appear literally in the task's inputs (see :class:`InInputs`)."""
-    return InInputs(case)

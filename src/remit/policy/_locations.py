@@ -17,7 +17,8 @@ from typing import Any, ClassVar, cast
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import Constraint, kind, show
+from remit.policy._constraints import Constraint
+from remit.policy._values import kind, show
 
 
 @lru_cache(maxsize=512)

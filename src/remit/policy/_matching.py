@@ -22,7 +22,8 @@ from typing import Any, ClassVar, TypeVar, cast
 import regex
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import Constraint, Miss, kind, show
+from remit.policy._constraints import Constraint, Miss
+from remit.policy._values import kind, show
 
 #: seconds of CPU time that one check of a call may spend matching regular expressions
 MATCH_TIMEOUT = 0.05

@@ -10,19 +10,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import (
-    Between,
-    Constraint,
-    Equals,
-    InInputs,
-    MaxLen,
-    OneOf,
-    kind,
-    show,
-)
+from remit.policy._constraints import Between, Constraint, Equals, MaxLen, OneOf
+from remit.policy._inputs import InInputs
 from remit.policy._locations import Glob, UrlPrefix, Within
 from remit.policy._matching import Matches
 from remit.policy._structure import Absent, AbsentOr, Each
+from remit.policy._values import kind, show
 
 
 def _parse_one_of(arg: object, case: Any = "sensitive") -> Constraint:

@@ -15,8 +15,10 @@ from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 from remit.errors import RemitFormatError
-from remit.policy._constraints import MISSING, Constraint, Miss, kind, needs_inputs, show
+from remit.policy._constraints import Constraint, Miss
+from remit.policy._inputs import needs_inputs
 from remit.policy._matching import MatchTimeout, within_budget
+from remit.policy._values import MISSING, kind, show
 
 
 def _inner(op: str, constraints: object) -> tuple[Constraint, ...]:
