@@ -349,6 +349,7 @@ def test_the_modules_examples_run() -> None:
     import doctest
 
     import remit.trust.provenance
+    from remit.trust.provenance import _keys, _narrowing
 
-    result = doctest.testmod(remit.trust.provenance)
-    assert result.failed == 0 and result.attempted >= 5
+    results = [doctest.testmod(m) for m in (remit.trust.provenance, _keys, _narrowing)]
+    assert all(r.failed == 0 for r in results) and sum(r.attempted for r in results) >= 5
