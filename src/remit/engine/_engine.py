@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from remit.core.ledger import Ledger, Usage
 from remit.core.remit import Remit
 from remit.core.schemas import validate as validate_schema
 from remit.core.tasks import ChildResult, Plan, Status, Subtask, task_id
+from remit.engine._tree import child_remits, child_result, dep_results, narrow_for
 from remit.errors import (
     Cancelled,
     ChildFailed,
@@ -31,8 +31,6 @@ from remit.errors import (
     JournalError,
     PlanError,
     RemitError,
-    RemitFormatError,
-    WideningError,
 )
 from remit.errors import from_dict as error_from_dict
 from remit.gate import Gate
@@ -187,7 +185,7 @@ class Engine:
                 node.deadline = end if node.deadline is None else min(node.deadline, end)
             if self.observer:
                 self.observer("start", node)
-            ctx = Context(gate, node, self._dep_results(node))
+            ctx = Context(gate, node, dep_results(node))
             try:
                 gate.mint(node)
                 if node.remit.depth > 0:
@@ -221,8 +219,8 @@ class Engine:
                 self._fail(node, e)
         elif node.status is Status.AGGREGATING:
             children = node.children or []
-            results = [self._child_result(c) for c in children]
-            ctx = Context(gate, node, self._dep_results(node))
+            results = [child_result(c) for c in children]
+            ctx = Context(gate, node, dep_results(node))
             try:
                 value = await gate.role(node, "aggregate", agent.aggregate, ctx, results)
             except JournalError:
@@ -252,43 +250,15 @@ class Engine:
             plan = Plan.from_dict(raw, where=f"task {node.id} plan")
         if node.remit.depth <= 0:
             raise DelegationError(f"task {node.id} has no delegation depth left")
-        self._child_remits(node, plan)  # raises on any widening: nothing is spawned
+        child_remits(node, plan)  # raises on any widening: nothing is spawned
         node.plan = plan
         return plan.to_dict()
-
-    def _narrow(self, node: Node, sub: Subtask) -> Remit:
-        args = dict(sub.remit or {})
-        try:
-            return node.remit.narrow(**args)
-        except WideningError as e:
-            if e.dimension != "deadline":
-                raise WideningError(
-                    e.dimension, f"subtask {sub.key!r} of task {node.id}: {e.message}"
-                ) from None
-            # a child's deadline is min(parent's, its own): a later one is simply capped
-            args.pop("deadline")
-            return node.remit.narrow(**args)
-        except (TypeError, RemitFormatError) as e:
-            raise PlanError(f"subtask {sub.key!r} of task {node.id}: bad remit: {e}") from None
-
-    def _child_remits(self, node: Node, plan: Plan) -> list[Remit]:
-        """Each subtask's remit, narrowed from ``node``'s (once per distinct request:
-        a fan-out's children usually ask for the same)."""
-        cache: dict[str, Remit] = {}
-        remits: list[Remit] = []
-        for sub in plan.subtasks:
-            spec = json.dumps(sub.remit, sort_keys=True, default=str) if sub.remit else ""
-            remit = cache.get(spec)
-            if remit is None:
-                remit = cache[spec] = self._narrow(node, sub)
-            remits.append(remit)
-        return remits
 
     def _spawn(self, node: Node, plan: Plan) -> None:
         node.plan = plan
         children: list[Node] = []
         by_key: dict[str, Node] = {}
-        remits = self._child_remits(node, plan)
+        remits = child_remits(node, plan)
         for i, (sub, remit) in enumerate(zip(plan.subtasks, remits, strict=True)):
             child = self._make_child(node, i, sub, remit)
             children.append(child)
@@ -545,7 +515,7 @@ class Engine:
         self._spawn_bg(self._replan_async(parent, failed))
 
     async def _replan_async(self, parent: Node, failed: Node) -> None:
-        result = self._child_result(failed)
+        result = child_result(failed)
         ctx = Context(self.gate, parent, failed=result)
         sub: Subtask = parent.plan.subtasks[failed.position]
         try:
@@ -560,7 +530,7 @@ class Engine:
                 sub.output_schema,
                 sub.remit,
             )
-            remit = self._narrow(parent, new)
+            remit = narrow_for(parent, new)
         except JournalError:
             raise
         except RemitError as e:
@@ -597,24 +567,3 @@ class Engine:
         t.add_done_callback(self._background.discard)
 
     # --- helpers -------------------------------------------------------------------
-
-    def _dep_results(self, node: Node) -> dict[str, Any]:
-        parent = node.parent
-        if not node.deps or parent is None or parent.children is None:
-            return {}
-        by_key = parent.by_key or {}
-        return {k: by_key[k].result for k in node.deps if k in by_key}
-
-    @staticmethod
-    def _child_result(c: Node) -> ChildResult:
-        if c.status is Status.DONE:
-            return ChildResult(c.key, c.goal, True, c.result)
-        err = c.error
-        return ChildResult(
-            c.key,
-            c.goal,
-            False,
-            None,
-            getattr(err, "message", str(err) if err else "cancelled"),
-            getattr(err, "code", "CANCELLED"),
-        )
