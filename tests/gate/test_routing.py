@@ -1,0 +1,198 @@
+"""Failures at the Gate: every failure is classified and ends as one journaled outcome
+(retry, reroute, escalate, fail); a routed call goes around a failing alternative,
+never to one the remit does not grant; breakers are journaled and a resume keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from remit import Agent, Remit, tool
+from remit.errors import DeniedError, NoRouteLeft, RetryableToolError, ToolArgumentError
+from remit.gate._taxonomy import classify, reroutable
+from remit.journal import StepRecord
+
+RUN = "run-routes"
+ROUTES = {"fetch": {"fetch_a": 1, "fetch_b": 2, "fetch_c": 3}}
+
+
+class Fetcher(Agent):
+    """Calls ``fetch`` ``n`` times (keys 0..n-1); returns what came back, or the error."""
+
+    def __init__(self, n: int = 1) -> None:
+        self.n = n
+
+    async def execute(self, ctx: Any) -> Any:
+        out: list[Any] = []
+        for i in range(self.n):
+            try:
+                out.append(await ctx.call("fetch", key=i))
+            except (NoRouteLeft, DeniedError, ToolArgumentError) as e:
+                out.append({"code": e.code})
+        return out
+
+
+def alternatives(broken: set[str], calls: list[str], transient: bool = False) -> list[Any]:
+    """Three real tools: each returns its name and key, or fails if it is ``broken``."""
+    made = []
+    for name in ("fetch_a", "fetch_b", "fetch_c"):
+
+        def fn(key: int, _name: str = name) -> dict[str, Any]:
+            calls.append(_name)
+            if _name in broken:
+                if transient:
+                    raise RetryableToolError(f"{_name} is busy")
+                raise ConnectionError(f"{_name} is down")
+            return {"via": _name, "key": key}
+
+        fn.__name__ = name
+        made.append(tool(name=name, retries=1)(fn))
+    return made
+
+
+def rows(rt: Any, kind: str) -> list[StepRecord]:
+    return [s for s in rt.store.steps(RUN) if s.kind == kind]
+
+
+GRANT_ALL = Remit(tools={"fetch_a": {}, "fetch_b": {}, "fetch_c": {}})
+
+
+def test_a_failing_alternative_is_routed_around_and_the_reroute_is_journaled(
+    make_runtime: Any,
+) -> None:
+    calls: list[str] = []
+    rt = make_runtime(agent=Fetcher(), tools=alternatives({"fetch_a"}, calls), routes=ROUTES)
+    run = rt.run("g", remit=GRANT_ALL, run_id=RUN)
+    assert run.ok, run.error
+    assert run.result == [{"via": "fetch_b", "key": 0}]
+    assert calls == ["fetch_a", "fetch_b"]  # a fatal error is not retried, it is rerouted
+    [reroute] = rows(rt, "reroute")
+    err = json.loads(reroute.error or "{}")
+    assert (reroute.name, err["outcome"], err["to"], err["failure"]) == (
+        "fetch_a",
+        "reroute",
+        "fetch_b",
+        "fatal",
+    )
+    [served] = [s for s in rt.store.steps(RUN) if s.kind == "tool"]
+    assert (served.name, served.status) == ("fetch_b", "ok")
+    assert served.spent is not None and json.loads(served.spent)["calls"] == 2
+
+
+def test_routing_never_widens_authority(make_runtime: Any) -> None:
+    calls: list[str] = []
+    rt = make_runtime(agent=Fetcher(), tools=alternatives({"fetch_a"}, calls), routes=ROUTES)
+    remit = Remit(tools={"fetch_a": {}, "fetch_c": {}})  # fetch_b is not granted
+    run = rt.run("g", remit=remit, run_id=RUN)
+    assert run.result == [{"via": "fetch_c", "key": 0}]
+    assert "fetch_b" not in calls
+
+
+def test_a_capability_with_no_granted_alternative_is_a_denial(make_runtime: Any) -> None:
+    calls: list[str] = []
+    rt = make_runtime(agent=Fetcher(), tools=alternatives(set(), calls), routes=ROUTES)
+    run = rt.run("g", remit=Remit(tools={"calculator": {}}), run_id=RUN)
+    assert run.result == [{"code": "DENIED"}]
+    assert calls == []
+
+
+def test_with_every_route_failed_the_call_escalates(make_runtime: Any) -> None:
+    calls: list[str] = []
+    broken = {"fetch_a", "fetch_b", "fetch_c"}
+    rt = make_runtime(agent=Fetcher(), tools=alternatives(broken, calls), routes=ROUTES)
+    run = rt.run("g", remit=GRANT_ALL, run_id=RUN)
+    assert run.result == [{"code": "NO_ROUTE"}]
+    assert calls == ["fetch_a", "fetch_b", "fetch_c"]
+    assert [json.loads(r.error or "{}")["to"] for r in rows(rt, "reroute")] == [
+        "fetch_b",
+        "fetch_c",
+    ]
+    [step] = [s for s in rt.store.steps(RUN) if s.kind == "tool"]
+    err = json.loads(step.error or "{}")
+    assert (step.status, err["code"], err["outcome"], err["cause"]) == (
+        "error",
+        "NO_ROUTE",
+        "escalate",
+        "STEP_FAILED",
+    )
+
+
+def test_a_transient_failure_is_retried_and_each_retry_journaled(make_runtime: Any) -> None:
+    calls: list[str] = []
+    tools = alternatives({"fetch_a"}, calls, transient=True)
+    rt = make_runtime(agent=Fetcher(), tools=tools, routes=ROUTES)
+    run = rt.run("g", remit=GRANT_ALL, run_id=RUN)
+    assert run.result == [{"via": "fetch_b", "key": 0}]
+    assert calls == ["fetch_a", "fetch_a", "fetch_b"]  # retries=1, then the reroute
+    [retry] = rows(rt, "retry")
+    err = json.loads(retry.error or "{}")
+    assert (err["outcome"], err["failure"], err["attempt"]) == ("retry", "transient", 1)
+    assert retry.step_id.endswith("~retry.1")
+
+
+def test_a_correctable_mistake_goes_back_to_the_agent_not_to_another_route(
+    make_runtime: Any,
+) -> None:
+    calls: list[str] = []
+
+    class BadArgs(Agent):
+        async def execute(self, ctx: Any) -> Any:
+            try:
+                await ctx.call("fetch", key="not a number")
+            except ToolArgumentError as e:
+                return e.code
+
+    rt = make_runtime(agent=BadArgs(), tools=alternatives(set(), calls), routes=ROUTES)
+    run = rt.run("g", remit=GRANT_ALL, run_id=RUN)
+    assert run.result == "TOOL_ARGUMENTS"
+    assert calls == [] and rows(rt, "reroute") == []
+
+
+def test_an_open_breaker_is_journaled_and_skipped(make_runtime: Any) -> None:
+    calls: list[str] = []
+    rt = make_runtime(agent=Fetcher(5), tools=alternatives({"fetch_a"}, calls), routes=ROUTES)
+    run = rt.run("g", remit=GRANT_ALL, run_id=RUN)
+    assert [r["via"] for r in run.result] == ["fetch_b"] * 5
+    # three failures in a row open fetch_a's breaker: the last two calls skip it
+    assert calls.count("fetch_a") == 3
+    opened = [json.loads(h.output or "{}") for h in rows(rt, "health") if h.name == "fetch_a"]
+    assert opened[-1]["state"] == "open" and opened[-1]["consecutive"] == 3
+
+
+def test_a_resume_routes_as_the_interrupted_run_would_have(make_runtime: Any) -> None:
+    calls: list[str] = []
+    crashed = {"armed": True}
+
+    class FetchThenCrash(Fetcher):
+        async def execute(self, ctx: Any) -> Any:
+            out = [await ctx.call("fetch", key=i) for i in range(3)]  # opens fetch_a
+            if crashed["armed"]:
+                crashed["armed"] = False
+                raise KeyboardInterrupt  # the process dies here
+            out.append(await ctx.call("fetch", key=3))
+            return out
+
+    tools = alternatives({"fetch_a"}, calls)
+    rt = make_runtime(agent=FetchThenCrash(), tools=tools, routes=ROUTES)
+    with pytest.raises(KeyboardInterrupt):
+        rt.run("g", remit=GRANT_ALL, run_id=RUN)
+    rt.close()
+    calls.clear()
+    rt2 = make_runtime(agent=FetchThenCrash(), tools=tools, routes=ROUTES)
+    run = rt2.resume(RUN)
+    assert run.ok, run.error
+    # the three calls were served from the journal; the fourth skipped the open breaker
+    assert calls == ["fetch_b"]
+
+
+def test_the_taxonomy() -> None:
+    from remit.errors import SchemaError, StepFailed, StepTimeout
+
+    assert classify(SchemaError("x")) == "model-correctable"
+    assert classify(StepTimeout("x")) == "transient"
+    assert classify(StepFailed("x")) == "fatal"
+    assert reroutable(StepFailed("x")) and reroutable(StepTimeout("x"))
+    assert not reroutable(DeniedError("x")) and not reroutable(SchemaError("x"))
