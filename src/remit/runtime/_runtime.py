@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -48,6 +47,7 @@ from remit.journal import Durability, JournalStore, RunRecord, open_journal
 from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
+from remit.runtime._refs import agent_ref, load_agent
 from remit.tools import Tool, ToolRegistry, calculator, files
 from remit.trust.provenance import KeyFiles, RunKeys, Signer
 from remit.trust.warrant import AgentKey
@@ -74,42 +74,6 @@ class Run:
     @property
     def ok(self) -> bool:
         return self.status == "done"
-
-
-def agent_ref(agent: Agent) -> str:
-    """``module:name`` that imports ``agent`` again, or ``""`` if there is none."""
-    cls = type(agent)
-    module = importlib.import_module(cls.__module__)
-    for name, value in vars(module).items():
-        if value is agent:
-            return f"{cls.__module__}:{name}"
-    if cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__:
-        return f"{cls.__module__}:{cls.__qualname__}"
-    return ""
-
-
-#: modules that moved when the package was regrouped into layers: journals written
-#: before keep their agent references, and a resume must still find the agent
-MOVED_MODULES = {"remit.model_agent": "remit"}
-
-
-def load_agent(ref: str) -> Agent:
-    """Import ``module:name``; a class or zero-argument factory is called."""
-    module_name, _, attr = ref.partition(":")
-    module_name = MOVED_MODULES.get(module_name, module_name)
-    if not module_name or not attr:
-        raise AgentNotFound(f"agent reference {ref!r} must look like 'package.module:name'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise AgentNotFound(f"cannot import agent {ref!r}: {e}") from None
-    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Agent)):
-        obj = obj()
-    if not isinstance(obj, Agent):
-        raise AgentNotFound(f"{ref!r} is {type(obj).__name__}, not a remit Agent")
-    return obj
 
 
 class Runtime:
@@ -222,6 +186,8 @@ class Runtime:
         meta: dict[str, Any] = {"workspace": str(self.workspace), "concurrency": self.concurrency}
         if output_schema is not None:
             meta["output_schema"] = dict(output_schema)
+        if self.routes is not None:
+            meta["routes"] = self.routes.to_dict()  # a resume routes the same way
         model_spec = getattr(self.model, "spec", None)
         if isinstance(model_spec, str):
             # what remit.models.load_model needs to build the same model on resume
@@ -325,6 +291,9 @@ class Runtime:
         uncertain = uncertain_effects(recorded, tools)
         if uncertain:
             raise halt_for(run_id, uncertain)
+        routes = self.routes
+        if routes is None and isinstance(meta.get("routes"), dict):
+            routes = Routes.from_dict(meta["routes"])
         return await self._drive(
             run_id,
             rec.goal,
@@ -338,6 +307,7 @@ class Runtime:
             keys=keys,
             principal=bytes.fromhex(principal) if isinstance(principal, str) else None,
             lease=lease,
+            routes=routes,
         )
 
     def resolve(
@@ -392,6 +362,7 @@ class Runtime:
         keys: RunKeys | None = None,
         principal: bytes | None = None,
         lease: RunLease,
+        routes: Routes | None = None,
     ) -> Run:
         """Carry the run to its end; the caller holds ``lease`` and gives it up after."""
         started = time.perf_counter()
@@ -413,7 +384,7 @@ class Runtime:
         )
         gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
         gate.on_approval = self.on_approval
-        gate.use_routes(self.routes)
+        gate.use_routes(routes if routes is not None else self.routes)
         gate.use_faults(faults)
         if keys is not None:
             gate.signer = Signer(run_id, keys, principal)
