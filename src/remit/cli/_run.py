@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group, RenderableType
-from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -21,7 +17,6 @@ from remit.cli._common import (
     app,
     approval_hint,
     die,
-    err,
     importable_cwd,
     interrupted,
     open_existing,
@@ -29,10 +24,9 @@ from remit.cli._common import (
     show_hint,
     user_errors,
 )
-from remit.core.ledger import Usage
-from remit.core.remit import Budget, Remit, resolve_deadline
+from remit.cli._progress import Progress, drive
+from remit.core.remit import Remit, resolve_deadline
 from remit.errors import RemitError
-from remit.gate import Gate
 from remit.jobs import JOBS
 from remit.journal import Durability
 from remit.models import load_model
@@ -130,80 +124,6 @@ def _what_to_run(
     if remit_file is not None:
         base = Remit.load(remit_file)
     return agent_ref, goal, all_inputs, build(base)
-
-
-class Progress:
-    """Counters fed by the Runtime's observer; rendered by rich at most 10 times a second.
-
-    The observer runs in the event loop: it only bumps counters. Rendering happens in
-    rich's refresh thread and reads them.
-    """
-
-    def __init__(self, remit: Remit | None) -> None:
-        self.budget = remit.budget if remit is not None else Budget()
-        self.runtime: Runtime | None = None
-        self.started = self.done = self.failed = self.replayed = 0
-        self.known = 1
-        self.root: Any = None
-        self.t0 = time.perf_counter()
-
-    def observe(self, event: str, node: Any) -> None:
-        if event == "start":
-            self.started += 1
-            if node.parent is None:
-                self.root = node
-        elif event == "plan":
-            self.known += len(node.children or ())
-        elif event == "done":
-            self.done += 1
-        elif event == "failed":
-            self.failed += 1
-        elif event == "replayed":
-            self.replayed += 1
-            if node.parent is None:
-                self.root = node
-            if getattr(node.status, "value", node.status) == "done":
-                self.done += 1
-            else:
-                self.failed += 1
-
-    def spent(self) -> Usage:
-        root = self.root
-        return root.account.spent if root is not None else Usage()
-
-    def gate(self) -> Gate | None:
-        return self.runtime.last_gate if self.runtime is not None else None
-
-    def __rich__(self) -> RenderableType:
-        finished = self.done + self.failed
-        running = max(0, self.started - finished + self.replayed)
-        top = Text()
-        top.append(f" {finished:,}/{self.known:,} tasks", style="bold")
-        top.append(f" · {running:,} running", style="cyan")
-        if self.failed:
-            top.append(f" · {self.failed:,} failed", style="red")
-        if self.replayed:
-            top.append(f" · {self.replayed:,} from the journal", style="blue")
-        bottom = Text()
-        gate = self.gate()
-        if gate is not None:
-            bottom.append(f"steps {gate.executed:,} executed · {gate.replayed:,} replayed · ")
-            bottom.append(f"{gate.denied:,} denied", style="red" if gate.denied else "")
-            bottom.append(" · ")
-        bottom.append(f"spent {format_spend(self.spent(), self.budget)}")
-        bottom.append(f" · {format_seconds(time.perf_counter() - self.t0)}", style="dim")
-        grid = Table.grid()
-        grid.add_row(ProgressBar(total=float(max(self.known, 1)), completed=float(finished),
-                                 width=30), top)  # fmt: skip
-        return Group(grid, bottom)
-
-
-def _drive(progress: Progress, quiet: bool, work: Callable[[], Run]) -> Run:
-    """Run ``work()`` with the live display (on a terminal, unless quiet)."""
-    if quiet or not err.is_terminal:
-        return work()
-    with Live(progress, console=err, refresh_per_second=10, transient=True):
-        return work()
 
 
 def _result_summary(result: Any, limit: int = 300) -> str:
@@ -349,7 +269,7 @@ def run(
         progress.runtime = rt
         rt.on_approval = approval_hint(rid, journal)
         try:
-            result = _drive(progress, quiet, lambda: rt.run(goal, remit=remit, inputs=all_inputs,
+            result = drive(progress, quiet, lambda: rt.run(goal, remit=remit, inputs=all_inputs,
                                                             run_id=rid))  # fmt: skip
         except KeyboardInterrupt as e:
             flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
@@ -387,7 +307,7 @@ def resume(
         rt.on_approval = approval_hint(run_id, journal)
         already = rec.status != "running"
         try:
-            result = _drive(progress, quiet, lambda: rt.resume(run_id))
+            result = drive(progress, quiet, lambda: rt.resume(run_id))
         except KeyboardInterrupt as e:
             flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
             interrupted(e, f"remit resume {run_id}{flag}")
