@@ -24,6 +24,7 @@ from remit.cli._common import (
     show_hint,
     user_errors,
 )
+from remit.cli._failures import load_fault_plan, load_routes
 from remit.cli._progress import Progress, drive
 from remit.core.remit import Remit, resolve_deadline
 from remit.errors import RemitError
@@ -247,6 +248,26 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress; one line out.")
     ] = False,
+    faults: Annotated[
+        Path | None,
+        typer.Option(
+            "--faults",
+            help="A fault plan (TOML) to strike on purpose; injected faults are journaled "
+            "as such (see docs/faults.md).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    routes: Annotated[
+        Path | None,
+        typer.Option(
+            "--routes",
+            help="Alternatives for capabilities, each with a cost (TOML or JSON, a "
+            "[routes] table): a failing tool is routed around.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start a run and carry it to its end."""
     if durability not in ("full", "normal"):
@@ -261,11 +282,13 @@ def run(
         )  # fmt: skip
         importable_cwd()
         progress = Progress(remit)
+        plan = load_fault_plan(faults) if faults is not None else None
+        table = load_routes(routes) if routes is not None else None
         rt = Runtime(journal=journal, agent=agent_ref, workspace=workspace,
                      concurrency=concurrency, durability=durable,
                      observer=progress.observe, model=load_model(model),
                      principal_key=load_principal_key(principal_key) if principal_key
-                     else None)  # fmt: skip
+                     else None, routes=table, faults=plan)  # fmt: skip
         progress.runtime = rt
         rt.on_approval = approval_hint(rid, journal)
         try:
@@ -286,9 +309,20 @@ def resume(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress; one line out.")
     ] = False,
+    faults: Annotated[
+        Path | None,
+        typer.Option(
+            "--faults",
+            help="A fault plan to strike during the resume (faults already struck, as the "
+            "journal shows, count toward their times).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Carry an interrupted run to its end; recorded steps are served, not redone."""
     with user_errors():
+        plan = load_fault_plan(faults) if faults is not None else None
         store = open_existing(journal)
         try:
             rec = store.get_run(run_id)
@@ -302,7 +336,8 @@ def resume(
         importable_cwd()
         progress = Progress(remit)
         # the model the run was started with (recorded in its meta by the Runtime)
-        rt = Runtime(journal=store, observer=progress.observe, model=_recorded_model(rec.meta))
+        rt = Runtime(journal=store, observer=progress.observe, model=_recorded_model(rec.meta),
+                     faults=plan)  # fmt: skip
         progress.runtime = rt
         rt.on_approval = approval_hint(run_id, journal)
         already = rec.status != "running"

@@ -45,6 +45,29 @@ DENIAL_CODES = frozenset({"DENIED", "BUDGET", "DEADLINE", "DELEGATION_DENIED"})
 
 _SEGMENT = re.compile(r"(\d+)(?:r(\d+))?\.[0-9a-f]+")
 _ROLE_KINDS = frozenset({"atomize", "plan", "execute", "aggregate"})
+#: rows that record how a failure ended, not a step the task took
+_EVENT_KINDS = frozenset({"fault", "retry", "reroute", "health"})
+
+
+def _event(s: StepRecord) -> tuple[str, str]:
+    """A failure row as a line for people: what was injected, retried, rerouted."""
+    if s.kind == "fault":
+        d = loads(s.output)
+        d = d if isinstance(d, Mapping) else {}
+        where = f"{d.get('at', '')} {d.get('target', '')}".strip()  # pyright: ignore[reportUnknownMemberType]
+        return "fault", f"injected {s.name}" + (f" at {where}" if where else "")
+    if s.kind == "health":
+        d = loads(s.output)
+        d = d if isinstance(d, Mapping) else {}
+        state, n = d.get("state", "?"), d.get("failures", 0)  # pyright: ignore[reportUnknownMemberType]
+        return "breaker", f"circuit of {s.name} {state} ({n} failure(s) so far)"
+    err = _error_of(s.error)
+    why = f"{err['code']}: {err['message']}"
+    if err.get("injected") and "injected" not in why:
+        why += " (injected)"
+    if s.kind == "retry":
+        return "retry", f"retry {err.get('attempt', '')} of {s.name} after {why}"
+    return "reroute", f"rerouted {s.name} → {err.get('to', '?')} after {why}"
 
 
 def load(store: JournalStore, run_id: str) -> RunTree:
@@ -71,7 +94,12 @@ def _error_of(text: str | None) -> dict[str, Any]:
     data = loads(text)
     if isinstance(data, Mapping):
         err = cast(Mapping[str, Any], data)
-        return {"code": str(err.get("code", "ERROR")), "message": str(err.get("message", ""))}
+        # the failure's kind and outcome (retry, reroute, ...) ride along with it
+        return {
+            **err,
+            "code": str(err.get("code", "ERROR")),
+            "message": str(err.get("message", "")),
+        }
     return {"code": "ERROR", "message": str(data or "")}
 
 
@@ -111,6 +139,9 @@ class _Builder:
             n.started_at = s.started_at
         if s.kind == "warrant":  # the task's signed hop: not a step it took
             self.hops += 1
+            return
+        if s.kind in _EVENT_KINDS:  # how a failure ended: its spend is in the step's
+            n.events.append(_event(s))
             return
         if s.kind == "task":  # the end of the task
             self.ended.add(n.id)
@@ -166,6 +197,8 @@ class _Builder:
             s.status == "error" and s.kind not in _ROLE_KINDS and s.kind != "task"
         ):
             err = _error_of(s.error)
+            if err.get("outcome") == "escalate":
+                n.events.append(("escalate", f"{s.name}: no route left: escalated to the planner"))
             if s.status == "denied" or err["code"] in DENIAL_CODES:
                 n.denied.append(DeniedCall(s.step_id, s.kind, s.name, loads(s.input),
                                            err["code"], err["message"]))  # fmt: skip

@@ -120,9 +120,20 @@ def _pick(children: list[TaskView], limit: int) -> tuple[list[TaskView], list[Ta
     return shown, hidden
 
 
+#: how each kind of failure event is drawn
+_EVENT_STYLE = {
+    "fault": ("⚡", "magenta"),
+    "retry": ("↻", "yellow"),
+    "reroute": ("↪", "yellow"),
+    "escalate": ("⇧", "bold yellow"),
+    "breaker": ("⊘", "yellow"),
+}
+
+
 def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> Tree:
     """A rich ``Tree`` of the run: per task its status, goal, role decision, spend
-    against its remit's budget and duration; denied calls and errors beneath the task
+    against its remit's budget and duration; denied calls, errors, and how failures
+    ended (injected faults, retries, reroutes, escalations, circuits) beneath the task
     that met them. With ``max_children``, each task shows at most that many children
     (failed and denied first) and a line counting the rest. Denial reasons longer than
     ``2 * width`` are cut (``to_dict`` has them whole)."""
@@ -163,6 +174,10 @@ def render(tree: RunTree, *, max_children: int | None = 20, width: int = 80) -> 
             reason = d.reason if len(d.reason) <= width * 2 else d.reason[: width * 2 - 1] + "…"
             line.append(printable(reason), style="red")
             ui.add(line)
+        for kind, text in n.events:
+            sym, style = _EVENT_STYLE.get(kind, ("·", "dim"))
+            text = text if len(text) <= width * 2 else text[: width * 2 - 1] + "…"
+            ui.add(Text(printable(f"{sym} {text}"), style=style))
         if max_children is None:
             shown, hidden = n.children, []
         else:

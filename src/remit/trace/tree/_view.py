@@ -69,6 +69,9 @@ class TaskView:
     ended_at: float | None = None
     error: dict[str, Any] | None = None
     denied: list[DeniedCall] = field(default_factory=lambda: [])
+    #: how failures ended, in journal order, as (kind, text): ``fault`` (injected on
+    #: purpose), ``retry``, ``reroute``, ``escalate``, ``breaker`` (a circuit changed)
+    events: list[tuple[str, str]] = field(default_factory=lambda: [])
     #: what the task's roles said, for people: the atomizer model's answer, the
     #: result's ``summary`` (a model-driven agent's roles decide in words)
     said: list[str] = field(default_factory=lambda: [])
@@ -119,6 +122,7 @@ class TaskView:
             "calls": self.calls,
             "error": self.error,
             "denied": [d.to_dict() for d in self.denied],
+            "events": [{"kind": k, "text": t} for k, t in self.events],
             "said": list(self.said),
         }
         if self.attempt:
