@@ -41,7 +41,8 @@ def docs(tmp_path: Path) -> Path:
 def test_the_job_is_registered_with_the_model_agent() -> None:
     job = JOBS["digest"]
     assert job.agent == "remit:ModelAgent"
-    assert job.inputs == DEFAULT_INPUTS == {"target": ".", "report": "out/digest.md"}
+    assert job.inputs == DEFAULT_INPUTS
+    assert DEFAULT_INPUTS == {"target": ".", "report": "out/digest.md", "every_file": True}
     assert job.goal(job.inputs) == (
         "Read the documents at the top of this project and write a digest to out/digest.md"
     )
@@ -156,7 +157,9 @@ def test_run_records_the_model_and_resume_uses_it(
     again = runner.invoke(app, ["resume", "r1", "-j", j])
     assert again.exit_code == 0
     assert asked == [url, url]  # the resume built the run's own model
-    assert (docs / "out" / "digest.md").read_text().count("Alpha.") == 1
+    # served from the journal: the report is not written again (each file is in it once)
+    report = (docs / "out" / "digest.md").read_text()
+    assert report.count("`alpha.md`") == 1 and report.count("`beta.md`") == 1
 
 
 # --- the real embedded model ------------------------------------------------------------

@@ -62,7 +62,10 @@ from remit.agents.prompts import (
     decide,
     grounded,
     retry_messages,
+    supporting,
+    supports,
     tidy,
+    within_remit,
 )
 from remit.core.tasks import ChildResult, Plan, Subtask
 from remit.errors import AuthorityError, Cancelled, JournalError, RemitError, SchemaError
@@ -82,7 +85,11 @@ class ModelAgent(Agent):
     """The five roles of a model-driven task tree (see the module docstring).
 
     Inputs of the root task: ``target`` (a directory whose files the planner may name)
-    or ``files`` (the candidate paths), and ``report`` (the file to write). Knobs:
+    or ``files`` (the candidate paths), ``report`` (the file to write) and
+    ``every_file`` (every candidate the remit lets it read must be read: a plan that
+    leaves one out gets a step for it). A planned step the remit denies is a mistake the
+    planner corrects: it is asked again with the reasons, and a step still denied after
+    that is dropped, in the plan's notes. Knobs:
     ``schema_retries`` (asks again after an off-schema answer), ``plan_retries`` (asks
     again for a plan that reads nothing the remit allows), ``step_calls`` (the call
     budget of each step's subtask), ``max_files`` (candidates shown to the planner).
@@ -202,14 +209,25 @@ class ModelAgent(Agent):
                 notes.append(f"planner answer {attempt} rejected: {e.message[:160]}")
                 answer = None
             checked = check_plan(answer, remit=ctx.remit, report=report)
-            if checked.usable or attempt > self.plan_retries:
+            if (checked.usable and not checked.outside) or attempt > self.plan_retries:
                 break
             readable = [f for f in files if ctx.remit.check("read_file", {"path": f}, now=0.0)]
-            why = "it reads no file you may read" + (
-                f"; you may read: {', '.join(readable)}" if readable else ""
-            )
+            may = f"; you may read: {', '.join(readable)}" if readable else ""
+            if checked.outside:
+                # a denial is the planner's to correct: it hears why, and plans again
+                # (what it may do first: a long reason is cut at the end)
+                outside = [s for s in checked.steps if s.id in checked.outside]
+                steps = ", ".join(f"{s.tool} {s.path}" for s in outside)
+                reasons = "; ".join(checked.outside[s.id] for s in outside)
+                why = f"your remit denies {steps}{may}; why: {reasons}"
+            else:
+                why = "it reads no file you may read" + may
             notes.append(f"plan {attempt} asked for again: {why}")
             call = RoleCall(call.role, retry_messages(call, why), call.schema, call.max_tokens)
+        every = bool(ctx.inputs.get("every_file"))
+        if checked.outside or every:
+            readable = [f for f in files if ctx.remit.check("read_file", {"path": f}, now=0.0)]
+            checked = within_remit(checked, readable, every=every)
         if not checked.usable:
             notes.append("the plan reads nothing the remit allows; the report will say so")
         return checked, notes
@@ -241,15 +259,26 @@ class ModelAgent(Agent):
         except RemitError as e:  # off-schema twice, or the model failed
             return {"ok": False, "error": _soft(e)}
         out: dict[str, Any] = {"ok": True, "summary": summary, "chars": len(text)}
+        # the verifier cites one of the file's sentences that share words with the
+        # summary; none: the summary says what the file does not
+        cited = supporting(summary, text)
+        if not cited:
+            out.update(verified=False, quote=None,
+                       unverified={"code": "UNSUPPORTED", "message": "no sentence of the "
+                                   "file shares a word with the summary"})  # fmt: skip
+            return out
+        call = ROLES["verifier"].call(path=step.path, text=text, summary=summary)
+        schema = {**call.schema, "properties": {"quote": {"enum": cited}}}
         try:
             check = await self._ask(
-                ctx, ROLES["verifier"].call(path=step.path, text=text, summary=summary)
+                ctx, RoleCall(call.role, call.messages, schema, call.max_tokens)
             )
         except RemitError as e:
             out.update(verified=False, quote=None, unverified=_soft(e))
             return out
         quote = str(check["quote"]).strip()
-        out.update(verified=grounded(quote, text), quote=quote)
+        # a server that ignores the schema may still answer anything: code checks it
+        out.update(verified=grounded(quote, text) and supports(quote, summary), quote=quote)
         return out
 
     async def _write(self, ctx: Context, step: Step, deps: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from remit.core.remit import Budget, Remit
 __all__ = ["DEFAULT_INPUTS", "DOCUMENTS", "digest_check", "digest_goal", "digest_remit"]
 
 #: what ``remit run --job digest`` works on unless ``--inputs`` says otherwise
-DEFAULT_INPUTS: Mapping[str, Any] = {"target": ".", "report": "out/digest.md"}
+DEFAULT_INPUTS: Mapping[str, Any] = {"target": ".", "report": "out/digest.md", "every_file": True}
 
 #: the files the default remit lets a step read: text documents, by extension
 DOCUMENTS = r"[^/]+\.(md|txt|rst)"

@@ -48,6 +48,10 @@ from remit.agents.prompts._checks import (
     check_plan,
     decide,
     grounded,
+    sentences,
+    supporting,
+    supports,
+    within_remit,
 )
 from remit.agents.prompts._clip import MAX_TEXT_CHARS, clip, tidy
 from remit.agents.prompts._roles import (
@@ -76,7 +80,11 @@ __all__ = [
     "decide",
     "grounded",
     "retry_messages",
+    "sentences",
+    "supporting",
+    "supports",
     "tidy",
     "token_bound",
     "unbounded",
+    "within_remit",
 ]

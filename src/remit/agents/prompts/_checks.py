@@ -1,5 +1,6 @@
 """Checks on what a model says: the atomizer's answer turned into a decision
-(:func:`decide`), a verifier's quote checked against the file (:func:`grounded`), and a
+(:func:`decide`), the sentences a verifier may cite (:func:`supporting`) and its quote
+checked against the file (:func:`grounded`), and a
 planner's answer validated and repaired into a DAG of steps (:func:`check_plan`).
 
 Separate from the prompts because code, not the model, has the last word: a small
@@ -14,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from remit.agents.prompts._clip import clip
 from remit.agents.prompts._roles import MAX_STEPS, STEP_TOOLS
 from remit.core.remit import Remit
 
@@ -30,6 +32,104 @@ def decide(answer: Mapping[str, Any]) -> str:
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", text.lower())
+
+
+#: words too common to say that a sentence supports a summary
+_COMMON = frozenset(
+    {
+        "this",
+        "that",
+        "with",
+        "from",
+        "have",
+        "will",
+        "your",
+        "they",
+        "their",
+        "what",
+        "which",
+        "when",
+        "where",
+        "there",
+        "about",
+        "into",
+        "also",
+        "been",
+        "were",
+        "just",
+        "only",
+        "more",
+        "most",
+        "some",
+        "such",
+        "than",
+        "then",
+        "them",
+        "these",
+        "those",
+        "very",
+        "file",
+        "files",
+        "does",
+        "make",
+        "makes",
+        "using",
+        "used",
+        "each",
+        "other",
+        "here",
+    }
+)
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4 and w not in _COMMON}
+
+
+def sentences(text: str, *, limit: int = 24, width: int = 60) -> list[str]:
+    """The sentences of what a model sees of ``text`` (its :func:`clip`), markdown marks
+    stripped, at most ``width`` characters each (cut at a word), four words or more.
+
+    >>> sentences("# Title\\n\\nremit is a runtime. It runs task trees for you.\\n- a b")
+    ['remit is a runtime.', 'It runs task trees for you.']
+    """
+    out: list[str] = []
+    for line in clip(text).splitlines():
+        line = re.sub(r"^[#>*\-\s\d.]+", "", line).strip().strip("*_`")
+        for part in re.split(r"(?<=[.!?;:])\s+", line):
+            part = part.strip()
+            if len(re.findall(r"\w+", part)) < 3:
+                continue
+            if len(part) > width:
+                part = part[:width].rsplit(" ", 1)[0]
+            if part not in out:
+                out.append(part)
+    return out[:limit]
+
+
+def supporting(summary: str, text: str, *, at_most: int = 5) -> list[str]:
+    """The sentences of ``text`` that share content words with ``summary``, most shared
+    first (ties in file order): what a verifier may cite. Empty when no sentence shares
+    a word, which is itself the finding (the summary says what the file does not).
+
+    >>> supporting("runtime for task trees", "# remit\\n\\nremit is a runtime. It runs task trees.")
+    ['It runs task trees.', 'remit is a runtime.']
+    >>> supporting("a recipe for soup", "remit is a runtime. It runs task trees.")
+    []
+    """
+    want = _content(summary)
+    scored = [(len(want & _content(s)), i, s) for i, s in enumerate(sentences(text))]
+    return [s for n, _, s in sorted(scored, key=lambda x: (-x[0], x[1])) if n][:at_most]
+
+
+def supports(quote: str, summary: str) -> bool:
+    """Whether ``quote`` shares a content word with ``summary`` (what :func:`supporting`
+    ranks by): a quote about something else verifies nothing.
+
+    >>> supports("remit is a runtime.", "A runtime for agents"), supports("a b c", "x y z")
+    (True, False)
+    """
+    return bool(_content(quote) & _content(summary))
 
 
 def grounded(quote: str, text: str, *, run: int = 4) -> bool:
@@ -239,3 +339,46 @@ def check_plan(
             if not decision.allowed:
                 outside[s.id] = decision.reason
     return PlanCheck(tuple(steps), tuple(repairs), outside)
+
+
+def within_remit(
+    checked: PlanCheck, files: Collection[str] = (), *, every: bool = False
+) -> PlanCheck:
+    """The plan the remit allows: steps it denies are dropped (their dependents no longer
+    wait for them) and, with ``every``, each of ``files`` no step reads gets a read step,
+    before the report. Each change is a repair, in words.
+
+    >>> c = check_plan({"steps": [{"tool": "read_file", "path": "out/r.md", "after": []},
+    ...                           {"tool": "write_file", "path": "out/r.md", "after": [1]}]})
+    >>> c = PlanCheck(c.steps, c.repairs, {"s1": "read_file: path outside the remit"})
+    >>> fixed = within_remit(c, ["a.md"], every=True)
+    >>> [(s.id, s.tool, s.path, s.after) for s in fixed.steps]
+    [('s3', 'read_file', 'a.md', ()), ('s2', 'write_file', 'out/r.md', ('s3',))]
+    >>> for r in fixed.repairs[-2:]: print(r)
+    s1 dropped: the remit denies read_file out/r.md (read_file: path outside the remit)
+    s3 added: read_file a.md (the goal asks for every document)
+    """
+    repairs = list(checked.repairs)
+    dropped = set(checked.outside)
+    kept: list[Step] = []
+    for s in checked.steps:
+        if s.id in dropped:
+            repairs.append(
+                f"{s.id} dropped: the remit denies {s.tool} {s.path} ({checked.outside[s.id]})"
+            )
+            continue
+        kept.append(Step(s.id, s.tool, s.path, tuple(a for a in s.after if a not in dropped), s.do))
+    if every:
+        read = {s.path for s in kept if s.tool == "read_file"}
+        n = max([int(s.id[1:]) for s in checked.steps if s.id[1:].isdigit()] + [0])
+        added: list[Step] = []
+        for path in files:
+            if path not in read:
+                n += 1
+                added.append(Step(f"s{n}", "read_file", path, (), f"read {path}"))
+                repairs.append(f"s{n} added: read_file {path} (the goal asks for every document)")
+        writes = [s for s in kept if s.tool == "write_file"]
+        reads = [s for s in kept if s.tool != "write_file"] + added
+        ids = tuple(s.id for s in added)
+        kept = reads + [Step(w.id, w.tool, w.path, (*w.after, *ids), w.do) for w in writes]
+    return PlanCheck(tuple(kept), tuple(repairs), {})
