@@ -196,3 +196,68 @@ def test_the_taxonomy() -> None:
     assert classify(StepFailed("x")) == "fatal"
     assert reroutable(StepFailed("x")) and reroutable(StepTimeout("x"))
     assert not reroutable(DeniedError("x")) and not reroutable(SchemaError("x"))
+
+
+def test_with_no_route_after_a_replan_a_person_is_asked_and_the_routes_tried_again(
+    tmp_path: Any,
+) -> None:
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from remit import Plan, Runtime, Subtask
+    from remit.journal import SQLiteJournal
+
+    calls: list[str] = []
+    broken = {"fetch_a", "fetch_b", "fetch_c"}
+    made = alternatives(broken, calls)
+    ask = {n: {"fallback": "ask"} for n in ("fetch_a", "fetch_b", "fetch_c")}
+
+    class Branch(Agent):
+        tools = tuple(made)
+
+        def atomize(self, ctx: Any) -> str:
+            return "execute" if ctx.depth else "plan"
+
+        def plan(self, ctx: Any) -> Plan:
+            return Plan([Subtask("f", "fetch one", remit={"tools": ask, "depth": 0})])
+
+        async def execute(self, ctx: Any) -> Any:
+            return await ctx.call("fetch", key=1)
+
+        def aggregate(self, ctx: Any, results: Any) -> Any:
+            return results[0].value if results[0].ok else results[0].error
+
+    journal = tmp_path / "j.db"
+    rt = Runtime(journal=journal, agent=Branch(), routes=ROUTES, durability="normal")
+    box: dict[str, Any] = {}
+    t = threading.Thread(
+        target=lambda: box.update(run=rt.run("g", remit=Remit(tools=ask, depth=1), run_id="r"))
+    )
+    t.start()
+    try:
+        step = None
+        end = time.monotonic() + 30
+        while step is None and time.monotonic() < end:
+            with SQLiteJournal(journal) as store:
+                waiting = [s for s in store.steps("r") if s.kind == "approval"]
+            step = waiting[0].step_id.removesuffix("~approval") if waiting else None
+            time.sleep(0.05)
+        assert step is not None, "no one was asked"
+        # the first attempt escalated to the planner; its re-planned task asks a person
+        assert "r1" in step
+        broken.discard("fetch_b")  # the person fixed a mirror, then says: try again
+        out = subprocess.run(
+            [sys.executable, "-m", "remit.cli", "approve", "r", step, "--journal", str(journal)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+    finally:
+        t.join(timeout=30)
+    run = box["run"]
+    assert run.ok, run.error
+    assert run.result == {"via": "fetch_b", "key": 1}
+    rt.close()

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from remit.core.ledger import ZERO, Usage
+from remit.core.remit import Decision
 from remit.core.routes import Routes
 from remit.errors import NoRouteLeft, RemitError
 from remit.gate._execute import Execution
@@ -127,6 +128,11 @@ class Routing(Execution):
                 failed.add(alt)
                 spent = err.spent if isinstance(err.spent, Usage) else carry
                 choice = routes.cheapest(capability, failed=failed, usable=self._usable(node, args))
+                if choice is None and await self._person_says_retry(
+                    node, step_id, capability, args, failed, err
+                ):
+                    failed.clear()  # a person said: try the routes again
+                    choice = routes.cheapest(capability, usable=self._usable(node, args))
                 if choice is None:
                     raise self._escalate(node, step_id, capability, alt, failed, err, spent,
                                          started_at) from err  # fmt: skip
@@ -139,6 +145,42 @@ class Routing(Execution):
                 continue
             self._observe(node, alt, True, started)
             return value
+
+    async def _person_says_retry(
+        self,
+        node: Node,
+        step_id: str,
+        capability: str,
+        args: Mapping[str, Any],
+        failed: set[str],
+        cause: RemitError,
+    ) -> bool:
+        """The last step of an escalation: a re-planned task that found no route either
+        asks a person, if an alternative's grant says ``fallback = "ask"``. Approved:
+        the breakers of the failed alternatives half-open, and the routes are tried once
+        more. Asked at most once per step (the answer is journaled)."""
+        if node.attempt < 1 or f"{step_id}~approval" in self._asked:
+            return False
+        grants = node.remit.tools
+        if not any(
+            (g := grants.get(name)) is not None and g.effective_fallback == "ask"
+            for name in sorted(failed)
+        ):
+            return False
+        self._asked.add(f"{step_id}~approval")
+        why = (
+            f"every route of {capability!r} failed ({', '.join(sorted(failed))}; last: "
+            f"{cause.code}: {cause.message}) and a re-plan did not help; approve to try "
+            "the routes again, deny to fail the task"
+        )
+        decision = Decision(allowed=False, reason=why, code="ARGUMENT", fallback="ask", note=why)
+        if not await self._approval(node, step_id, capability, args, decision):
+            return False
+        for name in failed:
+            h = self.health.get(name)
+            if h is not None and h.state == "open":
+                h.state = "half-open"
+        return True
 
     def _all_out(
         self, node: Node, step_id: str, capability: str, granted: list[str]

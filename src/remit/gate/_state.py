@@ -124,6 +124,8 @@ class GateState:
         self.health: dict[str, Health] = {}
         self._health_n: dict[str, int] = {}
         self._breaker: tuple[int, float] = (DEFAULT_THRESHOLD, DEFAULT_COOLDOWN_S)
+        #: approvals asked for escalations, by approval step id (one per step)
+        self._asked: set[str] = set()
         #: the fault plan struck on purpose (None: no faults; see ``_faults``)
         self.faults: FaultPlan | None = None
         self._fault_seen: dict[int, int] = {}
