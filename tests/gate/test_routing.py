@@ -261,3 +261,50 @@ def test_with_no_route_after_a_replan_a_person_is_asked_and_the_routes_tried_aga
     assert run.ok, run.error
     assert run.result == {"via": "fetch_b", "key": 1}
     rt.close()
+
+
+class Down:
+    """A model whose endpoint is down: every call fails for good."""
+
+    name = "primary"
+    usd_per_input_token = usd_per_output_token = 0.0
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def complete(self, messages: Any, **kw: Any) -> Any:
+        from remit.errors import ModelError
+
+        self.calls += 1
+        raise ModelError("primary: 503 for good", status=503)
+
+
+def test_model_calls_route_around_a_model_that_is_down(make_runtime: Any) -> None:
+    from remit import ScriptedModel
+
+    class Asker(Agent):
+        async def execute(self, ctx: Any) -> Any:
+            return (await ctx.complete([{"role": "user", "content": "hi"}])).content
+
+    down = Down()
+    backup = ScriptedModel(["hello from the backup"], name="backup")
+    routes = {"model": {"primary": 1, "backup": 2}}
+    rt = make_runtime(agent=Asker(), model=down, models=[backup], routes=routes)
+    run = rt.run("g", remit=Remit(), run_id=RUN)
+    assert run.ok and run.result == "hello from the backup"
+    assert down.calls == 1
+    [reroute] = rows(rt, "reroute")
+    assert (reroute.name, json.loads(reroute.error or "{}")["to"]) == ("primary", "backup")
+    [call] = [s for s in rt.store.steps(RUN) if s.kind == "model"]
+    assert (call.name, call.status) == ("backup", "ok")
+
+
+def test_a_model_route_to_a_model_the_runtime_lacks_is_refused(make_runtime: Any) -> None:
+    from remit.core.routes import RoutesError
+
+    class Asker(Agent):
+        async def execute(self, ctx: Any) -> Any:
+            return None
+
+    with pytest.raises(RoutesError, match=r"routes\.model names model\(s\) .*: gpt"):
+        make_runtime(agent=Asker(), model=Down(), routes={"model": {"primary": 1, "gpt": 2}})

@@ -22,7 +22,7 @@ from remit.gate._faults import injected
 from remit.gate._node import Node
 from remit.gate._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
 from remit.gate._warrants import Warrants
-from remit.models import Completion, Message
+from remit.models import Completion, Message, Model
 
 
 class Gate(Warrants):
@@ -151,12 +151,50 @@ class Gate(Warrants):
         max_tokens: int = 512,
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> Completion:
-        """A model call for ``node``; with ``schema``, the output must be valid JSON for it."""
+        """A model call for ``node``; with ``schema``, the output must be valid JSON for it.
+
+        With routes for the capability ``model``, the call goes to the cheapest healthy
+        model of :attr:`models` and around the ones that fail (as a tool call does)."""
         model = self.model
         if model is None:
             raise RemitError("this runtime has no model; pass model=... to Runtime")
         step_id = self._next_effect(node)
         self._check_deadline(node, step_id, "model", model.name)
+        routes = self.routes
+        if routes is None or "model" not in routes:
+            return await self._complete_one(node, step_id, model, messages, schema,
+                                            max_tokens, tools)  # fmt: skip
+        rec = self.recorded.get(step_id) if self.recorded else None
+        if rec is not None and rec.kind == "model" and rec.status != "started":
+            served = self.models.get(rec.name)  # whichever model answered, recorded
+            if served is not None:
+                return await self._complete_one(node, step_id, served, messages, schema,
+                                                max_tokens, tools)  # fmt: skip
+        first = routes.cheapest("model", usable=self._healthy)
+        if first is None:
+            raise self._all_out(node, step_id, "model", sorted(routes.leaves("model")), "model")
+
+        async def try_one(name: str, carry: Usage) -> Any:
+            return await self._complete_one(node, step_id, self.models[name], messages,
+                                            schema, max_tokens, tools, route=True,
+                                            carry=carry)  # fmt: skip
+
+        return await self._routed(node, step_id, "model", {}, first[0], try_one, kind="model")
+
+    async def _complete_one(
+        self,
+        node: Node,
+        step_id: str,
+        model: Model,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        max_tokens: int,
+        tools: Sequence[Mapping[str, Any]] | None,
+        *,
+        route: bool = False,
+        carry: Usage = ZERO,
+    ) -> Completion:
+        """Phases 2 to 7 of one model call."""
         hit = self._replay(node, step_id, "model", model.name)
         if hit is not MISS:
             return Completion(**hit)
@@ -222,6 +260,8 @@ class Gate(Warrants):
             # transient failures (429, 5xx, timeouts) retry with backoff; each attempt
             # is reserved and settled on its own, so retries are charged
             retries=getattr(model, "retries", 0),
+            route=route,
+            carry=carry,
         )
         return Completion(**out)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from remit.core.ledger import ZERO, Usage
 from remit.core.remit import Decision
-from remit.core.routes import Routes
+from remit.core.routes import Routes, RoutesError
 from remit.errors import NoRouteLeft, RemitError
 from remit.gate._execute import Execution
 from remit.gate._health import DEFAULT_COOLDOWN_S, DEFAULT_THRESHOLD, Health
@@ -53,6 +53,14 @@ class Routing(Execution):
         last recorded state of each alternative (a resume routes as the run would have)."""
         self.routes = routes if routes else None
         self.health = {}
+        if self.routes is not None and "model" in self.routes:
+            missing = sorted(self.routes.leaves("model") - set(self.models))
+            if missing:
+                raise RoutesError(
+                    f"routes.model names model(s) this runtime does not have: "
+                    f"{', '.join(missing)}; pass them as Runtime(models=[...]) (it has: "
+                    f"{', '.join(sorted(self.models)) or 'none'})"
+                )
         self._breaker = (threshold, cooldown_s)
         if not self.routes:
             return
@@ -83,6 +91,11 @@ class Routing(Execution):
             self._record(node, f"health:{name}.{n}", "health", name, "ok", None,
                          json.dumps(h.to_dict()), None, ZERO, now)  # fmt: skip
 
+    def _healthy(self, name: str) -> bool:
+        """Whether ``name``'s breaker lets a call through now."""
+        h = self.health.get(name)
+        return h is None or h.allows(time.time())
+
     def _usable(self, node: Node, args: Mapping[str, Any]) -> Callable[[str], bool]:
         now = time.time()
 
@@ -109,8 +122,12 @@ class Routing(Execution):
         args: Mapping[str, Any],
         first: str,
         try_one: TryOne,
+        *,
+        kind: str = "tool",
     ) -> Any:
-        """Serve a call by ``first``, then around each alternative that fails."""
+        """Serve a call by ``first``, then around each alternative that fails. Tools are
+        routed among those the remit grants; models (``kind="model"``) by health alone
+        (the budget governs model calls, not grants)."""
         routes = self.routes
         assert routes is not None
         failed: set[str] = set()
@@ -122,20 +139,21 @@ class Routing(Execution):
             try:
                 value = await try_one(alt, carry)
             except RemitError as err:
+                usable = self._healthy if kind == "model" else self._usable(node, args)
                 if not reroutable(err) or getattr(err, "outcome", None) == "fail":
                     raise  # recorded already: the agent's or the task's, not the route's
                 self._observe(node, alt, False, started)
                 failed.add(alt)
                 spent = err.spent if isinstance(err.spent, Usage) else carry
-                choice = routes.cheapest(capability, failed=failed, usable=self._usable(node, args))
+                choice = routes.cheapest(capability, failed=failed, usable=usable)
                 if choice is None and await self._person_says_retry(
                     node, step_id, capability, args, failed, err
                 ):
                     failed.clear()  # a person said: try the routes again
-                    choice = routes.cheapest(capability, usable=self._usable(node, args))
+                    choice = routes.cheapest(capability, usable=usable)
                 if choice is None:
-                    raise self._escalate(node, step_id, capability, alt, failed, err, spent,
-                                         started_at) from err  # fmt: skip
+                    raise self._escalate(node, step_id, kind, capability, alt, failed, err,
+                                         spent, started_at) from err  # fmt: skip
                 nxt = choice[0]
                 mark(err, "reroute", to=nxt)
                 self._record(node, f"{step_id}~reroute.{len(failed)}", "reroute", alt, "error",
@@ -183,7 +201,7 @@ class Routing(Execution):
         return True
 
     def _all_out(
-        self, node: Node, step_id: str, capability: str, granted: list[str]
+        self, node: Node, step_id: str, capability: str, granted: list[str], kind: str = "tool"
     ) -> NoRouteLeft:
         """Every alternative the remit grants has its breaker open: escalate at once."""
         err = NoRouteLeft(
@@ -193,13 +211,14 @@ class Routing(Execution):
             cause="CIRCUIT_OPEN",
         )
         mark(err, "escalate")
-        self._record_error(node, step_id, "tool", capability, err, ZERO, time.time(), "error")
+        self._record_error(node, step_id, kind, capability, err, ZERO, time.time(), "error")
         return err
 
     def _escalate(
         self,
         node: Node,
         step_id: str,
+        kind: str,
         capability: str,
         last: str,
         failed: set[str],
@@ -215,7 +234,7 @@ class Routing(Execution):
             cause=cause.code,
         )
         mark(err, "escalate")
-        self._record_error(node, step_id, "tool", last, err, spent, started, "error")
+        self._record_error(node, step_id, kind, last, err, spent, started, "error")
         return err
 
 

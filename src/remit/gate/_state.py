@@ -97,6 +97,8 @@ class GateState:
         self.ledger = ledger
         self.tools = tools
         self.model = model
+        #: the models a ``model`` route may choose from, by name (the run's model first)
+        self.models: dict[str, Model] = {} if model is None else {model.name: model}
         self.recorded: Mapping[str, StepRecord] = recorded or {}
         #: what the recorded calls of each role spent, by role step id: a role served
         #: from the journal books its calls' spend, which its own row does not hold

@@ -27,7 +27,7 @@ from remit.agents._agent import Agent
 from remit.core.faults import FaultPlan
 from remit.core.ledger import Ledger, Usage
 from remit.core.remit import Remit
-from remit.core.routes import Routes
+from remit.core.routes import Routes, RoutesError
 from remit.core.tasks import ROOT, Status, task_id
 from remit.engine._engine import Engine, Observer
 from remit.errors import (
@@ -92,7 +92,8 @@ class Runtime:
     process carries a run at a time; see :mod:`remit.journal.lease`).
     ``routes``: alternatives for capabilities, each with a cost (a
     :class:`~remit.core.routes.Routes` or its table): a failing tool is routed around
-    (see :mod:`remit.gate._routing`). ``faults``: a
+    (see :mod:`remit.gate._routing`); the capability ``model`` routes model calls among
+    ``model`` and ``models`` (other models, by their names). ``faults``: a
     :class:`~remit.core.faults.FaultPlan` struck on purpose, journaled as injected.
 
     ``run`` and ``resume`` stop promptly on SIGINT and SIGTERM (when called from the
@@ -118,6 +119,7 @@ class Runtime:
         lease_ttl: float = LEASE_TTL_S,
         routes: Routes | Mapping[str, Any] | None = None,
         faults: FaultPlan | None = None,
+        models: Iterable[Model] = (),
     ) -> None:
         self._journal = journal
         self._durability: Durability = durability
@@ -141,6 +143,16 @@ class Runtime:
             routes if isinstance(routes, Routes) or routes is None else Routes.from_dict(routes)
         )
         self.faults = faults
+        self.models = list(models)
+        if self.routes is not None and "model" in self.routes:
+            # refused here, before a run is recorded: a route to a model nobody has
+            have = {m.name for m in self.models} | ({model.name} if model is not None else set())
+            missing = sorted(self.routes.leaves("model") - have)
+            if missing:
+                raise RoutesError(
+                    f"routes.model names model(s) this runtime does not have: "
+                    f"{', '.join(missing)}; pass them as Runtime(models=[...])"
+                )
         self._signals = False
 
     @property
@@ -384,6 +396,7 @@ class Runtime:
         )
         gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
         gate.on_approval = self.on_approval
+        gate.models.update({m.name: m for m in self.models})
         gate.use_routes(routes if routes is not None else self.routes)
         gate.use_faults(faults)
         if keys is not None:
