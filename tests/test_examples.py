@@ -16,6 +16,7 @@ from remit.jobs.audit import audit_remit
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+runner = CliRunner()
 
 
 def python(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,6 +39,34 @@ def test_idempotent_effect_pays_once_per_key(tmp_path: Path) -> None:
     assert r.stdout.strip() == (
         "done: 2 payments; the repeated call returned payment 1, the same as the first (1)"
     )
+
+
+def test_routes_and_faults_route_around_a_broken_tool(tmp_path: Path) -> None:
+    r = python(EXAMPLES / "routes_and_faults.py", tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "done 27"  # the right total, with the cheap feed down throughout
+    assert lines[1] == (
+        "4 faults injected, 1 retried, 3 rerouted, 1 circuit change(s); re-plans: 0"
+    )
+    shown = runner.invoke(
+        app, ["show", lines[2].split()[4], "--journal", str(tmp_path / "routes.db")]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "⚡ injected tool_error at tool quote_api" in shown.stdout
+    assert "circuit of quote_api open" in shown.stdout
+
+
+def test_the_examples_plan_and_routes_read_as_the_cli_reads_them() -> None:
+    from remit.cli._failures import load_fault_plan, load_routes
+
+    plan = load_fault_plan(EXAMPLES / "faults.toml")
+    assert [(f.type, f.tool, f.times) for f in plan.faults] == [
+        ("tool_error", "quote_api", 0),
+        ("timeout", "quote_mirror", 1),
+    ]
+    routes = load_routes(EXAMPLES / "routes.toml")
+    assert routes.to_dict() == {"quote": {"quote_api": 1.0, "quote_mirror": 3.0}}
 
 
 def test_readme_python_blocks_run(tmp_path: Path) -> None:
