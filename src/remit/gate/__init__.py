@@ -17,9 +17,13 @@ The engine decides *what* to do; the Gate decides *whether and how*; the Journal
 remembers *what happened*.
 
 A module per phase, each a layer of methods on the one before: ``_state`` (what the
-phases share), ``_record`` (6), ``_lookup`` (3), ``_check`` (1), ``_execute`` (2, 5
-and 7), ``_warrants`` (the hop a task acts under), and ``_gate``, where ``call_tool``,
-``complete`` and ``role`` read as the sequence of those phases.
+phases share), ``_record`` (6), ``_lookup`` (3), ``_check`` (1), ``_faults`` (faults
+struck on purpose, between look-up and execution), ``_execute`` (2, 5 and 7, with a
+journaled row per retry), ``_routing`` (a capability's alternatives, around failures,
+with ``_health``'s breakers), ``_warrants`` (the hop a task acts under), and ``_gate``,
+where ``call_tool``, ``complete`` and ``role`` read as the sequence of those phases.
+``_taxonomy`` says what kind each failure is and how it ends (retry, reroute,
+escalate, fail; see docs/faults.md).
 """
 
 from remit.gate._gate import Gate
