@@ -77,9 +77,29 @@ def test_a_failing_alternative_is_routed_around_and_the_reroute_is_journaled(
         "fetch_b",
         "fatal",
     )
-    [served] = [s for s in rt.store.steps(RUN) if s.kind == "tool"]
-    assert (served.name, served.status) == ("fetch_b", "ok")
-    assert served.spent is not None and json.loads(served.spent)["calls"] == 2
+    # each alternative tried is a step of its own, with its own row (and proof); the
+    # call's outcome is the step's route row
+    tried = {s.step_id.split("@")[1]: s for s in rt.store.steps(RUN) if s.kind == "tool"}
+    assert (tried["fetch_a"].status, tried["fetch_b"].status) == ("error", "ok")
+    assert json.loads(tried["fetch_a"].error or "{}")["outcome"] == "reroute"
+    [route] = rows(rt, "route")
+    assert (route.name, route.status, json.loads(route.output or "null")) == (
+        "fetch_b",
+        "ok",
+        {"via": "fetch_b", "key": 0},
+    )
+    assert run.spent.calls == 2
+
+
+def test_a_routed_signed_run_verifies_offline(make_runtime: Any) -> None:
+    from remit.trust.provenance import verify_run
+
+    calls: list[str] = []
+    rt = make_runtime(agent=Fetcher(3), tools=alternatives({"fetch_a"}, calls), routes=ROUTES)
+    assert rt.run("g", remit=GRANT_ALL, run_id=RUN).ok
+    report = verify_run(rt.store, RUN)
+    assert report.ok, report.failures
+    assert report.calls == len(calls) == 6  # three failed on fetch_a, three served by b
 
 
 def test_routing_never_widens_authority(make_runtime: Any) -> None:
@@ -110,9 +130,9 @@ def test_with_every_route_failed_the_call_escalates(make_runtime: Any) -> None:
         "fetch_b",
         "fetch_c",
     ]
-    [step] = [s for s in rt.store.steps(RUN) if s.kind == "tool"]
-    err = json.loads(step.error or "{}")
-    assert (step.status, err["code"], err["outcome"], err["cause"]) == (
+    [route] = rows(rt, "route")
+    err = json.loads(route.error or "{}")
+    assert (route.status, err["code"], err["outcome"], err["cause"]) == (
         "error",
         "NO_ROUTE",
         "escalate",
@@ -295,8 +315,10 @@ def test_model_calls_route_around_a_model_that_is_down(make_runtime: Any) -> Non
     assert down.calls == 1
     [reroute] = rows(rt, "reroute")
     assert (reroute.name, json.loads(reroute.error or "{}")["to"]) == ("primary", "backup")
-    [call] = [s for s in rt.store.steps(RUN) if s.kind == "model"]
-    assert (call.name, call.status) == ("backup", "ok")
+    calls = {s.name: s.status for s in rt.store.steps(RUN) if s.kind == "model"}
+    assert calls == {"primary": "error", "backup": "ok"}
+    [route] = rows(rt, "route")
+    assert route.name == "backup"
 
 
 def test_a_model_route_to_a_model_the_runtime_lacks_is_refused(make_runtime: Any) -> None:

@@ -3,8 +3,8 @@
 A failed attempt is classified (:mod:`remit.gate._taxonomy`): a transient one is retried
 while attempts are left, each retry journaled as its own row (``<step>~retry.<n>``) with
 the error that caused it; the last failure is journaled on the step itself, marked
-``fail``, unless the call is routed and another alternative may serve it, in which case
-the router records the ``reroute``.
+``fail``, or ``reroute`` when the call is routed and another alternative may serve it
+(the router then goes on).
 """
 
 from __future__ import annotations
@@ -52,11 +52,9 @@ class Execution(Injection):
         normalize: bool = True,
         intent: bool = True,
         route: bool = False,
-        carry: Usage = ZERO,
     ) -> Any:
-        """Run one step; ``route``: the call is routed, so a failure another alternative
-        may not share is raised unrecorded (with what it spent) for the router, and
-        ``carry`` is what the alternatives tried before spent."""
+        """Run one step; ``route``: the step is one alternative of a routed call, so a
+        failure another alternative may not share is marked ``reroute``."""
         writer, ledger = self.writer, self.ledger
         started = time.time()
         # a plain function's intent would only ever be seen beside its result
@@ -68,7 +66,7 @@ class Execution(Injection):
             # write-ahead: the intent is on disk before the world changes
             await writer.durable()
         attempt = 0
-        spent = carry
+        spent = ZERO
         while True:
             reservation = None
             if not worst.is_zero():
@@ -111,12 +109,7 @@ class Execution(Injection):
                     self._retry_row(node, step_id, kind, name, err, used, attempt)
                     await self._backoff(attempt, err)
                     continue
-                if route and reroutable(err):
-                    err.spent = spent
-                    if err is exc:
-                        raise
-                    raise err from exc
-                mark(err, "fail")
+                mark(err, "reroute" if route and reroutable(err) else "fail")
                 self._record_error(node, step_id, kind, name, err, spent, started, "error")
                 if err is exc:
                     raise

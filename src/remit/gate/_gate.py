@@ -42,23 +42,17 @@ class Gate(Warrants):
     async def _call_capability(
         self, node: Node, step_id: str, capability: str, args: Mapping[str, Any]
     ) -> Any:
-        """A call to a capability with routes: served by one alternative, or around it."""
+        """A call to a capability with routes: each alternative tried is a step of its own
+        (``<step>@<alternative>``), and the call's outcome is the step's ``route`` row."""
         assert self.routes is not None
-        leaves = self.routes.leaves(capability)
-        rec = self.recorded.get(step_id) if self.recorded else None
-        # served from the journal, by whichever alternative served it
-        if (
-            rec is not None
-            and rec.kind == "tool"
-            and rec.name in leaves
-            and rec.status != "started"
-        ):
-            return await self._call_one(node, step_id, rec.name, args)
+        served = self._served_route(node, step_id)
+        if served is not MISS:
+            return served
         first = self._first_route(node, capability, args)
         if first is None:
             now = time.time()
             granted = sorted(
-                n for n in leaves
+                n for n in self.routes.leaves(capability)
                 if node.remit.check(n, args, now=now, inputs_text=self.inputs_text).allowed
             )  # fmt: skip
             if not granted:  # nothing the remit grants: a denial, as for any tool
@@ -69,8 +63,8 @@ class Gate(Warrants):
                 return await self._call_one(node, step_id, name, args)
             raise self._all_out(node, step_id, capability, granted)
 
-        async def try_one(alt: str, carry: Usage) -> Any:
-            return await self._call_one(node, step_id, alt, args, route=True, carry=carry)
+        async def try_one(alt: str, sub_id: str) -> Any:
+            return await self._call_one(node, sub_id, alt, args, route=True)
 
         return await self._routed(node, step_id, capability, args, first, try_one)
 
@@ -82,7 +76,6 @@ class Gate(Warrants):
         args: Mapping[str, Any],
         *,
         route: bool = False,
-        carry: Usage = ZERO,
     ) -> Any:
         """Phases 2 to 7 of one tool call the remit allows."""
         t = self.tools.get(name)
@@ -139,7 +132,6 @@ class Gate(Warrants):
             retries=t.retries,
             interruptible=t.is_async or t.thread or faults is not None,
             route=route,
-            carry=carry,
         )
 
     async def complete(
@@ -164,20 +156,16 @@ class Gate(Warrants):
         if routes is None or "model" not in routes:
             return await self._complete_one(node, step_id, model, messages, schema,
                                             max_tokens, tools)  # fmt: skip
-        rec = self.recorded.get(step_id) if self.recorded else None
-        if rec is not None and rec.kind == "model" and rec.status != "started":
-            served = self.models.get(rec.name)  # whichever model answered, recorded
-            if served is not None:
-                return await self._complete_one(node, step_id, served, messages, schema,
-                                                max_tokens, tools)  # fmt: skip
+        served = self._served_route(node, step_id)
+        if served is not MISS:
+            return Completion(**served)
         first = routes.cheapest("model", usable=self._healthy)
         if first is None:
             raise self._all_out(node, step_id, "model", sorted(routes.leaves("model")), "model")
 
-        async def try_one(name: str, carry: Usage) -> Any:
-            return await self._complete_one(node, step_id, self.models[name], messages,
-                                            schema, max_tokens, tools, route=True,
-                                            carry=carry)  # fmt: skip
+        async def try_one(name: str, sub_id: str) -> Any:
+            return await self._complete_one(node, sub_id, self.models[name], messages,
+                                            schema, max_tokens, tools, route=True)  # fmt: skip
 
         return await self._routed(node, step_id, "model", {}, first[0], try_one, kind="model")
 
@@ -192,7 +180,6 @@ class Gate(Warrants):
         tools: Sequence[Mapping[str, Any]] | None,
         *,
         route: bool = False,
-        carry: Usage = ZERO,
     ) -> Completion:
         """Phases 2 to 7 of one model call."""
         hit = self._replay(node, step_id, "model", model.name)
@@ -261,7 +248,6 @@ class Gate(Warrants):
             # is reserved and settled on its own, so retries are charged
             retries=getattr(model, "retries", 0),
             route=route,
-            carry=carry,
         )
         return Completion(**out)
 

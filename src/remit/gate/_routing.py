@@ -19,6 +19,7 @@ approve``) whether to try the routes again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,15 +29,17 @@ from remit.core.ledger import ZERO, Usage
 from remit.core.remit import Decision
 from remit.core.routes import Routes, RoutesError
 from remit.errors import NoRouteLeft, RemitError
+from remit.errors import from_dict as error_from_dict
 from remit.gate._execute import Execution
 from remit.gate._health import DEFAULT_COOLDOWN_S, DEFAULT_THRESHOLD, Health
 from remit.gate._node import Node
-from remit.gate._taxonomy import mark, reroutable
+from remit.gate._state import MISS
+from remit.gate._taxonomy import mark
 
-__all__ = ["Routing", "minus"]
+__all__ = ["Routing"]
 
-#: one alternative tried: (alternative, what the ones before spent) -> the result
-TryOne = Callable[[str, Usage], Awaitable[Any]]
+#: one alternative tried: (alternative, the step id it runs under) -> the result
+TryOne = Callable[[str, str], Awaitable[Any]]
 
 
 class Routing(Execution):
@@ -125,44 +128,71 @@ class Routing(Execution):
         *,
         kind: str = "tool",
     ) -> Any:
-        """Serve a call by ``first``, then around each alternative that fails. Tools are
-        routed among those the remit grants; models (``kind="model"``) by health alone
-        (the budget governs model calls, not grants)."""
+        """Serve a call by ``first``, then around each alternative that fails. Each
+        alternative tried is a step of its own, ``<step>@<alternative>`` (its intent,
+        proof, retries and result, as for any call); the call's outcome is recorded on
+        ``<step>`` as a ``route`` row, which a resume serves. Tools are routed among those
+        the remit grants; models (``kind="model"``) by health alone (the budget governs
+        model calls, not grants)."""
         routes = self.routes
         assert routes is not None
         failed: set[str] = set()
-        carry = ZERO
-        alt = first
+        alt, rounds, reroutes = first, 0, 0
         started_at = time.time()
+        usable = self._healthy if kind == "model" else self._usable(node, args)
         while True:
-            started = time.time()
+            sub_id = f"{step_id}@{alt}" if rounds == 0 else f"{step_id}@{alt}~{rounds}"
+            started, replayed = time.time(), self.replayed
             try:
-                value = await try_one(alt, carry)
+                value = await try_one(alt, sub_id)
             except RemitError as err:
-                usable = self._healthy if kind == "model" else self._usable(node, args)
-                if not reroutable(err) or getattr(err, "outcome", None) == "fail":
-                    raise  # recorded already: the agent's or the task's, not the route's
-                self._observe(node, alt, False, started)
+                if getattr(err, "outcome", None) != "reroute":
+                    raise  # the agent's mistake or the task's (authority, budget, ...)
+                if self.replayed == replayed:  # a replayed failure was counted already
+                    self._observe(node, alt, False, started)
                 failed.add(alt)
-                spent = err.spent if isinstance(err.spent, Usage) else carry
                 choice = routes.cheapest(capability, failed=failed, usable=usable)
                 if choice is None and await self._person_says_retry(
                     node, step_id, capability, args, failed, err
                 ):
                     failed.clear()  # a person said: try the routes again
+                    rounds += 1
                     choice = routes.cheapest(capability, usable=usable)
                 if choice is None:
                     raise self._escalate(node, step_id, kind, capability, alt, failed, err,
-                                         spent, started_at) from err  # fmt: skip
+                                         started_at) from err  # fmt: skip
                 nxt = choice[0]
-                mark(err, "reroute", to=nxt)
-                self._record(node, f"{step_id}~reroute.{len(failed)}", "reroute", alt, "error",
-                             None, None, json.dumps(err.to_dict()), minus(spent, carry),
-                             started)  # fmt: skip
-                carry, alt = spent, nxt
+                reroutes += 1
+                mark(err, "reroute", to=nxt, via=sub_id)
+                self._record(node, f"{step_id}~reroute.{reroutes}", "reroute", alt, "error",
+                             None, None, json.dumps(err.to_dict()), ZERO, started)  # fmt: skip
+                alt = nxt
                 continue
-            self._observe(node, alt, True, started)
+            if self.replayed == replayed:
+                self._observe(node, alt, True, started)
+            encoded = value if kind != "model" else dataclasses.asdict(value)
+            self._record(node, step_id, "route", alt, "ok", args or None,
+                         self._encode(encoded, step_id), None, ZERO, started_at)  # fmt: skip
             return value
+
+    def _served_route(self, node: Node, step_id: str) -> Any:
+        """A routed call recorded by an earlier process: its outcome, with what every
+        alternative tried spent booked on the ledger (MISS if it was not recorded)."""
+        rec = self.recorded.get(step_id) if self.recorded else None
+        if rec is None or rec.kind != "route" or rec.status == "started":
+            return MISS
+        if self._tried is None:  # one pass over the journal, on the first served route
+            self._tried = {}
+            for sid, r in self.recorded.items():
+                if "@" in sid:
+                    self._tried.setdefault(sid.split("@", 1)[0], []).append(r)
+        for r in self._tried.get(step_id, ()):
+            if r.spent and r.status != "started":
+                self.ledger.charge(node.account, Usage.from_dict(json.loads(r.spent)))
+        self.replayed += 1
+        if rec.status == "ok":
+            return self.decode(rec)
+        raise error_from_dict(self.decode(rec, "error") or {})
 
     async def _person_says_retry(
         self,
@@ -210,8 +240,8 @@ class Routing(Execution):
             capability=capability,
             cause="CIRCUIT_OPEN",
         )
-        mark(err, "escalate")
-        self._record_error(node, step_id, kind, capability, err, ZERO, time.time(), "error")
+        mark(err, "escalate", kind=kind)
+        self._record_error(node, step_id, "route", capability, err, ZERO, time.time(), "error")
         return err
 
     def _escalate(
@@ -223,7 +253,6 @@ class Routing(Execution):
         last: str,
         failed: set[str],
         cause: RemitError,
-        spent: Usage,
         started: float,
     ) -> NoRouteLeft:
         tried = ", ".join(sorted(failed))
@@ -233,16 +262,7 @@ class Routing(Execution):
             capability=capability,
             cause=cause.code,
         )
-        mark(err, "escalate")
-        self._record_error(node, step_id, kind, last, err, spent, started, "error")
+        mark(err, "escalate", kind=kind)
+        # the alternatives' rows hold what they spent; this row holds the outcome
+        self._record_error(node, step_id, "route", last, err, ZERO, started, "error")
         return err
-
-
-def minus(a: Usage, b: Usage) -> Usage:
-    """What ``a`` spent beyond ``b`` (one alternative's share of a routed call)."""
-    return Usage(
-        a.calls - b.calls,
-        a.input_tokens - b.input_tokens,
-        a.output_tokens - b.output_tokens,
-        a.cost_usd - b.cost_usd,
-    )

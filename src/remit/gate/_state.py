@@ -52,7 +52,9 @@ def spend_by_role(recorded: Mapping[str, StepRecord]) -> dict[str, Usage]:
     for rec in recorded.values():
         if rec.spent is None or rec.status == "started" or rec.kind not in ("tool", "model"):
             continue
-        role = rec.step_id.rpartition(".")[0]
+        # an alternative of a routed call runs as <step>@<alternative>: its role is
+        # the step's (and an alternative's name may hold dots)
+        role = rec.step_id.split("@", 1)[0].rpartition(".")[0]
         try:
             used = Usage.from_dict(json.loads(rec.spent))
         except (ValueError, TypeError, AttributeError) as e:
@@ -128,6 +130,8 @@ class GateState:
         self._breaker: tuple[int, float] = (DEFAULT_THRESHOLD, DEFAULT_COOLDOWN_S)
         #: approvals asked for escalations, by approval step id (one per step)
         self._asked: set[str] = set()
+        #: recorded rows of routed alternatives, by the call's step id (built on use)
+        self._tried: dict[str, list[StepRecord]] | None = None
         #: the fault plan struck on purpose (None: no faults; see ``_faults``)
         self.faults: FaultPlan | None = None
         self._fault_seen: dict[int, int] = {}
