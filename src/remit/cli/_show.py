@@ -30,6 +30,9 @@ from remit.trace.tree import (
 def runs(
     journal: JournalOpt = DEFAULT_JOURNAL,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=0)] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The runs as JSON (see docs/schemas/runs.json).")
+    ] = False,
 ) -> None:
     """List the runs of a journal."""
     with user_errors():
@@ -40,6 +43,24 @@ def runs(
             states = [run_state(r, store.get_lease(r.run_id)) for r in records]
         finally:
             store.close()
+    if as_json:
+        rows_json = [
+            {
+                "id": r.run_id,
+                "goal": r.goal,
+                "agent": r.agent,
+                "status": r.status,
+                "state": state,
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+                "seconds": None if r.status == "running" else r.updated_at - r.created_at,
+            }
+            for r, state in zip(records, states, strict=True)
+        ]
+        # plain, as show --json: rich would wrap long strings at the terminal's width
+        view = {"journal": str(journal), "runs": rows_json}
+        sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        return
     if not records:
         out.print(f"no runs in {journal}")
         return
@@ -70,7 +91,9 @@ def runs(
 def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
     journal: JournalOpt = DEFAULT_JOURNAL,
-    as_json: Annotated[bool, typer.Option("--json", help="The whole tree as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The whole tree as JSON (see docs/schemas/show.json).")
+    ] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Every child of every task.")] = False,
     max_children: Annotated[
         int, typer.Option("--max-children", help="Children shown per task.", min=1)
