@@ -37,6 +37,7 @@ from remit.errors._execution import (
     RunInterrupted,
     StepFailed,
     StepTimeout,
+    ToolServerError,
 )
 from remit.errors._input import (
     InvalidInput,
@@ -105,6 +106,7 @@ __all__ = [
     "StepFailed",
     "StepTimeout",
     "ToolArgumentError",
+    "ToolServerError",
     "TransitionError",
     "UnknownToolError",
     "WarrantBrokenChain",

@@ -65,6 +65,12 @@ class EffectUncertain(RemitError):
         self.steps = steps
 
 
+class ToolServerError(RemitError):
+    """A tool server (an MCP server) could not be started or reached."""
+
+    code = "TOOL_SERVER"
+
+
 class NoRouteLeft(RemitError):
     """Every alternative of a capability failed or is out (its circuit open): the task
     escalates, first to its parent's planner, then to a person.

@@ -14,12 +14,10 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,7 +30,6 @@ from remit.core.tasks import ROOT, Status, task_id
 from remit.engine._engine import Engine, Observer
 from remit.errors import (
     AgentNotFound,
-    InvalidInput,
     JournalError,
     RemitError,
     RunInterrupted,
@@ -48,32 +45,11 @@ from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
 from remit.runtime._refs import agent_ref, load_agent
+from remit.runtime._run import Run, check_run_id, new_run_id
 from remit.tools import Tool, ToolRegistry, calculator, files
+from remit.tools.mcp import McpServer, open_servers
 from remit.trust.provenance import KeyFiles, RunKeys, Signer
 from remit.trust.warrant import AgentKey
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """The outcome of a run (or of one resume of it)."""
-
-    id: str
-    status: str
-    result: Any = None
-    error: dict[str, Any] | None = None
-    spent: Usage = field(default_factory=Usage)
-    #: steps executed by this process / served from the journal / denied
-    executed: int = 0
-    replayed: int = 0
-    denied: int = 0
-    tasks: int = 0
-    seconds: float = 0.0
-    #: whether its tasks hold signed warrants and its calls proofs (``remit verify``)
-    signed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "done"
 
 
 class Runtime:
@@ -120,6 +96,7 @@ class Runtime:
         routes: Routes | Mapping[str, Any] | None = None,
         faults: FaultPlan | None = None,
         models: Iterable[Model] = (),
+        mcp: Iterable[McpServer] = (),
     ) -> None:
         self._journal = journal
         self._durability: Durability = durability
@@ -144,6 +121,9 @@ class Runtime:
         )
         self.faults = faults
         self.models = list(models)
+        #: MCP servers whose tools the runs may call (``server.tool``), see remit.tools.mcp
+        self.mcp = list(mcp)
+        self._mcp_tools: Sequence[Tool] = ()
         if self.routes is not None and "model" in self.routes:
             # refused here, before a run is recorded: a route to a model nobody has
             have = {m.name for m in self.models} | ({model.name} if model is not None else set())
@@ -191,6 +171,21 @@ class Runtime:
         output_schema: Mapping[str, Any] | None = None,
     ) -> Run:
         """``run`` for code that already has an event loop."""
+        async with self._servers():
+            return await self._arun(
+                goal, remit=remit, inputs=inputs, run_id=run_id, output_schema=output_schema
+            )
+
+    async def _arun(
+        self,
+        goal: str,
+        *,
+        remit: Remit,
+        inputs: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        output_schema: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """``arun`` with the MCP servers' tools in hand."""
         agent = self._need_agent()
         tools = self._registry(agent, self.workspace)
         self._check_tools(remit, tools)
@@ -266,6 +261,10 @@ class Runtime:
 
     async def aresume(self, run_id: str) -> Run:
         """``resume`` for code that already has an event loop."""
+        async with self._servers():
+            return await self._aresume(run_id)
+
+    async def _aresume(self, run_id: str) -> Run:
         rec = self.store.get_run(run_id)
         if rec.status != "running":
             return self._finished(rec)
@@ -518,13 +517,21 @@ class Runtime:
             raise AgentNotFound("this runtime has no agent; pass agent=... to Runtime")
         return self.agent
 
+    @contextlib.asynccontextmanager
+    async def _servers(self) -> AsyncGenerator[None]:
+        """The MCP servers' sessions, held while a run (or resume) works."""
+        async with open_servers(self.mcp) as tools:
+            self._mcp_tools = tools
+            try:
+                yield
+            finally:
+                self._mcp_tools = ()
+
     def _registry(self, agent: Agent, workspace: Path) -> ToolRegistry:
         # later entries replace earlier ones of the same name: an agent may bring its own
         # read_file; the runtime's extra tools have the last word
-        by_name = {
-            t.name: t for t in [*files(workspace), calculator, *agent.tools, *self.extra_tools]
-        }
-        return ToolRegistry(by_name.values())
+        tools = [*files(workspace), calculator, *agent.tools, *self._mcp_tools, *self.extra_tools]
+        return ToolRegistry({t.name: t for t in tools}.values())
 
     @staticmethod
     def _check_tools(remit: Remit, tools: ToolRegistry) -> None:
@@ -548,23 +555,3 @@ class Runtime:
 
 
 #: what a run id may be: it names a key file and appears in commands people type
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is a valid run id, else ``InvalidInput`` saying what one is.
-
-    >>> check_run_id("nightly-2026.12.05")
-    'nightly-2026.12.05'
-    """
-    if not isinstance(run_id, str) or RUN_ID.fullmatch(run_id) is None:  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise InvalidInput(
-            f"run id {run_id!r} is not valid: use 1 to 128 letters, digits, '.', '_' or '-',"
-            " starting with a letter or digit"
-        )
-    return run_id
-
-
-def new_run_id() -> str:
-    """A fresh run id: sortable by time, unique by chance."""
-    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)

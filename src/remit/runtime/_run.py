@@ -1,0 +1,59 @@
+"""A run as its caller sees it: the outcome (:class:`Run`) and the run's id."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from remit.core.ledger import Usage
+from remit.errors import InvalidInput
+
+__all__ = ["RUN_ID", "Run", "check_run_id", "new_run_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The outcome of a run (or of one resume of it)."""
+
+    id: str
+    status: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+    spent: Usage = field(default_factory=Usage)
+    #: steps executed by this process / served from the journal / denied
+    executed: int = 0
+    replayed: int = 0
+    denied: int = 0
+    tasks: int = 0
+    seconds: float = 0.0
+    #: whether its tasks hold signed warrants and its calls proofs (``remit verify``)
+    signed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is a valid run id, else ``InvalidInput`` saying what one is.
+
+    >>> check_run_id("nightly-2026.12.05")
+    'nightly-2026.12.05'
+    """
+    if not isinstance(run_id, str) or RUN_ID.fullmatch(run_id) is None:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidInput(
+            f"run id {run_id!r} is not valid: use 1 to 128 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return run_id
+
+
+def new_run_id() -> str:
+    """A fresh run id: sortable by time, unique by chance."""
+    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)

@@ -1,0 +1,24 @@
+"""A real MCP server for the tests (the SDK's own server class, over stdio): ``add``
+appends every call it receives to the file named by $COUNTER_LOG, so a test can see
+from the server's side which calls reached it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("counter")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers (and log the call)."""
+    with open(os.environ["COUNTER_LOG"], "a") as f:
+        f.write(json.dumps({"a": a, "b": b}) + "\n")
+    return a + b
+
+
+if __name__ == "__main__":
+    server.run("stdio")

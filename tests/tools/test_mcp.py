@@ -1,0 +1,132 @@
+"""MCP servers' tools under the Gate: real server processes over stdio; a denied call
+never reaches the server (the server's own log says so); a recorded call is served from
+the journal on resume, not sent again; a signed run's MCP calls verify offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remit import Agent, Remit, Runtime, one_of
+from remit.errors import DeniedError, ToolServerError
+from remit.tools.mcp import McpServer
+from remit.trust.provenance import verify_run
+
+pytestmark = pytest.mark.mcp
+
+HERE = Path(__file__).resolve().parent
+TIME = McpServer("time", command=[sys.executable, "-m", "mcp_server_time"])
+
+
+def counter(log: Path) -> McpServer:
+    return McpServer(
+        "calc",
+        command=[sys.executable, str(HERE / "mcp_counter.py")],
+        env={"COUNTER_LOG": str(log)},
+    )
+
+
+class Caller(Agent):
+    """Makes the calls in ``ctx.inputs["calls"]``; a denial is part of the result."""
+
+    async def execute(self, ctx: Any) -> Any:
+        out: list[Any] = []
+        for name, args in ctx.inputs["calls"]:
+            try:
+                out.append(await ctx.call(name, **args))
+            except DeniedError as e:
+                out.append(e.code)
+        return out
+
+
+def test_a_real_mcp_server_tool_is_called_through_the_gate(tmp_path: Path) -> None:
+    rt = Runtime(journal=tmp_path / "j.db", agent=Caller(), mcp=[TIME], durability="normal")
+    remit = Remit(tools={"time.get_current_time": {"timezone": one_of("UTC", "Europe/Paris")}})
+    calls = [["time.get_current_time", {"timezone": "UTC"}],
+             ["time.get_current_time", {"timezone": "Asia/Tokyo"}]]  # fmt: skip
+    run = rt.run("what time is it", remit=remit, inputs={"calls": calls}, run_id="r")
+    assert run.ok, run.error
+    now, denied = run.result
+    assert now["timezone"] == "UTC" and "datetime" in now
+    assert denied == "DENIED"
+    rows = [s for s in rt.store.steps("r") if s.kind == "tool"]
+    assert [(s.name, s.status) for s in rows] == [
+        ("time.get_current_time", "ok"),
+        ("time.get_current_time", "denied"),
+    ]
+    report = verify_run(rt.store, "r")
+    assert report.ok, report.failures
+    rt.close()
+
+
+def test_a_denied_call_never_reaches_the_server(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    rt = Runtime(journal=tmp_path / "j.db", agent=Caller(), mcp=[counter(log)],
+                 durability="normal")  # fmt: skip
+    remit = Remit(tools={"calc.add": {"a": one_of(1, 2)}})
+    calls = [["calc.add", {"a": 1, "b": 2}], ["calc.add", {"a": 9, "b": 9}]]
+    run = rt.run("add", remit=remit, inputs={"calls": calls}, run_id="r")
+    assert run.result == [{"result": 3}, "DENIED"]  # the SDK's server wraps a bare int
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [{"a": 1, "b": 2}]
+    rt.close()
+
+
+def test_a_recorded_call_is_not_sent_again_on_resume(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    crash = {"armed": True}
+
+    class CallThenCrash(Agent):
+        async def execute(self, ctx: Any) -> Any:
+            first = await ctx.call("calc.add", a=1, b=2)
+            if crash["armed"]:
+                crash["armed"] = False
+                raise KeyboardInterrupt  # the process dies after the call's result
+            return [first, await ctx.call("calc.add", a=2, b=2)]
+
+    remit = Remit(tools={"calc.add": {}})
+    rt = Runtime(journal=tmp_path / "j.db", agent=CallThenCrash(), mcp=[counter(log)],
+                 durability="normal")  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        rt.run("add", remit=remit, run_id="r")
+    rt.close()
+    rt = Runtime(journal=tmp_path / "j.db", agent=CallThenCrash(), mcp=[counter(log)],
+                 durability="normal")  # fmt: skip
+    run = rt.resume("r")
+    assert run.ok and run.result == [{"result": 3}, {"result": 4}]
+    # the server saw the first call once: the resume was served it from the journal
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [
+        {"a": 1, "b": 2},
+        {"a": 2, "b": 2},
+    ]
+    rt.close()
+
+
+def test_arguments_are_checked_against_the_servers_schema(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    rt = Runtime(journal=tmp_path / "j.db", agent=Caller(), mcp=[counter(log)],
+                 durability="normal")  # fmt: skip
+
+    class Bad(Agent):
+        async def execute(self, ctx: Any) -> Any:
+            try:
+                await ctx.call("calc.add", a="one", b=2)
+            except Exception as e:
+                return getattr(e, "code", type(e).__name__)
+
+    rt.agent = Bad()
+    run = rt.run("add", remit=Remit(tools={"calc.add": {}}), run_id="r")
+    assert run.result == "TOOL_ARGUMENTS"
+    assert not log.exists()
+    rt.close()
+
+
+def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
+    broken = McpServer("nope", command=[sys.executable, "-c", "raise SystemExit(3)"], timeout_s=5)
+    rt = Runtime(journal=tmp_path / "j.db", agent=Caller(), mcp=[broken], durability="normal")
+    with pytest.raises(ToolServerError, match="MCP server 'nope'"):
+        rt.run("x", remit=Remit(), inputs={"calls": []}, run_id="r")
+    rt.close()
