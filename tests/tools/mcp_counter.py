@@ -1,4 +1,5 @@
-"""A real MCP server for the tests (the SDK's own server class, over stdio): ``add``
+"""A real MCP server for the tests (the SDK's own server class, over stdio, or streamable
+HTTP on 127.0.0.1 with ``--http PORT``): ``add``
 appends every call it receives to the file named by $COUNTER_LOG, so a test can see
 from the server's side which calls reached it."""
 
@@ -21,4 +22,9 @@ def add(a: int, b: int) -> int:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    import sys
+
+    if sys.argv[1:2] == ["--http"]:  # streamable HTTP on 127.0.0.1:PORT
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run("stdio")

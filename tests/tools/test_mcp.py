@@ -105,6 +105,43 @@ def test_a_recorded_call_is_not_sent_again_on_resume(tmp_path: Path) -> None:
     rt.close()
 
 
+def test_a_streamable_http_server_on_localhost(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import time
+
+    log = tmp_path / "calls.log"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "mcp_counter.py"), "--http", str(port)],
+        env={**os.environ, "COUNTER_LOG": str(log)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:  # until the server listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        server = McpServer("calc", url=f"http://127.0.0.1:{port}/mcp")
+        rt = Runtime(journal=tmp_path / "j.db", agent=Caller(), mcp=[server],
+                     durability="normal")  # fmt: skip
+        calls = [["calc.add", {"a": 1, "b": 2}], ["calc.add", {"a": 5, "b": 5}]]
+        remit = Remit(tools={"calc.add": {"a": one_of(1, 2)}})
+        run = rt.run("add", remit=remit, inputs={"calls": calls}, run_id="r")
+        rt.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert run.result == [{"result": 3}, "DENIED"]
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [{"a": 1, "b": 2}]
+
+
 def test_arguments_are_checked_against_the_servers_schema(tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
     rt = Runtime(journal=tmp_path / "j.db", agent=Caller(), mcp=[counter(log)],
