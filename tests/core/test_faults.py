@@ -52,6 +52,9 @@ def test_where_a_fault_strikes() -> None:
     assert not f.matches("tool", "read_file", "t.0/1", "execute", "write the summary")
     assert not f.matches("tool", "fetch_a", "t.0/1", "execute", "read the data")
     assert not f.matches("model", "fetch_a", "t.0/1", "execute", "write the summary")
+    kill = Fault("process_kill", tool="calculator")  # at calls to it, not at a role
+    assert kill.matches("tool", "calculator", "t.0/1", "execute", "")
+    assert not kill.matches("role", "execute", "t.0/1", "execute", "")
     lost = Fault("message_lost")
     assert lost.matches("message", "result", "t.0/2", "", "")
     assert not lost.matches("tool", "fetch_a", "t.0/2", "execute", "")

@@ -105,6 +105,49 @@ def test_a_recorded_call_is_not_sent_again_on_resume(tmp_path: Path) -> None:
     rt.close()
 
 
+KILLED = """
+import sys
+from remit import Remit, Runtime
+from remit.core.faults import FaultPlan
+from remit.tools.mcp import McpServer
+from tests.tools.mcp_kill import AddThenMore
+
+journal, log, here = sys.argv[1:]
+server = McpServer("calc", command=[sys.executable, here + "/mcp_counter.py"],
+                   env={"COUNTER_LOG": log})
+plan = FaultPlan.from_dict({"fault": [{"type": "process_kill", "tool": "calculator"}]})
+rt = Runtime(journal=journal, agent=AddThenMore(), mcp=[server], faults=plan)
+rt.run("add", remit=Remit(tools={"calc.add": {}, "calculator": {}}), run_id="r")
+"""
+
+
+def test_kill_9_after_an_mcp_result_then_resume_the_server_sees_the_call_once(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+
+    log, journal = tmp_path / "calls.log", tmp_path / "j.db"
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED, str(journal), str(log), str(HERE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=HERE.parents[1],  # tests.tools.mcp_kill importable
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert child.returncode == -9, child.stderr  # SIGKILL, by the fault plan
+    assert len(log.read_text().splitlines()) == 1
+    from tests.tools.mcp_kill import AddThenMore
+
+    rt = Runtime(journal=journal, agent=AddThenMore(), mcp=[counter(log)])
+    run = rt.resume("r")
+    rt.close()
+    assert run.ok, run.error
+    assert run.result == [{"result": 3}, 4]
+    assert len(log.read_text().splitlines()) == 1  # served from the journal, not sent again
+
+
 def test_a_streamable_http_server_on_localhost(tmp_path: Path) -> None:
     import os
     import socket

@@ -115,9 +115,10 @@ class Fault:
         ``goal``: ``task`` matches either), role ``role``."""
         if point not in _POINTS[self.type]:
             return False
-        if point == "tool" and self.model is not None and self.tool is None:
+        # naming a tool (or a model) means: at calls to it, nowhere else
+        if self.tool is not None and self.model is None and point != "tool":
             return False
-        if point == "model" and self.tool is not None and self.model is None:
+        if self.model is not None and self.tool is None and point != "model":
             return False
         pattern = self.tool if point == "tool" else self.model if point == "model" else None
         if pattern is not None and not fnmatch.fnmatchcase(name, pattern):
