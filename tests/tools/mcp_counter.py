@@ -9,6 +9,7 @@ import json
 import os
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 
 server = MCPServer("counter")
 
@@ -18,6 +19,12 @@ def add(a: int, b: int) -> int:
     """Add two integers (and log the call)."""
     with open(os.environ["COUNTER_LOG"], "a") as f:
         f.write(json.dumps({"a": a, "b": b}) + "\n")
+    return a + b
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def peek(a: int, b: int) -> int:
+    """Add two integers, read-only (not logged): a pure call for the Gate."""
     return a + b
 
 
