@@ -210,3 +210,78 @@ def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ToolServerError, match="MCP server 'nope'"):
         rt.run("x", remit=Remit(), inputs={"calls": []}, run_id="r")
     rt.close()
+
+
+def test_a_resume_reconnects_to_the_servers_the_run_recorded(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    crash = {"armed": True}
+
+    class CallCrashCall(Agent):
+        async def execute(self, ctx: Any) -> Any:
+            first = await ctx.call("calc.add", a=1, b=1)
+            if crash["armed"]:
+                crash["armed"] = False
+                raise KeyboardInterrupt
+            return [first, await ctx.call("calc.add", a=3, b=3)]
+
+    # the log's path rides in the command line (env is not recorded: it may hold secrets)
+    server = McpServer(
+        "calc",
+        command=[sys.executable, str(HERE / "mcp_counter.py")],
+        env={"COUNTER_LOG": str(log)},
+    )
+    rt = Runtime(journal=tmp_path / "j.db", agent=CallCrashCall(), mcp=[server],
+                 durability="normal")  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        rt.run("add", remit=Remit(tools={"calc.add": {}}), run_id="r")
+    rt.close()
+    meta = json.loads(Runtime(journal=tmp_path / "j.db").store.get_run("r").meta or "{}")
+    assert meta["mcp"] == {
+        "calc": {"timeout": 30.0, "command": [sys.executable, str(HERE / "mcp_counter.py")]}
+    }
+    # no servers given: the resume starts the recorded ones (with COUNTER_LOG from here)
+    import os
+
+    os.environ["COUNTER_LOG"] = str(log)
+    try:
+        rt = Runtime(journal=tmp_path / "j.db", agent=CallCrashCall(), durability="normal")
+        run = rt.resume("r")
+        rt.close()
+    finally:
+        del os.environ["COUNTER_LOG"]
+    assert run.ok and run.result == [{"result": 2}, {"result": 6}]
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_remit_run_mcp_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from remit.cli import app
+
+    (tmp_path / "caller.py").write_text(
+        "from remit import Agent\n"
+        "class Caller(Agent):\n"
+        "    async def execute(self, ctx):\n"
+        "        return await ctx.call('time.get_current_time', timezone='UTC')\n"
+        "AGENT = Caller()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(
+        app,
+        ["run", "what time is it", "--agent", "caller:AGENT", "--tool", "time.get_current_time",
+         "--mcp", f"time={sys.executable} -m mcp_server_time", "-j", "j.db", "--run-id", "r",
+         "-q"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    shown = json.loads(CliRunner().invoke(app, ["show", "r", "-j", "j.db", "--json"]).output)
+    assert shown["run"]["result"]["timezone"] == "UTC"
+    bad = CliRunner().invoke(app, ["run", "x", "--agent", "caller:AGENT", "--mcp", "nonsense"])
+    assert bad.exit_code == 2 and "expected NAME=COMMAND or NAME=URL" in bad.output
+
+
+def test_module_examples() -> None:
+    import doctest
+
+    from remit.tools import mcp as mcp_module
+
+    assert doctest.testmod(mcp_module).failed == 0

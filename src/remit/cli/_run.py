@@ -32,6 +32,7 @@ from remit.jobs import JOBS
 from remit.journal import Durability
 from remit.models import load_model
 from remit.runtime._runtime import Run, Runtime, check_run_id, new_run_id
+from remit.tools.mcp import McpServer
 from remit.trace.tree import (
     format_seconds,
     format_spend,
@@ -258,6 +259,15 @@ def run(
             show_default=False,
         ),
     ] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp",
+            help="An MCP server whose tools the run may call as NAME.tool: NAME=COMMAND "
+            "(stdio) or NAME=URL (streamable HTTP); repeat for several (see docs/mcp.md).",
+            show_default=False,
+        ),
+    ] = None,
     routes: Annotated[
         Path | None,
         typer.Option(
@@ -284,11 +294,12 @@ def run(
         progress = Progress(remit)
         plan = load_fault_plan(faults) if faults is not None else None
         table = load_routes(routes) if routes is not None else None
+        servers = [McpServer.parse(m) for m in mcp or ()]
         rt = Runtime(journal=journal, agent=agent_ref, workspace=workspace,
                      concurrency=concurrency, durability=durable,
                      observer=progress.observe, model=load_model(model),
                      principal_key=load_principal_key(principal_key) if principal_key
-                     else None, routes=table, faults=plan)  # fmt: skip
+                     else None, routes=table, faults=plan, mcp=servers)  # fmt: skip
         progress.runtime = rt
         rt.on_approval = approval_hint(rid, journal)
         try:

@@ -195,6 +195,10 @@ class Runtime:
             meta["output_schema"] = dict(output_schema)
         if self.routes is not None:
             meta["routes"] = self.routes.to_dict()  # a resume routes the same way
+        if self.mcp:
+            # a resume reconnects to the same servers (their env is not recorded: it may
+            # hold secrets; pass the servers to the resuming Runtime to give it again)
+            meta["mcp"] = {m.name: m.to_dict() for m in self.mcp}
         model_spec = getattr(self.model, "spec", None)
         if isinstance(model_spec, str):
             # what remit.models.load_model needs to build the same model on resume
@@ -261,8 +265,20 @@ class Runtime:
 
     async def aresume(self, run_id: str) -> Run:
         """``resume`` for code that already has an event loop."""
-        async with self._servers():
+        servers = self.mcp or self._recorded_servers(run_id)
+        async with self._servers(servers):
             return await self._aresume(run_id)
+
+    def _recorded_servers(self, run_id: str) -> list[McpServer]:
+        """The MCP servers a run was started with, as its meta records them."""
+        try:
+            meta = json.loads(self.store.get_run(run_id).meta or "{}")
+        except (RemitError, ValueError):
+            return []  # the resume itself says what is wrong
+        table = meta.get("mcp") if isinstance(meta, dict) else None
+        if not isinstance(table, dict):
+            return []
+        return [McpServer.from_dict(str(n), d) for n, d in table.items() if isinstance(d, dict)]
 
     async def _aresume(self, run_id: str) -> Run:
         rec = self.store.get_run(run_id)
@@ -518,9 +534,9 @@ class Runtime:
         return self.agent
 
     @contextlib.asynccontextmanager
-    async def _servers(self) -> AsyncGenerator[None]:
+    async def _servers(self, servers: Sequence[McpServer] | None = None) -> AsyncGenerator[None]:
         """The MCP servers' sessions, held while a run (or resume) works."""
-        async with open_servers(self.mcp) as tools:
+        async with open_servers(self.mcp if servers is None else servers) as tools:
             self._mcp_tools = tools
             try:
                 yield

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,38 @@ class McpServer:
     @property
     def transport(self) -> str:
         return "stdio" if self.command else "http"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The server as :meth:`from_dict` reads it, without ``env`` (it may hold secrets)."""
+        out: dict[str, Any] = {"timeout": self.timeout_s}
+        if self.command:
+            out["command"] = list(self.command)
+        if self.url:
+            out["url"] = self.url
+        if self.cwd:
+            out["cwd"] = self.cwd
+        return out
+
+    @classmethod
+    def parse(cls, spec: str) -> McpServer:
+        """``NAME=COMMAND`` (a command line, started over stdio) or ``NAME=URL``
+        (streamable HTTP): the form of ``remit run --mcp``.
+
+        >>> McpServer.parse("time=python -m mcp_server_time").command
+        ('python', '-m', 'mcp_server_time')
+        >>> McpServer.parse("calc=http://127.0.0.1:8000/mcp").url
+        'http://127.0.0.1:8000/mcp'
+        """
+        name, sep, target = spec.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise InvalidInput(
+                f"--mcp {spec!r}: expected NAME=COMMAND or NAME=URL, such as "
+                "time='python -m mcp_server_time' or calc=http://127.0.0.1:8000/mcp"
+            )
+        target = target.strip()
+        if target.startswith(("http://", "https://")):
+            return cls(name.strip(), url=target)
+        return cls(name.strip(), command=tuple(shlex.split(target)))
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> McpServer:
