@@ -10,23 +10,30 @@ Gate step, and the Gate alone touches tools, models, the ledger and the journal.
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from remit.agents._agent import Agent, Context
 from remit.core.ledger import Ledger, Usage
-from remit.core.remit import Remit
 from remit.core.schemas import validate as validate_schema
-from remit.core.tasks import ChildResult, Plan, Status, Subtask, task_id
-from remit.engine._tree import child_remits, child_result, dep_results, narrow_for
+from remit.core.tasks import ChildResult, Plan, Status, Subtask
+from remit.engine._tree import (
+    cancel_subtree,
+    checked_plan,
+    child_remits,
+    child_result,
+    dep_results,
+    link_dependents,
+    make_child,
+    narrow_for,
+    replanned,
+)
+from remit.engine._turns import YIELD_AFTER_S, Turns
 from remit.errors import (
     Cancelled,
     ChildFailed,
     DeadlineExceeded,
-    DelegationError,
     EffectUncertain,
     JournalError,
     PlanError,
@@ -38,11 +45,6 @@ from remit.gate._node import Node
 
 #: hook called as (event, node) with event in "start", "plan", "done", "failed", "replayed"
 Observer = Callable[[str, Node], None]
-
-#: a worker that has not waited for this long lets the loop turn: a fan-out of plain
-#: functions never waits on its own, and signals, timers and the journal's commits
-#: would otherwise wait for the queue to drain
-YIELD_AFTER_S = 0.002
 
 
 class Engine:
@@ -75,9 +77,7 @@ class Engine:
         self._fatal: BaseException | None = None
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._turned = time.monotonic()
-        self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._releasing = False
+        self._turns = Turns()
 
     async def run(self, root: Node) -> Node:
         """Drive ``root`` to a final status; raises only for failures of the runtime itself
@@ -115,13 +115,13 @@ class Engine:
     # --- the worker loop ---------------------------------------------------------
 
     async def _worker(self) -> None:
-        queue = self._queue
+        queue, turns = self._queue, self._turns
         clock = time.monotonic
         while True:
             # checked before each task too: a worker woken by a turn must not run one
             # task of its own before the next turn if the others used the time up
-            if clock() - self._turned > YIELD_AFTER_S:
-                await self._turn()  # returns with a fresh time slice
+            if clock() - turns.turned > YIELD_AFTER_S:
+                await turns.wait()  # returns with a fresh time slice
             node = await queue.get()
             if node is None:
                 return
@@ -133,31 +133,6 @@ class Engine:
             except Exception as e:  # a bug in the engine: stop loudly, never hang
                 self._stop(e)
                 return
-
-    async def _turn(self) -> None:
-        """Park this worker until the loop has served everything that was waiting
-        (signals, timers, commits). Parked workers are let go one per loop turn, each
-        with a fresh time slice, so a CPU-bound fan-out turns the loop every
-        ``YIELD_AFTER_S`` and wakes one worker per turn, not all of them."""
-        fut = asyncio.get_running_loop().create_future()  # its own: cancelling one
-        self._parked.append(fut)  # parked worker must not cancel the others
-        if not self._releasing:
-            self._releasing = True
-            asyncio.get_running_loop().call_soon(self._release_one)
-        await fut
-
-    def _release_one(self) -> None:
-        parked = self._parked
-        while parked:
-            fut = parked.popleft()
-            if not fut.done():
-                self._turned = time.monotonic()
-                fut.set_result(None)
-                break
-        if parked:
-            asyncio.get_running_loop().call_soon(self._release_one)
-        else:
-            self._releasing = False
 
     def interrupt(self, error: BaseException) -> None:
         """Stop the run now (a signal, a lost lease): in-flight steps are cancelled and
@@ -244,13 +219,7 @@ class Engine:
         raw = self.agent.plan(ctx)
         if asyncio.iscoroutine(raw):
             raw = await raw
-        if isinstance(raw, Plan):
-            plan = raw.validate()
-        else:
-            plan = Plan.from_dict(raw, where=f"task {node.id} plan")
-        if node.remit.depth <= 0:
-            raise DelegationError(f"task {node.id} has no delegation depth left")
-        child_remits(node, plan)  # raises on any widening: nothing is spawned
+        plan = checked_plan(node, raw)
         node.plan = plan
         return plan.to_dict()
 
@@ -260,15 +229,10 @@ class Engine:
         by_key: dict[str, Node] = {}
         remits = child_remits(node, plan)
         for i, (sub, remit) in enumerate(zip(plan.subtasks, remits, strict=True)):
-            child = self._make_child(node, i, sub, remit)
+            child = make_child(self.ledger, node, i, sub, remit)
             children.append(child)
             by_key[sub.key] = child
-        for child, sub in zip(children, plan.subtasks, strict=True):
-            for dep in sub.deps:
-                d = by_key[dep]
-                if d.dependents is None:
-                    d.dependents = []
-                d.dependents.append(child)
+        link_dependents(children, by_key, plan)
         node.children = children
         node.by_key = by_key
         node.waiting_on = len(children)
@@ -292,30 +256,6 @@ class Engine:
                 break
             if child.status is Status.PENDING and child.waiting_on == 0:
                 self._make_ready(child)
-
-    def _make_child(
-        self, parent: Node, position: int, sub: Subtask, remit: Remit, attempt: int = 0
-    ) -> Node:
-        cid = task_id(parent.id, position, sub.goal, attempt)
-        deadline = parent.deadline
-        if remit.deadline is not None:
-            deadline = remit.deadline if deadline is None else min(deadline, remit.deadline)
-        child = Node(
-            cid,
-            sub.goal,
-            remit,
-            self.ledger.open(cid, remit.budget, parent.account),
-            parent=parent,
-            key=sub.key,
-            position=position,
-            inputs=sub.inputs,
-            output_schema=sub.output_schema,
-            deadline=deadline,
-            deps=sub.deps,
-            attempt=attempt,
-        )
-        child.waiting_on = len(sub.deps)
-        return child
 
     def _make_ready(self, node: Node) -> None:
         node.move(Status.READY)
@@ -381,34 +321,12 @@ class Engine:
         if node.cancelled and not isinstance(error, Cancelled):
             error = Cancelled(f"task {node.id} was cancelled ({error.message})")
         node.error = error
-        self._cancel_children(node)
+        cancel_subtree(node)
         node.move(Status.FAILED)
         node.warrant = node.agent_key = None
         self.gate.end(node, False, None, error)
         self._report("failed", node)
         self._on_final(node)
-
-    def _cancel_children(self, node: Node) -> None:
-        if node.timer is not None:
-            node.timer.cancel()
-            node.timer = None
-        loop = asyncio.get_running_loop()
-        stack = list(node.children or ())
-        while stack:
-            c = stack.pop()
-            if c.status in (Status.DONE, Status.FAILED, Status.CANCELLED):
-                continue
-            c.cancelled = True
-            if c.timer is not None:
-                c.timer.cancel()
-                c.timer = None
-            if c.status in (Status.PENDING, Status.READY):
-                c.status = Status.CANCELLED
-            elif c.scope is not None and not c.scope.expired():
-                # an expiring scope is already on its way out
-                with contextlib.suppress(RuntimeError):
-                    c.scope.reschedule(loop.time())
-            stack.extend(c.children or ())
 
     def _watchdog(self, node: Node) -> None:
         node.timer = None
@@ -538,7 +456,7 @@ class Engine:
             return
         if parent.status is not Status.WAITING:
             return
-        child = self._make_child(parent, failed.position, new, remit, attempt=1)
+        child = make_child(self.ledger, parent, failed.position, new, remit, attempt=1)
         child.dependents = failed.dependents
         child.waiting_on = 0  # its dependencies were done when the first attempt ran
         assert parent.children is not None
@@ -553,13 +471,7 @@ class Engine:
         raw = self.agent.replan(ctx, failed)
         if asyncio.iscoroutine(raw):
             raw = await raw
-        if raw is None:
-            return {"goal": sub.goal, "inputs": dict(sub.inputs)}
-        if isinstance(raw, Subtask):
-            return {"goal": raw.goal, "inputs": dict(raw.inputs)}
-        if isinstance(raw, Mapping) and isinstance(raw.get("goal"), str):  # pyright: ignore[reportUnknownMemberType]
-            return {"goal": raw["goal"], "inputs": dict(raw.get("inputs", sub.inputs))}  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
-        raise PlanError(f"replan of subtask {sub.key!r} returned {raw!r}; expected a Subtask")
+        return replanned(raw, sub)
 
     def _spawn_bg(self, coro: Any) -> None:
         t = asyncio.get_running_loop().create_task(self._guard(coro))

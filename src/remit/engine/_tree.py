@@ -7,15 +7,29 @@ aggregator sees of a child.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from remit.core.ledger import Ledger
 from remit.core.remit import Remit
-from remit.core.tasks import ChildResult, Plan, Status, Subtask
-from remit.errors import PlanError, RemitFormatError, WideningError
+from remit.core.tasks import ChildResult, Plan, Status, Subtask, task_id
+from remit.errors import DelegationError, PlanError, RemitFormatError, WideningError
 from remit.gate._node import Node
 
-__all__ = ["child_remits", "child_result", "dep_results", "narrow_for"]
+__all__ = [
+    "cancel_subtree",
+    "checked_plan",
+    "child_remits",
+    "child_result",
+    "dep_results",
+    "link_dependents",
+    "make_child",
+    "narrow_for",
+    "replanned",
+]
 
 
 def narrow_for(node: Node, sub: Subtask) -> Remit:
@@ -68,3 +82,89 @@ def child_result(c: Node) -> ChildResult:
         getattr(err, "message", str(err) if err else "cancelled"),
         getattr(err, "code", "CANCELLED"),
     )
+
+
+def cancel_subtree(node: Node) -> None:
+    """Cancel what runs below ``node``: pending children never start, running ones are
+    told to stop (their step's timeout scope fires now), timers are dropped."""
+    if node.timer is not None:
+        node.timer.cancel()
+        node.timer = None
+    loop = asyncio.get_running_loop()
+    stack = list(node.children or ())
+    while stack:
+        c = stack.pop()
+        if c.status in (Status.DONE, Status.FAILED, Status.CANCELLED):
+            continue
+        c.cancelled = True
+        if c.timer is not None:
+            c.timer.cancel()
+            c.timer = None
+        if c.status in (Status.PENDING, Status.READY):
+            c.status = Status.CANCELLED
+        elif c.scope is not None and not c.scope.expired():
+            # an expiring scope is already on its way out
+            with contextlib.suppress(RuntimeError):
+                c.scope.reschedule(loop.time())
+        stack.extend(c.children or ())
+
+
+def checked_plan(node: Node, raw: Any) -> Plan:
+    """A planner's answer as a valid plan ``node`` may delegate: every child's remit
+    narrows from ``node``'s (raises on any widening: nothing is spawned)."""
+    if isinstance(raw, Plan):
+        plan = raw.validate()
+    else:
+        plan = Plan.from_dict(raw, where=f"task {node.id} plan")
+    if node.remit.depth <= 0:
+        raise DelegationError(f"task {node.id} has no delegation depth left")
+    child_remits(node, plan)
+    return plan
+
+
+def link_dependents(children: list[Node], by_key: Mapping[str, Node], plan: Plan) -> None:
+    """Each child learns which of its siblings wait for it."""
+    for child, sub in zip(children, plan.subtasks, strict=True):
+        for dep in sub.deps:
+            d = by_key[dep]
+            if d.dependents is None:
+                d.dependents = []
+            d.dependents.append(child)
+
+
+def replanned(raw: Any, sub: Subtask) -> dict[str, Any]:
+    """A replan's answer as the failed subtask's new goal and inputs (None: the same)."""
+    if raw is None:
+        return {"goal": sub.goal, "inputs": dict(sub.inputs)}
+    if isinstance(raw, Subtask):
+        return {"goal": raw.goal, "inputs": dict(raw.inputs)}
+    if isinstance(raw, Mapping) and isinstance(raw.get("goal"), str):  # pyright: ignore[reportUnknownMemberType]
+        return {"goal": raw["goal"], "inputs": dict(raw.get("inputs", sub.inputs))}  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+    raise PlanError(f"replan of subtask {sub.key!r} returned {raw!r}; expected a Subtask")
+
+
+def make_child(
+    ledger: Ledger, parent: Node, position: int, sub: Subtask, remit: Remit, attempt: int = 0
+) -> Node:
+    """The child task of ``parent`` at ``position``: its own account under the parent's,
+    the earlier of the two deadlines, waiting on its dependencies."""
+    cid = task_id(parent.id, position, sub.goal, attempt)
+    deadline = parent.deadline
+    if remit.deadline is not None:
+        deadline = remit.deadline if deadline is None else min(deadline, remit.deadline)
+    child = Node(
+        cid,
+        sub.goal,
+        remit,
+        ledger.open(cid, remit.budget, parent.account),
+        parent=parent,
+        key=sub.key,
+        position=position,
+        inputs=sub.inputs,
+        output_schema=sub.output_schema,
+        deadline=deadline,
+        deps=sub.deps,
+        attempt=attempt,
+    )
+    child.waiting_on = len(sub.deps)
+    return child
