@@ -139,6 +139,17 @@ class Routes:
             out |= {r.target} if r.target == capability else self.leaves(r.target)
         return out
 
+    def check_models(self, have: Container[str]) -> None:
+        """Refuse routes for the capability ``model`` to a model not in ``have`` (names)."""
+        if "model" not in self._edges:
+            return
+        missing = sorted(m for m in self.leaves("model") if m not in have)
+        if missing:
+            raise RoutesError(
+                f"routes.model names model(s) this runtime does not have: "
+                f"{', '.join(missing)}; pass them as Runtime(models=[...])"
+            )
+
     def cheapest(
         self,
         capability: str,

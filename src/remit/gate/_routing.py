@@ -27,7 +27,7 @@ from typing import Any
 
 from remit.core.ledger import ZERO, Usage
 from remit.core.remit import Decision
-from remit.core.routes import Routes, RoutesError
+from remit.core.routes import Routes
 from remit.errors import NoRouteLeft, RemitError
 from remit.errors import from_dict as error_from_dict
 from remit.gate._execute import Execution
@@ -56,14 +56,8 @@ class Routing(Execution):
         last recorded state of each alternative (a resume routes as the run would have)."""
         self.routes = routes if routes else None
         self.health = {}
-        if self.routes is not None and "model" in self.routes:
-            missing = sorted(self.routes.leaves("model") - set(self.models))
-            if missing:
-                raise RoutesError(
-                    f"routes.model names model(s) this runtime does not have: "
-                    f"{', '.join(missing)}; pass them as Runtime(models=[...]) (it has: "
-                    f"{', '.join(sorted(self.models)) or 'none'})"
-                )
+        if self.routes is not None:
+            self.routes.check_models(self.models)
         self._breaker = (threshold, cooldown_s)
         if not self.routes:
             return

@@ -37,6 +37,7 @@ class Run:
         return self.status == "done"
 
 
+#: what a run id may be: it names a key file and appears in commands people type
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 

@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import signal
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
@@ -25,16 +23,14 @@ from remit.agents._agent import Agent
 from remit.core.faults import FaultPlan
 from remit.core.ledger import Ledger, Usage
 from remit.core.remit import Remit
-from remit.core.routes import Routes, RoutesError
+from remit.core.routes import Routes
 from remit.core.tasks import ROOT, Status, task_id
 from remit.engine._engine import Engine, Observer
 from remit.errors import (
     AgentNotFound,
     JournalError,
     RemitError,
-    RunInterrupted,
     RunNotFound,
-    UnknownToolError,
 )
 from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
 from remit.gate._faults import FaultyJournal
@@ -46,6 +42,8 @@ from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
 from remit.runtime._refs import agent_ref, load_agent
 from remit.runtime._run import Run, check_run_id, new_run_id
+from remit.runtime._signals import stop_on_signals
+from remit.runtime._tools import check_tools, recorded_servers
 from remit.tools import Tool, ToolRegistry, calculator, files
 from remit.tools.mcp import McpServer, open_servers
 from remit.trust.provenance import KeyFiles, RunKeys, Signer
@@ -124,15 +122,8 @@ class Runtime:
         #: MCP servers whose tools the runs may call (``server.tool``), see remit.tools.mcp
         self.mcp = list(mcp)
         self._mcp_tools: Sequence[Tool] = ()
-        if self.routes is not None and "model" in self.routes:
-            # refused here, before a run is recorded: a route to a model nobody has
-            have = {m.name for m in self.models} | ({model.name} if model is not None else set())
-            missing = sorted(self.routes.leaves("model") - have)
-            if missing:
-                raise RoutesError(
-                    f"routes.model names model(s) this runtime does not have: "
-                    f"{', '.join(missing)}; pass them as Runtime(models=[...])"
-                )
+        if self.routes is not None:  # refused here, before a run is recorded
+            self.routes.check_models({m.name for m in [*self.models, *([model] if model else [])]})
         self._signals = False
 
     @property
@@ -188,7 +179,7 @@ class Runtime:
         """``arun`` with the MCP servers' tools in hand."""
         agent = self._need_agent()
         tools = self._registry(agent, self.workspace)
-        self._check_tools(remit, tools)
+        check_tools(remit, tools)
         rid = check_run_id(run_id) if run_id is not None else new_run_id()
         meta: dict[str, Any] = {"workspace": str(self.workspace), "concurrency": self.concurrency}
         if output_schema is not None:
@@ -265,20 +256,9 @@ class Runtime:
 
     async def aresume(self, run_id: str) -> Run:
         """``resume`` for code that already has an event loop."""
-        servers = self.mcp or self._recorded_servers(run_id)
+        servers = self.mcp or recorded_servers(self.store, run_id)
         async with self._servers(servers):
             return await self._aresume(run_id)
-
-    def _recorded_servers(self, run_id: str) -> list[McpServer]:
-        """The MCP servers a run was started with, as its meta records them."""
-        try:
-            meta = json.loads(self.store.get_run(run_id).meta or "{}")
-        except (RemitError, ValueError):
-            return []  # the resume itself says what is wrong
-        table = meta.get("mcp") if isinstance(meta, dict) else None
-        if not isinstance(table, dict):
-            return []
-        return [McpServer.from_dict(str(n), d) for n, d in table.items() if isinstance(d, dict)]
 
     async def _aresume(self, run_id: str) -> Run:
         rec = self.store.get_run(run_id)
@@ -438,7 +418,7 @@ class Runtime:
 
         lease.start_heartbeat(lost)
         try:
-            with self._signal_handlers(loop, engine, run_id):
+            with stop_on_signals(loop, engine, run_id, active=self._signals):
                 await engine.run(root)
         finally:
             lease.stop_heartbeat()
@@ -484,40 +464,6 @@ class Runtime:
         finally:
             self._signals = False
 
-    @contextlib.contextmanager
-    def _signal_handlers(
-        self, loop: asyncio.AbstractEventLoop, engine: Engine, run_id: str
-    ) -> Generator[None]:
-        if not self._signals:
-            yield
-            return
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-        def stop(sig: signal.Signals) -> None:
-            engine.interrupt(
-                RunInterrupted(
-                    f"run {run_id} stopped on {sig.name}; finished steps are in the journal",
-                    run_id=run_id,
-                    signal_name=sig.name,
-                )
-            )
-
-        installed: list[signal.Signals] = []
-        try:
-            for sig in previous:
-                try:
-                    loop.add_signal_handler(sig, stop, sig)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    continue  # not available here (another platform, a nested loop)
-                installed.append(sig)
-            yield
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-                handler = previous[sig]
-                if handler is not None:
-                    signal.signal(sig, handler)
-
     def _finished(self, rec: RunRecord) -> Run:
         result = json.loads(rec.result) if rec.result else None
         error = json.loads(rec.error) if rec.error else None
@@ -548,26 +494,3 @@ class Runtime:
         # read_file; the runtime's extra tools have the last word
         tools = [*files(workspace), calculator, *agent.tools, *self._mcp_tools, *self.extra_tools]
         return ToolRegistry({t.name: t for t in tools}.values())
-
-    @staticmethod
-    def _check_tools(remit: Remit, tools: ToolRegistry) -> None:
-        for name, grant in remit.tools.items():
-            if name not in tools:
-                raise UnknownToolError(
-                    f"the remit grants tool {name!r}, but no tool of that name is registered "
-                    f"(known: {', '.join(tools.names())}); register it or fix the remit"
-                )
-            have = tools.get(name).arg_names
-            named = set(grant.args).union(*(r.args for layer in grant.layers for r in layer))
-            for arg in sorted(named):
-                # a nested path (items[].id, options.mode) is checked by its first name
-                root = re.split(r"[.\[]", arg, maxsplit=1)[0]
-                if root not in have:
-                    raise UnknownToolError(
-                        f"the remit constrains argument {arg!r} of tool {name!r}, which has "
-                        f"no such argument (its arguments: {', '.join(sorted(have)) or 'none'});"
-                        " fix the remit"
-                    )
-
-
-#: what a run id may be: it names a key file and appears in commands people type
