@@ -506,7 +506,7 @@ def test_module_examples_run() -> None:
         result = doctest.testmod(module)
         assert result.failed == 0, (module.__name__, result)
         attempted += result.attempted
-    assert attempted == 20
+    assert attempted == 21
 
 
 # --- properties -----------------------------------------------------------------------------

@@ -279,6 +279,52 @@ def test_remit_run_mcp_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert bad.exit_code == 2 and "expected NAME=COMMAND or NAME=URL" in bad.output
 
 
+def test_a_remit_file_declares_its_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from remit.cli import app
+
+    # the server's log path reaches it only through the file's env table
+    log = tmp_path / "calls.log"
+    (tmp_path / "remit.toml").write_text(
+        '[tools."calc.add"]\na = { between = [0, 9] }\n'
+        "[mcp.calc]\n"
+        f"command = {json.dumps([sys.executable, str(HERE / 'mcp_counter.py')])}\n"
+        f"env = {{ COUNTER_LOG = {json.dumps(str(log))} }}\n"
+        "timeout = 20\n"
+    )
+    (tmp_path / "adder.py").write_text(
+        "from remit import Agent\n"
+        "from remit.errors import DeniedError\n"
+        "class Adder(Agent):\n"
+        "    async def execute(self, ctx):\n"
+        "        ok = await ctx.call('calc.add', a=2, b=3)\n"
+        "        try:\n"
+        "            await ctx.call('calc.add', a=20, b=3)\n"
+        "        except DeniedError as e:\n"
+        "            return [ok, e.code]\n"
+        "AGENT = Adder()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(
+        app, ["run", "add", "--agent", "adder:AGENT", "--remit", "remit.toml", "-j", "j.db",
+              "--run-id", "r", "-q"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    shown = json.loads(CliRunner().invoke(app, ["show", "r", "-j", "j.db", "--json"]).output)
+    assert shown["run"]["result"] == [{"result": 5}, "DENIED"]
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [{"a": 2, "b": 3}]
+    # --mcp NAME=... replaces the file's server of that name
+    r = CliRunner().invoke(
+        app, ["run", "add", "--agent", "adder:AGENT", "--remit", "remit.toml", "-j", "j.db",
+              "--mcp", "calc=http://127.0.0.1:9/mcp", "-q"],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "MCP server 'calc' (http://127.0.0.1:9/mcp)" in r.output
+    (tmp_path / "bad.toml").write_text("[mcp.calc]\ncommand = 'x'\nport = 1\n")
+    r = CliRunner().invoke(app, ["run", "x", "--agent", "adder:AGENT", "--remit", "bad.toml"])
+    assert r.exit_code == 2 and "bad.toml: mcp.calc.port: unknown field" in r.output
+
+
 def test_module_examples() -> None:
     import doctest
 

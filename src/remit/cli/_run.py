@@ -26,7 +26,7 @@ from remit.cli._common import (
 )
 from remit.cli._failures import load_fault_plan, load_routes
 from remit.cli._progress import Progress, drive
-from remit.core.remit import Remit, resolve_deadline
+from remit.core.remit import Remit, RemitFile, resolve_deadline
 from remit.errors import RemitError
 from remit.jobs import JOBS
 from remit.journal import Durability
@@ -97,8 +97,9 @@ def _what_to_run(
     inputs: str | None,
     workspace: Path,
     build: Callable[[Remit | None], Remit],
-) -> tuple[str, str, dict[str, Any], Remit]:
-    """The agent reference, goal, inputs and remit of a ``run``; exits 2 on bad input."""
+) -> tuple[str, str, dict[str, Any], Remit, list[McpServer]]:
+    """The agent reference, goal, inputs, remit and the remit file's MCP servers of a
+    ``run``; exits 2 on bad input."""
     if job is not None and agent is not None:
         die("[INVALID_INPUT] pass either --job or --agent, not both")
     if job is None and agent is None:
@@ -123,9 +124,19 @@ def _what_to_run(
         all_inputs, agent_ref = user_inputs, agent
         if not goal:
             die('[INVALID_INPUT] a goal is required with --agent: remit run "GOAL" ...')
+    servers: list[McpServer] = []
     if remit_file is not None:
-        base = Remit.load(remit_file)
-    return agent_ref, goal, all_inputs, build(base)
+        declared = RemitFile.load(remit_file)
+        base, servers = declared.remit, McpServer.declared(declared)
+    return agent_ref, goal, all_inputs, build(base), servers
+
+
+def _merge_servers(declared: list[McpServer], given: list[McpServer]) -> list[McpServer]:
+    """The remit file's servers, with those given by ``--mcp`` replacing any of the
+    same name (a flag overrides the file, as for the remit's fields)."""
+    named = {s.name: s for s in declared}
+    named.update((s.name, s) for s in given)
+    return list(named.values())
 
 
 def _result_summary(result: Any, limit: int = 300) -> str:
@@ -285,7 +296,7 @@ def run(
     durable: Durability = "full" if durability == "full" else "normal"
     with user_errors():
         rid = check_run_id(run_id) if run_id else new_run_id()  # before a model loads
-        agent_ref, goal, all_inputs, remit = _what_to_run(
+        agent_ref, goal, all_inputs, remit, servers = _what_to_run(
             goal, job, agent, remit_file, inputs, workspace,
             build=lambda base: build_remit(base, tools=tool, calls=calls, cost_usd=cost_usd,
                                            tokens=tokens, deadline=deadline, depth=depth),
@@ -294,7 +305,7 @@ def run(
         progress = Progress(remit)
         plan = load_fault_plan(faults) if faults is not None else None
         table = load_routes(routes) if routes is not None else None
-        servers = [McpServer.parse(m) for m in mcp or ()]
+        servers = _merge_servers(servers, [McpServer.parse(m) for m in mcp or ()])
         rt = Runtime(journal=journal, agent=agent_ref, workspace=workspace,
                      concurrency=concurrency, durability=durable,
                      observer=progress.observe, model=load_model(model),
@@ -330,6 +341,16 @@ def resume(
             show_default=False,
         ),
     ] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp",
+            help="Give an MCP server again, as NAME=COMMAND or NAME=URL (by default the "
+            "run's recorded servers are started, without the environment a remit file "
+            "gave them: it is never recorded).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Carry an interrupted run to its end; recorded steps are served, not redone."""
     with user_errors():
@@ -348,7 +369,7 @@ def resume(
         progress = Progress(remit)
         # the model the run was started with (recorded in its meta by the Runtime)
         rt = Runtime(journal=store, observer=progress.observe, model=_recorded_model(rec.meta),
-                     faults=plan)  # fmt: skip
+                     faults=plan, mcp=[McpServer.parse(m) for m in mcp or ()])  # fmt: skip
         progress.runtime = rt
         rt.on_approval = approval_hint(run_id, journal)
         already = rec.status != "running"

@@ -22,6 +22,8 @@ import contextlib
 import json
 import os
 import shlex
+import subprocess
+import sys
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ from typing import Any
 import jsonschema
 
 from remit.core.ledger import Usage
+from remit.core.remit import RemitFile
 from remit.errors import (
     InvalidInput,
     RemitError,
@@ -100,12 +103,22 @@ class McpServer:
         return cls(name.strip(), command=tuple(shlex.split(target)))
 
     @classmethod
+    def declared(cls, file: RemitFile) -> list[McpServer]:
+        """The servers a remit file declares under ``[mcp.<name>]``.
+
+        >>> f = RemitFile.from_dict({"mcp": {"time": {"command": "python -m mcp_server_time"}}})
+        >>> McpServer.declared(f)[0].command
+        ('python', '-m', 'mcp_server_time')
+        """
+        return [cls.from_dict(name, table) for name, table in file.mcp.items()]
+
+    @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> McpServer:
         """From a remit file's ``[mcp.<name>]`` table: ``command`` (a list or a string),
         ``url``, ``env``, ``timeout``, ``cwd``."""
         command = data.get("command", ())
         if isinstance(command, str):
-            command = command.split()
+            command = shlex.split(command)
         return cls(
             name,
             tuple(str(c) for c in command),  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
@@ -213,14 +226,22 @@ async def open_servers(servers: Sequence[McpServer]) -> AsyncGenerator[list[McpT
         raise ToolServerError(
             f"MCP servers need the mcp package: pip install 'remit[mcp]' ({e})"
         ) from None
+    reaching: list[str] = []  # the server being connected to, until all are
     try:
         async with _sessions(servers, ClientSession, StdioServerParameters, stdio_client,
-                             streamable_http_client) as tools:  # fmt: skip
+                             streamable_http_client, reaching) as tools:  # fmt: skip
             yield tools
     except BaseExceptionGroup as group:
         # the SDK's task groups wrap what happened (a run's own error, an interrupt):
-        # let it out as itself
-        raise _first(group) from None
+        # let it out as itself, or, while connecting, as the server that failed
+        first = _first(group)
+        if reaching and not isinstance(first, KeyboardInterrupt | RemitError):
+            raise _unreachable(reaching[-1], first) from None
+        raise first from None
+
+
+def _unreachable(where: str, e: BaseException) -> ToolServerError:
+    return ToolServerError(f"{where} could not be reached: {type(e).__name__}: {e}")
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -239,14 +260,33 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaves[0] if leaves else group
 
 
+def _errlog() -> Any:
+    """Where a stdio server's stderr goes: ours, or the process's own when ours is not a
+    file (a captured stream, as under click's CliRunner or a notebook)."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.fileno()
+                return stream
+        except (OSError, ValueError, AttributeError):
+            continue
+    return subprocess.DEVNULL
+
+
 @contextlib.asynccontextmanager
 async def _sessions(
-    servers: Sequence[McpServer], session_cls: Any, params_cls: Any, stdio: Any, http: Any
+    servers: Sequence[McpServer],
+    session_cls: Any,
+    params_cls: Any,
+    stdio: Any,
+    http: Any,
+    reaching: list[str],
 ) -> AsyncGenerator[list[McpTool]]:
     tools: list[McpTool] = []
     async with contextlib.AsyncExitStack() as stack:
         for server in servers:
-            where = server.url or " ".join(server.command)
+            where = f"MCP server {server.name!r} ({server.url or ' '.join(server.command)})"
+            reaching.append(where)
             try:
                 if server.command:
                     params = params_cls(
@@ -255,7 +295,7 @@ async def _sessions(
                         env={**os.environ, **server.env},
                         cwd=server.cwd,
                     )
-                    read, write = await stack.enter_async_context(stdio(params))
+                    read, write = await stack.enter_async_context(stdio(params, _errlog()))
                 else:
                     assert server.url is not None
                     streams = await stack.enter_async_context(http(server.url))
@@ -264,9 +304,7 @@ async def _sessions(
                 await session.initialize()
                 listed = await session.list_tools()
             except Exception as e:
-                raise ToolServerError(
-                    f"MCP server {server.name!r} ({where}) could not be reached: "
-                    f"{type(e).__name__}: {e}"
-                ) from None
+                raise _unreachable(where, e) from None
             tools.extend(McpTool(server, spec, session) for spec in listed.tools)
+        reaching.clear()
         yield tools

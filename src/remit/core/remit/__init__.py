@@ -70,9 +70,10 @@ from remit.core.remit._deadline import DeadlineSpec as DeadlineSpec
 from remit.core.remit._deadline import resolve_deadline
 from remit.core.remit._decision import Decision, DecisionCode
 from remit.core.remit._fields import ToolSpec as ToolSpec
+from remit.core.remit._file import RemitFile
 from remit.core.remit._remit import Remit
 
-__all__ = ["Budget", "Decision", "DecisionCode", "Remit", "resolve_deadline"]
+__all__ = ["Budget", "Decision", "DecisionCode", "Remit", "RemitFile", "resolve_deadline"]
 
 #: its name here from before this module was a package (tests read it)
 _iso = _format.iso

@@ -8,7 +8,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -223,6 +222,36 @@ class Remit:
                 "cannot delegate: this remit has no delegation depth left (depth 0); "
                 "execute the task directly"
             )
+        return self._narrowed(tools, budget, deadline, depth, self.depth - 1, now)
+
+    def restrict(
+        self,
+        *,
+        tools: Mapping[str, ToolSpec] | None = None,
+        budget: Budget | Mapping[str, Any] | None = None,
+        deadline: DeadlineSpec = None,
+        depth: int | None = None,
+        now: float | None = None,
+    ) -> Remit:
+        """This remit for the same task, made narrower: what a caller who hands the whole
+        task on (an MCP client of ``remit mcp serve``, say) may ask for. As
+        :meth:`narrow`, except that it is not a delegation: ``depth`` may stay as it is
+        (None keeps it) and a remit of depth 0 can be restricted.
+
+        >>> Remit(tools={"a": {}, "b": {}}, depth=1).restrict(tools={"a": {}}).depth
+        1
+        """
+        return self._narrowed(tools, budget, deadline, depth, self.depth, now)
+
+    def _narrowed(
+        self,
+        tools: Mapping[str, ToolSpec] | None,
+        budget: Budget | Mapping[str, Any] | None,
+        deadline: DeadlineSpec,
+        depth: int | None,
+        max_depth: int,
+        now: float | None,
+    ) -> Remit:
         grants = self.tools
         if tools is not None:
             child = as_grants(tools, "tools")
@@ -249,7 +278,7 @@ class Remit:
                     f"child asks for {iso(wanted)}, parent ends at {iso(self.deadline)}",
                 )
             child_deadline = wanted
-        child_depth = self.depth - 1
+        child_depth = max_depth
         if depth is not None:
             wanted_depth = as_depth(depth, "depth")
             if wanted_depth > child_depth:
@@ -349,21 +378,14 @@ class Remit:
 
     @classmethod
     def load(cls, path: str | PathLike[str], *, now: float | None = None) -> Remit:
-        """Read a ``.toml`` or ``.json`` remit file; errors are prefixed with the path."""
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix not in (".toml", ".json"):
-            raise RemitFormatError(f"{p}: expected a .toml or .json remit file")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise RemitFormatError(f"{p}: cannot read: {e}") from e
-        try:
-            if suffix == ".toml":
-                return cls.from_toml(text, now=now)
-            return cls.from_json(text, now=now)
-        except RemitFormatError as e:
-            raise RemitFormatError(f"{p}: {e.message}") from None
+        """Read a ``.toml`` or ``.json`` remit file; errors are prefixed with the path.
+
+        A file may also declare MCP servers (``[mcp.<name>]``): they are not part of the
+        remit, so this leaves them out; :class:`~remit.core.remit.RemitFile` reads both.
+        """
+        from remit.core.remit._file import RemitFile  # the file module builds on this one
+
+        return RemitFile.load(path, now=now).remit
 
     def __repr__(self) -> str:
         tools = {
