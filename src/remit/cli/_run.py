@@ -127,7 +127,7 @@ def _what_to_run(
     servers: list[McpServer] = []
     if remit_file is not None:
         declared = RemitFile.load(remit_file)
-        base, servers = declared.remit, McpServer.declared(declared)
+        base, servers = declared.remit, McpServer.from_tables(declared.mcp)
     return agent_ref, goal, all_inputs, build(base), servers
 
 

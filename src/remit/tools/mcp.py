@@ -31,7 +31,6 @@ from typing import Any
 import jsonschema
 
 from remit.core.ledger import Usage
-from remit.core.remit import RemitFile
 from remit.errors import (
     InvalidInput,
     RemitError,
@@ -103,14 +102,13 @@ class McpServer:
         return cls(name.strip(), command=tuple(shlex.split(target)))
 
     @classmethod
-    def declared(cls, file: RemitFile) -> list[McpServer]:
-        """The servers a remit file declares under ``[mcp.<name>]``.
+    def from_tables(cls, tables: Mapping[str, Mapping[str, Any]]) -> list[McpServer]:
+        """The servers of a remit file's ``mcp`` section (``RemitFile.mcp``).
 
-        >>> f = RemitFile.from_dict({"mcp": {"time": {"command": "python -m mcp_server_time"}}})
-        >>> McpServer.declared(f)[0].command
+        >>> McpServer.from_tables({"time": {"command": "python -m mcp_server_time"}})[0].command
         ('python', '-m', 'mcp_server_time')
         """
-        return [cls.from_dict(name, table) for name, table in file.mcp.items()]
+        return [cls.from_dict(name, table) for name, table in tables.items()]
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> McpServer:
