@@ -5,6 +5,7 @@
     remit resume RUN_ID                            # after a crash or kill -9
     remit runs                                     # the runs in ./remit.db
     remit show RUN_ID [--json] [--all]             # the task tree of a run
+    remit mcp serve --remit FILE                   # remit as an MCP server (stdio)
 
 Exit codes: 0 the run is done, 1 the run failed, 2 bad input (a malformed remit file,
 an unknown tool or agent, bad flags, an unknown run id, a corrupt journal, a run another
@@ -13,8 +14,9 @@ resolve``), 130 interrupted by SIGINT and 143 by SIGTERM (resume the run). Error
 one line naming what was wrong and where.
 
 One module per command group (``_run``: run and resume; ``_approvals``: approve, deny,
-resolve; ``_show``: runs and show; ``_verify``: verify and keys), each thin: the tree
-and its rendering live in :mod:`remit.trace.tree`.
+resolve; ``_show``: runs and show; ``_verify``: verify and keys; ``_mcp``: mcp serve),
+each thin: the tree and its rendering live in :mod:`remit.trace.tree`, the MCP server in
+:mod:`remit.serve.mcp`.
 """
 
 # each module registers its commands as it is imported: this order is `remit --help`'s
@@ -25,6 +27,9 @@ from remit.cli import _approvals  # noqa: F401  # pyright: ignore[reportUnusedIm
 
 # isort: split
 from remit.cli import _show, _verify  # noqa: F401  # pyright: ignore[reportUnusedImport]
+
+# isort: split
+from remit.cli import _mcp  # noqa: F401  # pyright: ignore[reportUnusedImport]
 from remit.cli._common import app
 from remit.cli._run import build_remit
 
