@@ -745,3 +745,17 @@ def test_json_and_toml_round_trips_are_exact_for_any_remit(r: Remit) -> None:
 def test_timezone_offsets_are_honoured() -> None:
     tz = timezone(timedelta(hours=-5))
     assert Remit(deadline=datetime(2030, 1, 1, tzinfo=tz)).deadline == 1_893_456_000.0 + 5 * 3600
+
+
+def test_restrict_narrows_the_same_task_without_spending_a_level() -> None:
+    parent = Remit(tools={"a": {"x": max_len(5)}, "b": {}}, budget=Budget(calls=10), depth=1)
+    same = parent.restrict(tools={"a": {}}, budget={"calls": 4})
+    assert sorted(same.tools) == ["a"] and same.budget.calls == 4 and same.depth == 1
+    assert not same.allows("a", {"x": "toolong"})  # the parent's constraint still holds
+    assert Remit(tools={"a": {}}, depth=0).restrict(tools={"a": {}}).depth == 0
+    with pytest.raises(WideningError) as e:
+        parent.restrict(depth=2)
+    assert e.value.dimension == "depth"
+    with pytest.raises(WideningError) as e:
+        parent.restrict(budget={"calls": 11})
+    assert e.value.dimension == "budget.calls"
