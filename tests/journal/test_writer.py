@@ -327,3 +327,58 @@ def test_a_busy_loop_commits_on_its_own_thread_every_few_milliseconds(
     asyncio.run(main())
     assert len(rows_on_disk(journal_path)) == 400
     assert len(lags) >= 15, "nothing reached the disk while the loop computed"
+
+
+def test_a_loop_that_waits_on_io_lets_a_batch_grow_while_nobody_waits(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    """A call every millisecond, the loop idle in between (a tool server's answers):
+    records are committed a batch per few calls, not a commit per call, and each within
+    about ``IDLE_BATCH_S`` + a commit."""
+    from remit.journal._writer import IDLE_BATCH_S
+
+    counting = CountingStore(store)
+    lags: list[float] = []
+
+    async def main() -> None:
+        w = JournalWriter(counting)  # type: ignore[arg-type]
+        queued_at: dict[int, float] = {}
+        for i in range(200):
+            queued_at[i] = time.perf_counter()
+            w.add(rec(i))
+            await asyncio.sleep(0.001)
+            on_disk = len(rows_on_disk(journal_path))
+            if on_disk:
+                lags.append(time.perf_counter() - queued_at[on_disk - 1])
+        await w.durable()
+        w.close()
+
+    asyncio.run(main())
+    assert sum(counting.writes) == 200 and len(rows_on_disk(journal_path)) == 200
+    assert len(counting.writes) <= 200 / 3, counting.writes  # ~1 per IDLE_BATCH_S
+    assert max(lags) < IDLE_BATCH_S + 0.1, max(lags)
+
+
+def test_a_waiter_gets_its_commit_at_once_from_a_quiet_loop(
+    store: SQLiteJournal, journal_path: Path
+) -> None:
+    """An effect's write-ahead (``durable()``) does not wait for a quiet loop's batch to
+    grow: its commit starts at once."""
+    waits: list[float] = []
+
+    async def main() -> None:
+        w = JournalWriter(store)
+        for i in range(20):
+            w.add(rec(i))
+            await asyncio.sleep(0)  # a loop turn: the batch is left to grow
+            t0 = time.perf_counter()
+            await w.durable()
+            waits.append(time.perf_counter() - t0)
+            assert len(rows_on_disk(journal_path)) == i + 1
+            await asyncio.sleep(0.002)
+        w.close()
+
+    asyncio.run(main())
+    # a commit of one row (durability normal) takes well under a millisecond; waiting
+    # for the batch to grow would take IDLE_BATCH_S (5 ms) every time
+    assert sorted(waits)[len(waits) // 2] < 0.004, waits

@@ -46,6 +46,11 @@ Waiter = asyncio.Future[None] | Callable[[], None]
 FLUSH_AFTER_S = 0.01
 #: ... or once this many records are queued
 FLUSH_RECORDS = 4096
+#: how long a batch may grow while the loop idles and nobody waits for the disk: a loop
+#: that waits on I/O (a tool server's answers, a model's) turns once per answer, and a
+#: commit per answer costs more than many calls' worth of work. Half of
+#: ``FLUSH_AFTER_S``, so that such a batch is never taken for one nobody started
+IDLE_BATCH_S = FLUSH_AFTER_S / 2
 #: the loop is busy when its thread computed for more than this share of the time since
 #: the last look; a commit in flight on the helper thread is starved of the GIL when it
 #: stays pending that long while the loop is busy (then batches are committed on the
@@ -70,6 +75,8 @@ class JournalWriter:
         self._durable = 0  # records known to be on disk
         self._waiters: list[tuple[int, Waiter]] = []
         self._kicked = False
+        #: a quiet loop's batch is growing (see IDLE_BATCH_S); a waiter starts it
+        self._idle_wait = False
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
@@ -112,6 +119,7 @@ class JournalWriter:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._queued, fut))
+        self._hurry()
         await fut
 
     def when_durable(self, callback: Callable[[], None]) -> None:
@@ -122,6 +130,7 @@ class JournalWriter:
             callback()
         else:
             self._waiters.append((self._queued, callback))
+            self._hurry()
 
     def close(self) -> None:
         """Commit everything queued and stop; re-raises a write failure.
@@ -188,9 +197,18 @@ class JournalWriter:
         self.batches += 1
         self._release(upto)
 
+    def _hurry(self) -> None:
+        """Someone waits for the disk: start the batch a quiet loop was letting grow."""
+        if self._idle_wait and self._inflight is None:
+            # the timer that was to start it finds nothing to do, or what came since
+            self._idle_wait = self._kicked = False
+            self._kick(from_loop=False)
+
     def _kick(self, from_loop: bool = True) -> None:
+        idle_wait, self._idle_wait = self._idle_wait, False
         if from_loop:
             self._kicked = False
+        if from_loop and not idle_wait:
             now = time.monotonic()
             if self._overdue(now):
                 self._flush_now()
@@ -201,6 +219,12 @@ class JournalWriter:
                 self._turn_at, self._turn_cpu = now, cpu
                 if not busy:
                     self._starving = False  # the loop idles: the helper gets the GIL
+                    if not self._waiters and now - self._buf_since <= IDLE_BATCH_S:
+                        # it waits on I/O: let the batch grow, unless someone waits
+                        self._kicked = self._idle_wait = True
+                        assert self._loop is not None
+                        self._loop.call_later(IDLE_BATCH_S, self._kick)
+                        return
                 elif now - self._buf_since <= FLUSH_AFTER_S:
                     # a busy loop turns often: let the batch grow for a while rather
                     # than pay a commit per turn, and look again then

@@ -130,11 +130,14 @@ class McpServer:
 class McpTool(Tool):
     """One tool of an MCP server, callable through the Gate (see the module docstring)."""
 
-    __slots__ = ("_input_schema", "_validator", "server", "tool_name")
+    __slots__ = ("_input_schema", "_validator", "server", "session", "tool_name")
 
     def __init__(self, server: McpServer, spec: Any, session: Any) -> None:
         # a Tool built from a JSON Schema rather than a function signature
         self.server = server.name
+        #: the SDK's session with the server (a call on it bypasses the Gate: for
+        #: diagnostics and benchmarks, never for a run's calls)
+        self.session = session
         self.tool_name = str(spec.name)
         self.name = f"{server.name}.{spec.name}"
         self.description = str(spec.description or "")
