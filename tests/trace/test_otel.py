@@ -453,6 +453,18 @@ def test_without_opentelemetry_each_entry_says_how_to_install_it(
     assert r.exit_code == 0 and json.loads(r.stdout)["run"] == run_id
 
 
+def test_remit_imports_no_opentelemetry_until_it_exports() -> None:
+    code = ("import sys\n"
+            "sys.modules['opentelemetry'] = None  # as if the extra were not installed\n"
+            "import remit, remit.cli, remit.trace.otel\n"
+            "from remit.journal import RunRecord\n"
+            "spans = remit.trace.otel.spans_of(RunRecord('r', 'g', 'a', '{}', 'done'), [])\n"
+            "print([s.name for s in spans])\n")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['invoke_workflow a']"
+
+
 AGENTS = '''
 import asyncio
 import os
