@@ -7,9 +7,10 @@ spend, denials and their reasons, retries, reroutes, escalations, injected fault
 Trace and span ids are hashes of the run and step ids, so every export of a run, live
 or after the fact, before or after a resume, names the same spans (see docs/otel.md).
 
-A module per idea: ``_spans`` (the span as plain data, and its ids), ``_mapper`` (rows
-in, spans out: pure, no OpenTelemetry), ``_sdk`` (the SDK's spans and exporters,
-imported on first use), ``_live`` (export while a run works).
+A module per idea: ``_spans`` (the span as plain data, and its ids), ``_rows`` (what a
+journal row says, as attributes and events), ``_mapper`` (rows in, spans out: which rows
+make which span, and when): those three are pure, with no OpenTelemetry; ``_sdk`` (the
+SDK's spans and exporters, imported on first use), ``_live`` (export while a run works).
 
 The SDK is the optional extra ``remit[otel]``; everything here but :func:`spans_of`
 and the data types needs it, and says so (``MISSING_EXTRA``) when it is missing.
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING
 
 from remit.journal import JournalStore
 from remit.trace.otel._live import LiveExport
-from remit.trace.otel._mapper import SpanMapper, remit_digest, spans_of
+from remit.trace.otel._mapper import SpanMapper, spans_of
+from remit.trace.otel._rows import remit_digest
 from remit.trace.otel._sdk import (
     ENDPOINT_VARS,
     console_exporter,

@@ -21,9 +21,6 @@ then its result): they are merged here the way the journal merges them.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -34,6 +31,20 @@ from remit.core.routes import Routes
 from remit.core.tasks import ROOT, task_id
 from remit.errors import RemitError
 from remit.journal import FINAL_STATUSES, RunRecord, StepRecord
+from remit.trace.otel._rows import (
+    EFFECT_KINDS,
+    EVENT_KINDS,
+    budget_attrs,
+    error_of,
+    event_of,
+    failure_attrs,
+    loads,
+    parent_of,
+    position_of,
+    remit_digest,
+    short,
+    spend_attrs,
+)
 from remit.trace.otel._spans import (
     RUN_KEY,
     AttrValue,
@@ -45,29 +56,8 @@ from remit.trace.otel._spans import (
     trace_id_of,
 )
 from remit.trace.tree import DENIAL_CODES
-from remit.trust._format import remit_bytes
 
-__all__ = ["SpanMapper", "remit_digest", "spans_of"]
-
-_SEGMENT = re.compile(r"(\d+)(?:r(\d+))?\.[0-9a-f]+")
-_EFFECT_KINDS = frozenset({"tool", "model", "route"})
-_EVENT_KINDS = frozenset({"retry", "reroute", "fault", "health", "approval"})
-#: how much of a goal or a message an attribute carries
-_TEXT_LIMIT = 1000
-
-
-def remit_digest(remit_json: str) -> str:
-    """``sha256:<hex>`` of a remit's canonical JSON: the bytes its root warrant signs
-    (sorted keys, no spaces; the raw text if it is not a valid remit).
-
-    >>> remit_digest('{"budget": {"calls": 5}}') == remit_digest('{"budget":{"calls":5}}')
-    True
-    """
-    try:
-        data = remit_bytes(Remit.from_json(remit_json))
-    except RemitError:
-        data = remit_json.encode("utf-8")
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+__all__ = ["SpanMapper", "spans_of"]
 
 
 def spans_of(run: RunRecord, steps: Iterable[StepRecord]) -> list[SpanData]:
@@ -87,62 +77,6 @@ def spans_of(run: RunRecord, steps: Iterable[StepRecord]) -> list[SpanData]:
     mapper = SpanMapper(run)
     mapper.add(steps)
     return mapper.finish(run)
-
-
-def _loads(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _error_of(text: str | None) -> dict[str, Any]:
-    data = _loads(text)
-    if isinstance(data, Mapping):
-        err = dict(cast(Mapping[str, Any], data))
-        err["code"] = str(err.get("code", "ERROR"))
-        err["message"] = str(err.get("message", ""))
-        return err
-    return {"code": "ERROR", "message": str(data or "")}
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
-
-
-def _parent(tid: str) -> str | None:
-    return tid.rsplit("/", 1)[0] if "/" in tid else None
-
-
-def _position(tid: str) -> tuple[int, int]:
-    seg = tid.rsplit("/", 1)[-1] if "/" in tid else tid.split(".", 1)[-1]
-    m = _SEGMENT.fullmatch(seg)
-    return (0, 0) if m is None else (int(m.group(1)), int(m.group(2) or 0))
-
-
-def _spend(prefix: str, spent: Usage) -> dict[str, AttrValue]:
-    return {f"{prefix}.calls": spent.calls, f"{prefix}.input_tokens": spent.input_tokens,
-            f"{prefix}.output_tokens": spent.output_tokens,
-            f"{prefix}.cost_usd": spent.cost_usd}  # fmt: skip
-
-
-def _budget(remit: Remit | None) -> dict[str, AttrValue]:
-    if remit is None:
-        return {}
-    return {f"remit.budget.{k}": v for k, v in remit.budget.to_dict().items()}
-
-
-def _failure(err: Mapping[str, Any]) -> dict[str, AttrValue]:
-    """What a journaled error says about how the failure ended."""
-    out: dict[str, AttrValue] = {"error.type": err["code"], "remit.error.code": err["code"]}
-    for key, attr in (("outcome", "remit.outcome"), ("failure", "remit.failure"),
-                      ("injected", "remit.injected")):  # fmt: skip
-        value = err.get(key)
-        if isinstance(value, str) and value:
-            out[attr] = value
-    return out
 
 
 @dataclass(slots=True)
@@ -184,7 +118,7 @@ class SpanMapper:
         self.emitted: set[str] = set()
         self._dirty: list[str] = []
         self._last = run.created_at
-        meta = _loads(run.meta)
+        meta = loads(run.meta)
         self.meta: Mapping[str, Any] = meta if isinstance(meta, Mapping) else {}  # pyright: ignore[reportUnknownMemberType]
         self._routes: Routes | None = None
         routes = self.meta.get("routes")
@@ -223,24 +157,24 @@ class SpanMapper:
                 self._last = max(self._last, when)
         final = row.status in FINAL_STATUSES
         kind = row.kind
-        if kind in _EVENT_KINDS:
+        if kind in EVENT_KINDS:
             if rec is row:  # events are written whole, once
                 self._event(row, t)
         elif kind == "task":
             if final:
                 t.end = row
                 self._dirty.append(row.task_id)
-        elif kind in _EFFECT_KINDS:
+        elif kind in EFFECT_KINDS:
             if final:
                 if kind != "route":
                     t.calls += 1
                 if row.status == "denied" or (
-                    row.status == "error" and _error_of(row.error)["code"] in DENIAL_CODES
+                    row.status == "error" and error_of(row.error)["code"] in DENIAL_CODES
                 ):
                     t.denied += 1
                 self._dirty.append(row.step_id)
         elif final and row.status == "ok":
-            out = _loads(row.output)
+            out = loads(row.output)
             if kind == "atomize":
                 t.decision = "plan" if out in ("plan", False) else "execute"
             elif kind == "plan":
@@ -253,39 +187,7 @@ class SpanMapper:
             t.denied += 1
 
     def _event(self, row: StepRecord, t: _Task) -> None:
-        target = row.step_id.split("~", 1)[0]
-        when = ns(row.started_at)
-        attrs: dict[str, AttrValue] = {"remit.step.id": row.step_id}
-        if row.kind in ("retry", "reroute"):
-            err = _error_of(row.error)
-            attrs.update(_failure(err))
-            attrs["remit.outcome"] = row.kind
-            attrs["remit.error.message"] = _short(err["message"])
-            if row.kind == "retry":
-                attrs["remit.retry.attempt"] = int(err.get("attempt", 0) or 0)
-            else:
-                attrs["remit.reroute.from"] = row.name
-                attrs["remit.reroute.to"] = str(err.get("to", ""))
-            name = f"remit.{row.kind}"
-        elif row.kind == "fault":
-            d = _loads(row.output)
-            d = cast(Mapping[str, Any], d) if isinstance(d, Mapping) else {}
-            attrs["remit.fault.type"] = row.name
-            for key in ("level", "at", "target"):
-                if d.get(key) is not None:
-                    attrs[f"remit.fault.{key}"] = str(d[key])
-            name = "remit.fault"
-        elif row.kind == "health":
-            d = _loads(row.output)
-            d = cast(Mapping[str, Any], d) if isinstance(d, Mapping) else {}
-            attrs["remit.breaker.alternative"] = row.name
-            attrs["remit.breaker.state"] = str(d.get("state", ""))
-            attrs["remit.breaker.failures"] = int(d.get("failures", 0) or 0)
-            name, target = "remit.breaker", ""
-        else:  # a person was asked to approve a call
-            attrs["gen_ai.tool.name"] = row.name
-            name = "remit.approval"
-        event = SpanEvent(name, when, attrs)
+        target, event = event_of(row)
         self.events.setdefault(target, []).append(event)
         t.events.append((target, event))
 
@@ -301,7 +203,7 @@ class SpanMapper:
             span = self._task_span(key) if key in self.tasks and self.tasks[key].end else None
             if span is None:
                 row = self.rows.get(key)
-                if row is None or row.kind not in _EFFECT_KINDS:
+                if row is None or row.kind not in EFFECT_KINDS:
                     continue
                 span = self._effect_span(row)
             self.emitted.add(key)
@@ -309,9 +211,8 @@ class SpanMapper:
         return out
 
     def skip_ready(self) -> int:
-        """Mark what is ready as handed out, without building it; returns how many."""
-        n = len(self.ready())
-        return n
+        """Mark what is ready as handed out without handing it out; returns how many."""
+        return len(self.ready())
 
     def finish(self, run: RunRecord | None = None) -> list[SpanData]:
         """What is ready, then every span not handed out yet (marked unfinished), and
@@ -321,7 +222,7 @@ class SpanMapper:
             self._last = max(self._last, run.updated_at)
         out = self.ready()
         for key, row in list(self.rows.items()):
-            if key not in self.emitted and row.kind in _EFFECT_KINDS:
+            if key not in self.emitted and row.kind in EFFECT_KINDS:
                 self.emitted.add(key)
                 out.append(self._effect_span(row))
         # alternatives of a routed call that never recorded its outcome
@@ -345,12 +246,12 @@ class SpanMapper:
         attrs: dict[str, AttrValue] = {"remit.step.status": row.status}
         if row.status == "ok" or (row.status == "started" and row.error is None):
             return "unset", "", attrs
-        err = _error_of(row.error)
-        attrs.update(_failure(err))
+        err = error_of(row.error)
+        attrs.update(failure_attrs(err))
         if row.status == "denied" or err["code"] in DENIAL_CODES:
-            attrs["remit.denial.reason"] = _short(err["message"])
+            attrs["remit.denial.reason"] = short(err["message"])
             attrs["remit.denial.code"] = err["code"]
-        return "error", _short(f"{err['code']}: {err['message']}"), attrs
+        return "error", short(f"{err['code']}: {err['message']}"), attrs
 
     def _effect_span(self, row: StepRecord) -> SpanData:
         sid = row.step_id
@@ -360,8 +261,8 @@ class SpanMapper:
                                        "remit.role": role}  # fmt: skip
         status, message, more = self._status(row)
         attrs.update(more)
-        spent = Usage.from_dict(_loads(row.spent))
-        attrs.update(_spend("remit.spend", spent))
+        spent = Usage.from_dict(loads(row.spent))
+        attrs.update(spend_attrs("remit.spend", spent))
         kind = row.kind
         if kind == "route":
             capability = self._capability(row.name)
@@ -375,7 +276,7 @@ class SpanMapper:
             name = f"chat {row.name}"
             attrs["gen_ai.operation.name"] = "chat"
             attrs["gen_ai.request.model"] = row.name
-            out = _loads(row.output) if row.status == "ok" and row.kind == "model" else None
+            out = loads(row.output) if row.status == "ok" and row.kind == "model" else None
             usage = spent
             if isinstance(out, Mapping):
                 answer = cast(Mapping[str, Any], out)
@@ -438,7 +339,7 @@ class SpanMapper:
         if tid in self.remits:
             return self.remits[tid]
         remit: Remit | None = None
-        parent = _parent(tid)
+        parent = parent_of(tid)
         if parent is None:
             try:
                 remit = Remit.from_json(self.run.remit)
@@ -447,7 +348,7 @@ class SpanMapper:
         else:
             parent_remit = self._remit(parent)
             subs = self.tasks[parent].plan if parent in self.tasks else []
-            pos = _position(tid)[0]
+            pos = position_of(tid)[0]
             spec = subs[pos].get("remit") if pos < len(subs) else None
             if parent_remit is not None:
                 args = dict(cast(Mapping[str, Any], spec)) if isinstance(spec, Mapping) else {}
@@ -461,10 +362,10 @@ class SpanMapper:
 
     def _goal(self, tid: str) -> tuple[str, str]:
         """(key, goal) of a task, from its parent's plan (or re-plan)."""
-        parent = _parent(tid)
+        parent = parent_of(tid)
         if parent is None:
             return "root", self.run.goal
-        pos, attempt = _position(tid)
+        pos, attempt = position_of(tid)
         subs = self.tasks[parent].plan if parent in self.tasks else []
         sub = subs[pos] if pos < len(subs) else {}
         goal = str(sub.get("goal", ""))
@@ -483,7 +384,7 @@ class SpanMapper:
             "gen_ai.conversation.id": self.run_id,
             "remit.task.id": tid,
             "remit.task.key": key,
-            "remit.task.goal": _short(goal),
+            "remit.task.goal": short(goal),
             "remit.task.depth": tid.count("/"),
             "remit.task.calls": t.calls,
             "remit.task.denied": t.denied,
@@ -498,34 +399,36 @@ class SpanMapper:
             decision = "execute"
         if decision is not None:
             attrs["remit.task.decision"] = decision
-        attempt = _position(tid)[1]
+        attempt = position_of(tid)[1]
         if attempt:
             attrs["remit.task.attempt"] = attempt
-        attrs.update(_budget(remit))
+        attrs.update(budget_attrs(remit))
         status: StatusName = "unset"
         message = ""
         end = t.end
         if end is not None:
-            attrs.update(_spend("remit.spend", Usage.from_dict(_loads(end.spent))))
+            attrs.update(spend_attrs("remit.spend", Usage.from_dict(loads(end.spent))))
             if end.status == "ok":
                 attrs["remit.task.status"] = "done"
             else:
-                err = _error_of(end.error)
-                attrs.update(_failure(err))
+                err = error_of(end.error)
+                attrs.update(failure_attrs(err))
                 cancelled = err["code"] == "CANCELLED"
                 attrs["remit.task.status"] = "cancelled" if cancelled else "failed"
-                status, message = "error", _short(f"{err['code']}: {err['message']}")
+                status, message = "error", short(f"{err['code']}: {err['message']}")
             start, stop = min(end.started_at, t.first or end.started_at), end.ended_at or t.last
         else:
             ended = self.run.status != "running"
             attrs["remit.task.status"] = "cancelled" if ended else "running"
             start, stop = t.first, max(t.last or 0.0, self._last if ended else 0.0)
         spanned = self.rows
+        # a reroute belongs to its routed call's span, even one never recorded (finish)
         events = tuple(
             e for target, e in t.events
-            if target not in spanned or spanned[target].kind not in _EFFECT_KINDS
+            if e.name != "remit.reroute"
+            and (target not in spanned or spanned[target].kind not in EFFECT_KINDS)
         )  # fmt: skip
-        parent = _parent(tid)
+        parent = parent_of(tid)
         parent_id = span_id_of(self.run_id, RUN_KEY if parent is None else parent)
         return SpanData(
             tid, f"invoke_agent {agent}", self.trace_id, span_id_of(self.run_id, tid), parent_id,
@@ -546,7 +449,7 @@ class SpanMapper:
             "gen_ai.agent.name": agent,
             "gen_ai.conversation.id": run.run_id,
             "remit.run.id": run.run_id,
-            "remit.goal": _short(run.goal),
+            "remit.goal": short(run.goal),
             "remit.agent": agent,
             "remit.run.status": run.status,
             "remit.remit.digest": remit_digest(run.remit),
@@ -555,16 +458,16 @@ class SpanMapper:
         }
         if isinstance(self.meta.get("model"), str):
             attrs["remit.model"] = self.meta["model"]
-        attrs.update(_budget(remit))
+        attrs.update(budget_attrs(remit))
         root = self.tasks.get(self.root)
         if root is not None and root.end is not None:
-            attrs.update(_spend("remit.spend", Usage.from_dict(_loads(root.end.spent))))
+            attrs.update(spend_attrs("remit.spend", Usage.from_dict(loads(root.end.spent))))
         status: StatusName = "unset"
         message = ""
         if run.status == "failed":
-            err = _error_of(run.error)
-            attrs.update(_failure(err))
-            status, message = "error", _short(f"{err['code']}: {err['message']}")
+            err = error_of(run.error)
+            attrs.update(failure_attrs(err))
+            status, message = "error", short(f"{err['code']}: {err['message']}")
         finished = run.status != "running"
         end = run.updated_at if finished else self._last
         return SpanData(
