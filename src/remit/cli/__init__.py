@@ -6,6 +6,8 @@
     remit runs                                     # the runs in ./remit.db
     remit show RUN_ID [--json] [--all]             # the task tree of a run
     remit mcp serve --remit FILE                   # remit as an MCP server (stdio)
+    remit trace RUN_ID [--otlp | --console]        # its spans, to OpenTelemetry
+    remit run ... --otel                           # spans exported while it works
 
 Exit codes: 0 the run is done, 1 the run failed, 2 bad input (a malformed remit file,
 an unknown tool or agent, bad flags, an unknown run id, a corrupt journal, a run another
@@ -14,9 +16,10 @@ resolve``), 130 interrupted by SIGINT and 143 by SIGTERM (resume the run). Error
 one line naming what was wrong and where.
 
 One module per command group (``_run``: run and resume; ``_approvals``: approve, deny,
-resolve; ``_show``: runs and show; ``_verify``: verify and keys; ``_mcp``: mcp serve),
-each thin: the tree and its rendering live in :mod:`remit.trace.tree`, the MCP server in
-:mod:`remit.serve.mcp`.
+resolve; ``_show``: runs and show; ``_verify``: verify and keys; ``_trace``: trace;
+``_otel``: ``--otel`` for run and resume; ``_mcp``: mcp serve), each thin: the tree and
+its rendering live in :mod:`remit.trace.tree`, the spans in :mod:`remit.trace.otel`, the
+MCP server in :mod:`remit.serve.mcp`.
 """
 
 # each module registers its commands as it is imported: this order is `remit --help`'s
@@ -26,7 +29,7 @@ from remit.cli import _run  # noqa: F401  # pyright: ignore[reportUnusedImport]
 from remit.cli import _approvals  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
 # isort: split
-from remit.cli import _show, _verify  # noqa: F401  # pyright: ignore[reportUnusedImport]
+from remit.cli import _show, _trace, _verify  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
 # isort: split
 from remit.cli import _mcp  # noqa: F401  # pyright: ignore[reportUnusedImport]

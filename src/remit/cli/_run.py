@@ -25,6 +25,7 @@ from remit.cli._common import (
     user_errors,
 )
 from remit.cli._failures import load_fault_plan, load_routes
+from remit.cli._otel import OTEL_HELP, live_export
 from remit.cli._progress import Progress, drive
 from remit.core.remit import Remit, RemitFile, resolve_deadline
 from remit.errors import RemitError
@@ -289,12 +290,13 @@ def run(
             show_default=False,
         ),
     ] = None,
+    otel: Annotated[bool, typer.Option("--otel", help=OTEL_HELP)] = False,
 ) -> None:
     """Start a run and carry it to its end."""
     if durability not in ("full", "normal"):
         die(f"[INVALID_INPUT] --durability must be 'full' or 'normal', not {durability!r}")
     durable: Durability = "full" if durability == "full" else "normal"
-    with user_errors():
+    with user_errors(), live_export(otel) as live:
         rid = check_run_id(run_id) if run_id else new_run_id()  # before a model loads
         agent_ref, goal, all_inputs, remit, servers = _what_to_run(
             goal, job, agent, remit_file, inputs, workspace,
@@ -306,7 +308,8 @@ def run(
         plan = load_fault_plan(faults) if faults is not None else None
         table = load_routes(routes) if routes is not None else None
         servers = _merge_servers(servers, [McpServer.parse(m) for m in mcp or ()])
-        rt = Runtime(journal=journal, agent=agent_ref, workspace=workspace,
+        rt = Runtime(journal=live.tap(journal, durable) if live else journal,
+                     agent=agent_ref, workspace=workspace,
                      concurrency=concurrency, durability=durable,
                      observer=progress.observe, model=load_model(model),
                      principal_key=load_principal_key(principal_key) if principal_key
@@ -351,9 +354,10 @@ def resume(
             show_default=False,
         ),
     ] = None,
+    otel: Annotated[bool, typer.Option("--otel", help=OTEL_HELP)] = False,
 ) -> None:
     """Carry an interrupted run to its end; recorded steps are served, not redone."""
-    with user_errors():
+    with user_errors(), live_export(otel) as live:
         plan = load_fault_plan(faults) if faults is not None else None
         store = open_existing(journal)
         try:
@@ -368,8 +372,9 @@ def resume(
         importable_cwd()
         progress = Progress(remit)
         # the model the run was started with (recorded in its meta by the Runtime)
-        rt = Runtime(journal=store, observer=progress.observe, model=_recorded_model(rec.meta),
-                     faults=plan, mcp=[McpServer.parse(m) for m in mcp or ()])  # fmt: skip
+        rt = Runtime(journal=live.tap(store) if live else store, observer=progress.observe,
+                     model=_recorded_model(rec.meta), faults=plan,
+                     mcp=[McpServer.parse(m) for m in mcp or ()])  # fmt: skip
         progress.runtime = rt
         rt.on_approval = approval_hint(run_id, journal)
         already = rec.status != "running"

@@ -41,6 +41,7 @@ from remit.errors._execution import (
 )
 from remit.errors._input import (
     InvalidInput,
+    MissingExtra,
     OutputTooLarge,
     PlanError,
     RemitFormatError,
@@ -91,6 +92,7 @@ __all__ = [
     "JournalError",
     "JournalVersionError",
     "LeaseLost",
+    "MissingExtra",
     "ModelError",
     "ModelTransientError",
     "NoRouteLeft",

@@ -48,6 +48,12 @@ class OutputTooLarge(InvalidInput):
     code = "OUTPUT_TOO_LARGE"
 
 
+class MissingExtra(InvalidInput):
+    """An optional feature whose extra is not installed (``pip install 'remit[otel]'``)."""
+
+    code = "MISSING_EXTRA"
+
+
 class TransitionError(RemitError):
     """A task status change the transition table does not allow (a bug, not bad input)."""
 
