@@ -197,6 +197,18 @@ def test_errors_reach_the_client_as_tool_errors(tmp_path: Path) -> None:
     assert json.dumps(answer["result"]) == "null"
 
 
+def test_a_relative_deadline_in_the_file_counts_from_each_delegation(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "remit.toml").write_text('deadline = "1h"\n' + REMIT)
+    server = RemitServer(tmp_path / "remit.toml", journal=tmp_path / "j.db")
+    first = server.narrowed(None).deadline
+    time.sleep(0.05)
+    later = server.narrowed({"budget": {"calls": 1}}).deadline
+    assert first is not None and later is not None
+    assert later - first >= 0.04 and abs(later - (time.time() + 3600)) < 1
+
+
 def test_module_examples() -> None:
     import doctest
 

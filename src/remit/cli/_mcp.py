@@ -89,7 +89,7 @@ def serve(
         servers.update((s.name, s) for s in (McpServer.parse(m) for m in mcp or ()))
         importable_cwd()
         remit_server = RemitServer(
-            declared.remit, journal=journal, agent=agent, model=load_model(model),
+            remit_file, journal=journal, agent=agent, model=load_model(model),
             workspace=workspace, mcp=list(servers.values()), concurrency=concurrency,
         )  # fmt: skip
         remit_server.on_approval = _approval_note(journal)

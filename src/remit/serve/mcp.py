@@ -34,7 +34,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from remit.agents import Agent
-from remit.core.remit import Remit
+from remit.core.remit import Remit, RemitFile
 from remit.errors import RemitError, RemitFormatError, RunNotFound, WideningError
 from remit.journal import open_journal
 from remit.models import Model
@@ -55,12 +55,13 @@ than this server's). Every step is journaled: `status` and `show` read a run bac
 
 
 class RemitServer:
-    """The MCP server's state: its remit (the most any delegated run may do), the
-    journal its runs go to, and what works on them (an agent, a model, tools)."""
+    """The MCP server's state: its remit (the most any delegated run may do: a Remit, or
+    a remit file read again for each run), the journal its runs go to, and what works on
+    them (an agent, a model, tools)."""
 
     def __init__(
         self,
-        remit: Remit,
+        remit: Remit | str | os.PathLike[str],
         *,
         journal: str | os.PathLike[str],
         agent: Agent | str = "remit:ModelAgent",
@@ -69,7 +70,10 @@ class RemitServer:
         mcp: Sequence[McpServer] = (),
         concurrency: int = 64,
     ) -> None:
-        self.remit = remit
+        #: a remit file is read again for every delegated run, so that a relative
+        #: deadline in it ("15m") counts from each delegation, not from start-up
+        self._remit_file = None if isinstance(remit, Remit) else Path(remit)
+        self._remit = remit if isinstance(remit, Remit) else RemitFile.load(remit).remit
         self.journal = Path(journal)
         self.agent = agent
         self.model = model
@@ -81,6 +85,13 @@ class RemitServer:
 
     # --- what the tools do (plain methods, so they read and test without a session) ----
 
+    @property
+    def remit(self) -> Remit:
+        """The most a delegated run may do, as of now (see ``remit`` in the constructor)."""
+        if self._remit_file is not None:
+            self._remit = RemitFile.load(self._remit_file).remit
+        return self._remit
+
     def narrowed(self, asked: Mapping[str, Any] | None) -> Remit:
         """The remit of a delegated run: ours, or the narrower one ``asked`` for.
 
@@ -88,22 +99,23 @@ class RemitServer:
         constraints, or a list of names; ``budget``; ``deadline``; ``depth``).
         Raises :class:`~remit.errors.WideningError` for anything wider than ours.
         """
+        base = self.remit
         if not asked:
-            return self.remit
+            return base
         for key in asked:
             if key not in _ASKABLE:
                 raise RemitFormatError(
                     f"remit.{key}: unknown field (expected one of {', '.join(_ASKABLE)})"
                 )
-        principal = asked.get("principal", self.remit.principal)
-        if principal != self.remit.principal:
+        principal = asked.get("principal", base.principal)
+        if principal != base.principal:
             raise WideningError(
-                "principal", f"runs here act for {self.remit.principal!r}, not {principal!r}"
+                "principal", f"runs here act for {base.principal!r}, not {principal!r}"
             )
         tools = asked.get("tools")
         if isinstance(tools, list):
             tools = {str(name): {} for name in cast(list[object], tools)}
-        return self.remit.restrict(
+        return base.restrict(
             tools=cast(Any, tools),
             budget=asked.get("budget"),
             deadline=asked.get("deadline"),
