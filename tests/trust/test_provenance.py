@@ -1,5 +1,7 @@
-"""Signed runs: every task holds a minted hop, every call a holder's proof, and the
-journal alone (plus one public key) proves each call was authorized.
+"""Signed runs (sealed): the principal grants the run's remit to the run's key, the
+journal is a hash chain whose head the run's key signs at each batch, each child's
+remit is recorded in its parent's plan row and each call carries a nonce; the journal
+alone (plus one public key) proves each call was authorized.
 
 Tampering with a journal after the fact is what ``remit verify`` exists to catch, so
 most tests here run a real signed run, edit its SQLite file the way an attacker
@@ -8,7 +10,6 @@ would, and check that verification names the step and the reason.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
@@ -23,17 +24,18 @@ import pytest
 from remit import Agent, Plan, Remit, Runtime, Subtask, within
 from remit.errors import JournalError, RemitError
 from remit.journal import SQLiteJournal
+from remit.journal._chain import row_hash
 from remit.models import ScriptedModel
 from remit.trust.provenance import (
+    Delegations,
     KeyFiles,
     RunKeys,
-    hop_id_for,
     narrowing,
+    nonce_of,
     run_principal,
-    task_chain,
     verify_run,
 )
-from remit.trust.warrant import AgentKey, verify
+from remit.trust.warrant import AgentKey
 
 
 class Reader(Agent):
@@ -104,43 +106,50 @@ def _codes(tmp_path: Path, **kw: Any) -> dict[str, str]:
 # --- what a signed run records -----------------------------------------------------------
 
 
-def test_every_task_has_a_hop_and_every_call_a_proof(tmp_path: Path) -> None:
+def _failures(tmp_path: Path, **kw: Any) -> set[tuple[str, str]]:
+    with SQLiteJournal(tmp_path / "j.db") as store:
+        report = verify_run(store, "r", **kw)
+    return {(f.step_id, f.code) for f in report.failures}
+
+
+def test_a_sealed_run_records_delegations_and_nonces_not_signatures(tmp_path: Path) -> None:
     rt, rid = _run(tmp_path)
     steps = list(rt.store.steps(rid))
-    tasks = {s.task_id for s in steps}
-    hops = [s for s in steps if s.kind == "warrant"]
-    assert {s.task_id for s in hops} == tasks and len(tasks) == 4
-    assert all(s.proof for s in hops)
+    assert not any(s.kind == "warrant" for s in steps)  # no signed hop per task
     calls = [s for s in steps if s.kind == "tool"]
-    assert len(calls) == 6 and all(s.proof for s in calls)
-    # model calls are governed by the budget, not by tool grants: no proof
-    assert all(s.proof is None for s in steps if s.kind == "model")
-    # a hop precedes every call of its task in the journal's order
-    first = {s.task_id: i for i, s in reversed(list(enumerate(steps)))}
-    assert all(steps[first[s.task_id]].kind == "warrant" for s in calls)
+    assert len(calls) == 6 and all(s.proof == nonce_of(s.step_id) for s in calls)
+    plan = next(s for s in steps if s.kind == "plan")
+    recorded = json.loads(plan.output or "{}")
+    assert recorded["remit_of"] == [0, 1, 2] and len(recorded["remits"]) == 3
+    assert recorded["remits"][0]["tools"]["read_file"] == {"path": {"within": "a.txt/"}}
+    # a hash chain over every row, one signed checkpoint per batch (not per step)
+    entries, checkpoints = rt.store.chain(rid), rt.store.checkpoints(rid)
+    assert len([e for e in entries if e.n > 0]) >= len(steps)
+    assert 2 <= len(checkpoints) < len(steps)
 
 
 def test_a_signed_run_verifies_from_the_journal_alone(tmp_path: Path) -> None:
     rt, rid = _run(tmp_path)
     report = verify_run(rt.store, rid)
     assert report.ok, report.failures
-    assert (report.calls, report.hops, report.longest_chain) == (6, 4, 2)
+    assert report.sealed and (report.calls, report.hops) == (6, 4)  # the grant + 3 children
+    assert report.rows == len(list(rt.store.steps(rid))) and report.checkpoints >= 2
     assert report.principal_source == "journal"
 
 
-def test_each_childs_chain_narrows_to_its_own_file(tmp_path: Path) -> None:
+def test_each_childs_recorded_remit_narrows_to_its_own_file(tmp_path: Path) -> None:
     rt, rid = _run(tmp_path)
     leaf = next(s.task_id for s in rt.store.steps(rid) if s.kind == "tool")
-    warrant, ids = task_chain(rt.store, rid, leaf)
-    assert ids[-1] == leaf and warrant.hop_id == hop_id_for(leaf)
-    principal = run_principal(rt.store, rid)
-    assert principal is not None
-    remit = verify(warrant, principal_public=principal, run_id=rid, now=warrant.expires - 1)
+    run = rt.store.get_run(rid)
+    path = Delegations(run, list(rt.store.steps(rid))).path(leaf)
+    assert [t for t, _ in path][-1] == leaf and len(path) == 2
+    root, child = path[0][1], path[1][1]
+    assert root is not None and child is not None and child.is_within(root) is None
     assert (
-        remit.check("read_file", {"path": "a.txt"}).allowed
-        != remit.check("read_file", {"path": "b.txt"}).allowed
+        child.check("read_file", {"path": "a.txt"}).allowed
+        != child.check("read_file", {"path": "b.txt"}).allowed
     )
-    assert narrowing(warrant.hops[0].remit, remit)[-1] == "depth 1 -> 0"
+    assert narrowing(root, child)[-1] == "depth 1 -> 0"
 
 
 def test_the_run_secret_never_reaches_the_journal_or_the_model(tmp_path: Path) -> None:
@@ -213,58 +222,61 @@ def test_a_call_whose_arguments_were_edited_fails(tmp_path: Path) -> None:
     _run(tmp_path)
     step = _a_call(tmp_path)
     _sql(tmp_path, "UPDATE steps SET input = ? WHERE step_id = ?", '{"path": "b.txt"}', step)
-    assert _codes(tmp_path) == {step: "WARRANT_DIGEST"}
+    # the row no longer matches its chain entry, and its task's remit does not allow it
+    assert _failures(tmp_path) == {(step, "ROW_ALTERED"), (step, "CALL_OUTSIDE_REMIT")}
 
 
-def test_a_call_without_its_proof_fails(tmp_path: Path) -> None:
+def test_a_call_without_its_nonce_fails(tmp_path: Path) -> None:
     _run(tmp_path)
     step = _a_call(tmp_path)
     _sql(tmp_path, "UPDATE steps SET proof = NULL WHERE step_id = ?", step)
-    assert _codes(tmp_path) == {step: "WARRANT_MALFORMED"}
+    assert _failures(tmp_path) == {(step, "ROW_ALTERED"), (step, "NONCE")}
 
 
-def test_a_proof_copied_to_another_call_is_a_replay(tmp_path: Path) -> None:
+def test_an_edited_row_with_its_entry_recomputed_breaks_the_signed_chain(tmp_path: Path) -> None:
+    """An attacker who knows the hash recomputes the row's entry too: the chain's heads
+    then differ from what the checkpoints signed."""
     _run(tmp_path)
-    # the two reads of one task have the same arguments: only the nonce tells them apart
-    first, second = _sql(
-        tmp_path,
-        "SELECT step_id, proof FROM steps WHERE kind = 'tool' AND task_id = "
-        "(SELECT task_id FROM steps WHERE kind = 'tool' ORDER BY pos LIMIT 1) ORDER BY pos",
-    )
-    _sql(tmp_path, "UPDATE steps SET proof = ? WHERE step_id = ?", first[1], second[0])
-    assert _codes(tmp_path) == {second[0]: "WARRANT_REPLAY"}
+    step = _a_call(tmp_path)
+    _sql(tmp_path, "UPDATE steps SET output = '\"forged\"' WHERE step_id = ?", step)
+    with SQLiteJournal(tmp_path / "j.db") as store:
+        row = store.get_step("r", step)
+        assert row is not None
+        entry = row_hash(row)
+    _sql(tmp_path, "UPDATE steps SET entry = ? WHERE step_id = ?", entry, step)
+    assert {code for _, code in _failures(tmp_path)} == {"CHAIN_ALTERED"}
 
 
-def test_an_edited_hop_breaks_every_call_below_it(tmp_path: Path) -> None:
+def test_a_widened_delegation_is_reported_at_its_task(tmp_path: Path) -> None:
     _run(tmp_path)
-    task, frame = _sql(
-        tmp_path, "SELECT task_id, proof FROM steps WHERE kind = 'warrant' ORDER BY pos"
-    )[1]
-    # widen the child's grant in place (a same-length edit keeps the framing valid)
-    raw = frame.encode()
-    body = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    forged = body.replace(b'"depth":0', b'"depth":9')
-    assert forged != body
-    text = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
-    _sql(tmp_path, "UPDATE steps SET proof = ? WHERE task_id = ? AND kind = 'warrant'", text, task)
-    codes = _codes(tmp_path)
-    calls = {r[0] for r in _sql(tmp_path, "SELECT step_id FROM steps WHERE task_id = ? AND "
-                                          "kind = 'tool'", task)}  # fmt: skip
-    assert set(codes) == calls and set(codes.values()) == {"WARRANT_FORGED"}
+    ((plan_id, output),) = _sql(tmp_path, "SELECT step_id, output FROM steps WHERE kind = 'plan'")
+    wider = output.replace('"depth":0', '"depth":9').replace('"depth": 0', '"depth": 9')
+    assert wider != output
+    _sql(tmp_path, "UPDATE steps SET output = ? WHERE step_id = ?", wider, plan_id)
+    failures = _failures(tmp_path)
+    assert (plan_id, "ROW_ALTERED") in failures
+    assert {code for _, code in failures} == {"ROW_ALTERED", "NARROWING"}
+    assert len([1 for _, code in failures if code == "NARROWING"]) == 3
 
 
-def test_pinning_another_principal_fails_every_call(tmp_path: Path) -> None:
+def test_a_deleted_row_breaks_the_chain(tmp_path: Path) -> None:
+    _run(tmp_path)
+    step = _a_call(tmp_path)
+    _sql(tmp_path, "DELETE FROM steps WHERE step_id = ?", step)
+    assert {code for _, code in _failures(tmp_path)} == {"CHAIN_BROKEN"}
+
+
+def test_pinning_another_principal_fails_the_grant(tmp_path: Path) -> None:
     _run(tmp_path)
     stranger = AgentKey.from_seed(b"x" * 32).public
-    codes = _codes(tmp_path, principal_public=stranger)
-    assert len(codes) == 6 and set(codes.values()) == {"WARRANT_FORGED"}
+    assert _failures(tmp_path, principal_public=stranger) == {("run", "WARRANT_FORGED")}
 
 
-def test_a_root_grant_that_differs_from_the_runs_remit_is_reported(tmp_path: Path) -> None:
+def test_a_run_remit_that_differs_from_the_grant_is_reported(tmp_path: Path) -> None:
     _run(tmp_path)
     wider = Remit(tools={"read_file": {}, "write_file": {}}, depth=1).to_json()
     _sql(tmp_path, "UPDATE runs SET remit = ? WHERE run_id = 'r'", wider)
-    assert set(_codes(tmp_path).values()) == {"WARRANT_ROOT_MISMATCH"}
+    assert _failures(tmp_path) == {("run", "WARRANT_ROOT_MISMATCH"), ("run", "RUN_ALTERED")}
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -287,6 +299,7 @@ def test_remit_verify_exit_codes(tmp_path: Path) -> None:
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
     assert report["ok"] is False and report["failures"][0]["step_id"] == step
+    assert report["sealed"] is True and report["checkpoints"] >= 2
     garbage = _cli("verify", "r", "-j", "j.db", "--principal", "nothex", cwd=tmp_path)
     assert garbage.returncode == 2 and "--principal" in garbage.stderr
     missing = _cli("verify", "nope", "-j", "j.db", cwd=tmp_path)
@@ -301,7 +314,8 @@ def test_remit_show_chain_prints_principal_to_agent(tmp_path: Path) -> None:
     text = shown.stdout
     assert text.index("principal") < text.index("hop 0") < text.index("hop 1")
     assert "read_file: path within" in text and "depth 1 -> 0" in text
-    assert "signed by the last holder: yes" in text and "verifies offline ✓" in text
+    assert "recorded under the sealed chain, nonce: yes" in text
+    assert "verifies offline ✓" in text
     unknown = _cli("show", "r", "-j", "j.db", "--chain", "t.9:nothing", cwd=tmp_path)
     assert unknown.returncode == 2 and "no step or task" in unknown.stderr
 

@@ -161,7 +161,8 @@ def _show_chain(run_id: str, step: str, journal: Path, as_json: bool) -> None:
         t.append(f"hop {hop['position']} ", style="bold")
         t.append(hop["task_id"], style="dim")
         t.append(f"  {printable(hop['goal'][:60])!r}" if hop["goal"] else "")
-        t.append(f"  holder {hop['holder'][:12]}…", style="cyan")
+        if hop["holder"]:
+            t.append(f"  holder {hop['holder'][:12]}…", style="cyan")
         out.print(t)
         pad = "      " + ("  " * hop["position"])
         if hop["position"] == 0:
@@ -172,7 +173,11 @@ def _show_chain(run_id: str, step: str, journal: Path, as_json: bool) -> None:
         s = view["step"]
         t = Text("  ⇒ ")
         t.append(f"{s['kind']} {s['name']}", style="bold")
-        t.append(f"  {s['status']}  signed by the last holder: ")
+        t.append(
+            f"  {s['status']}  "
+            + ("recorded under the sealed chain, nonce: " if view.get("sealed") else
+               "signed by the last holder: ")
+        )  # fmt: skip
         t.append("yes" if s["signed"] else "no", style="green" if s["signed"] else "red")
         out.print(t)
     verdict = view["verified"]

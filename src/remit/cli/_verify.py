@@ -34,8 +34,11 @@ def verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
 ) -> None:
-    """Re-verify every tool call of a run from the journal alone: each warrant chain
-    (signatures, narrowing, expiry), each holder's call proof, each call against its remit.
+    """Re-verify a run from the journal alone: the principal's grant, the journal's hash
+    chain and its signed checkpoints, every row, every delegation narrowing, every call
+    against its task's remit (runs signed before journals were chained: each warrant
+    chain and each holder's call proof). A failure names the row, hop, call or
+    checkpoint and what is wrong with it.
 
     Exit code 0 when everything verifies, 1 when something does not, 2 for bad input.
     """
@@ -55,18 +58,28 @@ def verify(
         raise typer.Exit(0 if report.ok else 1)
     source = "pinned" if report.principal_source == "given" else "as recorded in the journal"
     out.print(Text(f"run {run_id}: principal {report.principal[:16]}… ({source})"))
-    summary = (
-        f"{plural(report.calls, 'call')} · {plural(report.hops, 'warrant hop')} "
-        f"(longest chain {report.longest_chain}) · "
-        f"{plural(report.approved, 'call')} approved by a person"
-    )
+    if report.sealed:
+        summary = (
+            f"{plural(report.rows, 'row')} against {report.entries:,} chain entries · "
+            f"{plural(report.checkpoints, 'signed checkpoint')} · "
+            f"{plural(report.hops, 'hop')} (the principal's grant and every delegation) · "
+            f"{plural(report.calls, 'call')}, {report.approved} approved by a person"
+        )
+        if report.uncovered:
+            summary += f" · {plural(report.uncovered, 'row')} not yet under a checkpoint"
+    else:
+        summary = (
+            f"{plural(report.calls, 'call')} · {plural(report.hops, 'warrant hop')} "
+            f"(longest chain {report.longest_chain}) · "
+            f"{plural(report.approved, 'call')} approved by a person"
+        )
     if report.ok:
         out.print(Text(f"verified ✓  {summary}", style="green"))
         if report.principal_source != "given":
             out.print(Text("pin the principal with --principal KEY to prove who issued it",
                            style="dim"))  # fmt: skip
         return
-    out.print(Text(f"FAILED: {plural(len(report.failures), 'step')} did not verify  "
+    out.print(Text(f"FAILED: {plural(len(report.failures), 'check')} did not verify  "
                    f"({summary})", style="red"))  # fmt: skip
     for f in report.failures[:50]:
         out.print(

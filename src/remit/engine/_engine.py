@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from remit.agents._agent import Agent, Context
+from remit.core.delegation import recorded_remit, recorded_remits, remits_record
 from remit.core.ledger import Ledger, Usage
+from remit.core.remit import Remit
 from remit.core.schemas import validate as validate_schema
 from remit.core.tasks import ChildResult, Plan, Status, Subtask
 from remit.engine._tree import (
@@ -78,6 +80,8 @@ class Engine:
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._turns = Turns()
+        #: children's remits derived by a plan step, for the spawn that follows it
+        self._remits: dict[str, list[Remit]] = {}
 
     async def run(self, root: Node) -> Node:
         """Drive ``root`` to a final status; raises only for failures of the runtime itself
@@ -185,7 +189,7 @@ class Engine:
                         raise node.stopped
                     if plan is None:
                         plan = Plan.from_dict(plan_data, where=f"task {node.id} plan")
-                    self._spawn(node, plan)
+                    self._spawn(node, plan, plan_data)
             except JournalError:
                 raise
             except EffectUncertain as e:
@@ -219,15 +223,22 @@ class Engine:
         raw = self.agent.plan(ctx)
         if asyncio.iscoroutine(raw):
             raw = await raw
-        plan = checked_plan(node, raw)
+        plan, remits = checked_plan(node, raw)
         node.plan = plan
-        return plan.to_dict()
+        self._remits[node.id] = remits
+        # the plan row records each child's remit as derived now (deadlines resolved):
+        # a resume gives the children the same, and an audit checks each hop narrows
+        return {**plan.to_dict(), **remits_record(remits)}
 
-    def _spawn(self, node: Node, plan: Plan) -> None:
+    def _spawn(self, node: Node, plan: Plan, plan_data: Any = None) -> None:
         node.plan = plan
         children: list[Node] = []
         by_key: dict[str, Node] = {}
-        remits = child_remits(node, plan)
+        remits = (
+            self._remits.pop(node.id, None)
+            or recorded_remits(plan_data, len(plan.subtasks))
+            or child_remits(node, plan)  # a plan row written before remits were recorded
+        )
         for i, (sub, remit) in enumerate(zip(plan.subtasks, remits, strict=True)):
             child = make_child(self.ledger, node, i, sub, remit)
             children.append(child)
@@ -438,7 +449,7 @@ class Engine:
         sub: Subtask = parent.plan.subtasks[failed.position]
         try:
             raw = await self.gate.role(
-                parent, f"replan.{failed.position}", self._replan_step, ctx, result, sub
+                parent, f"replan.{failed.position}", self._replan_step, parent, ctx, result, sub
             )
             new = Subtask(
                 sub.key,
@@ -448,7 +459,7 @@ class Engine:
                 sub.output_schema,
                 sub.remit,
             )
-            remit = narrow_for(parent, new)
+            remit = recorded_remit(raw, failed.position) or narrow_for(parent, new)
         except JournalError:
             raise
         except RemitError as e:
@@ -467,11 +478,17 @@ class Engine:
         if not self._serve_recorded(child):
             self._make_ready(child)
 
-    async def _replan_step(self, ctx: Context, failed: ChildResult, sub: Subtask) -> dict[str, Any]:
+    async def _replan_step(
+        self, parent: Node, ctx: Context, failed: ChildResult, sub: Subtask
+    ) -> dict[str, Any]:
         raw = self.agent.replan(ctx, failed)
         if asyncio.iscoroutine(raw):
             raw = await raw
-        return replanned(raw, sub)
+        out = replanned(raw, sub)
+        new = Subtask(sub.key, out["goal"], sub.deps, out.get("inputs", sub.inputs),
+                      sub.output_schema, sub.remit)  # fmt: skip
+        out["remit"] = narrow_for(parent, new).to_dict()  # recorded, as a plan's are
+        return out
 
     def _spawn_bg(self, coro: Any) -> None:
         t = asyncio.get_running_loop().create_task(self._guard(coro))

@@ -109,17 +109,16 @@ def cancel_subtree(node: Node) -> None:
         stack.extend(c.children or ())
 
 
-def checked_plan(node: Node, raw: Any) -> Plan:
-    """A planner's answer as a valid plan ``node`` may delegate: every child's remit
-    narrows from ``node``'s (raises on any widening: nothing is spawned)."""
+def checked_plan(node: Node, raw: Any) -> tuple[Plan, list[Remit]]:
+    """A planner's answer as a valid plan ``node`` may delegate, with each child's remit
+    narrowed from ``node``'s (raises on any widening: nothing is spawned)."""
     if isinstance(raw, Plan):
         plan = raw.validate()
     else:
         plan = Plan.from_dict(raw, where=f"task {node.id} plan")
     if node.remit.depth <= 0:
         raise DelegationError(f"task {node.id} has no delegation depth left")
-    child_remits(node, plan)
-    return plan
+    return plan, child_remits(node, plan)
 
 
 def link_dependents(children: list[Node], by_key: Mapping[str, Node], plan: Plan) -> None:

@@ -23,6 +23,7 @@ from remit.gate._node import Node
 from remit.gate._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
 from remit.gate._warrants import Warrants
 from remit.models import Completion, Message, Model
+from remit.trust.provenance import nonce_of
 
 
 class Gate(Warrants):
@@ -96,6 +97,8 @@ class Gate(Warrants):
                 as_json = json.loads(self._encode_input(valid) or "{}")
                 proof = signer.sign_call(warrant, key, step_id, name, as_json)
             self._proofs[step_id] = proof
+        elif self.sealed:
+            self._proofs[step_id] = nonce_of(step_id)
         if t.takes_key:
             valid["idempotency_key"] = idempotency_key(self.run_id, step_id)
         fn = t.fn

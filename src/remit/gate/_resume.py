@@ -52,6 +52,10 @@ def check_authority(
             "started with (the journal was altered after the run began); refusing to resume. "
             "`remit verify` names what differs"
         )
+    token = meta.get("grant")
+    if isinstance(token, str):  # a sealed run: the principal granted the run's key
+        _check_grant(rec, token, bytes.fromhex(principal))
+        return
     root = task_id(ROOT, 0, rec.goal)
     hop = recorded.get(f"{root}:warrant")
     if hop is None or hop.proof is None:
@@ -71,6 +75,20 @@ def check_authority(
         raise WarrantRootMismatch(
             f"run {rec.run_id}: the run's recorded remit differs from the root grant its "
             "principal signed (the journal was altered); refusing to resume"
+        )
+
+
+def _check_grant(rec: RunRecord, token: str, principal: bytes) -> None:
+    try:
+        granted = verify(token, principal_public=principal, run_id=rec.run_id, now=rec.created_at)
+    except (WarrantError, ValueError) as e:
+        raise WarrantRootMismatch(
+            f"run {rec.run_id}: its principal's grant does not verify ({e}); refusing to resume"
+        ) from None
+    if granted != Remit.from_json(rec.remit):
+        raise WarrantRootMismatch(
+            f"run {rec.run_id}: the run's recorded remit differs from the one its principal "
+            "granted (the journal was altered); refusing to resume"
         )
 
 

@@ -117,6 +117,9 @@ class GateState:
         self._last: tuple[Any, str] = (MISS, "")
         #: mints hops and signs calls (None: this run is not signed)
         self.signer: Signer | None = None
+        #: the run's journal is sealed (a hash chain with signed checkpoints): each call
+        #: records its nonce, and nothing is signed per task or per call in the process
+        self.sealed = False
         # proofs made for steps not yet recorded: the step's first row carries its proof
         self._proofs: dict[str, str] = {}
         #: counters a run reports: steps executed, served from the journal, denied

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from remit.errors import JournalError
+from remit.journal._chain import ChainEntry, Checkpoint
 from remit.journal._store import (
     FINAL_STATUSES,
     Durability,
@@ -33,6 +34,8 @@ from remit.journal.sqlite import SCHEMA_VERSION, SQLiteJournal, load_json
 __all__ = [
     "FINAL_STATUSES",
     "SCHEMA_VERSION",
+    "ChainEntry",
+    "Checkpoint",
     "Durability",
     "JournalStore",
     "Lease",

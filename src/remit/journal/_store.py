@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from remit.journal._chain import ChainEntry, Checkpoint
 
 StepStatus = Literal["started", "ok", "error", "denied"]
 RunStatus = Literal["running", "done", "failed"]
@@ -155,5 +158,25 @@ class JournalStore(Protocol):
     def get_step(self, run_id: str, step_id: str) -> StepRecord | None: ...
 
     def get_steps(self, run_id: str, step_ids: Iterable[str]) -> dict[str, StepRecord]: ...
+
+    # --- the tamper-evident chain of sealed runs (see remit.journal._chain) -----------
+
+    def seal(self, run_id: str, key: bytes, sign: Callable[[bytes], bytes]) -> None:
+        """Chain every later change to run ``run_id``'s step rows, and sign a checkpoint
+        (with ``sign``; ``key`` is its public key) with each batch written through this
+        store and when the run finishes. Sealing again with the same key continues."""
+        ...
+
+    def seal_key(self, run_id: str) -> bytes | None:
+        """The key run ``run_id`` was sealed with, or None."""
+        ...
+
+    def chain(self, run_id: str) -> list[ChainEntry]:
+        """The run's chain entries, in order."""
+        ...
+
+    def checkpoints(self, run_id: str) -> list[Checkpoint]:
+        """The run's signed checkpoints, in order."""
+        ...
 
     def close(self) -> None: ...

@@ -46,7 +46,7 @@ from remit.runtime._signals import stop_on_signals
 from remit.runtime._tools import check_tools, recorded_servers
 from remit.tools import Tool, ToolRegistry, calculator, files
 from remit.tools.mcp import McpServer, open_servers
-from remit.trust.provenance import KeyFiles, RunKeys, Signer
+from remit.trust.provenance import KeyFiles, RunKeys, Signer, grant
 from remit.trust.warrant import AgentKey
 
 
@@ -212,6 +212,7 @@ class Runtime:
             remit_json = remit.to_json()
             if keys is not None:
                 meta["root_seal"] = keys.seal(remit_json, meta["principal_key"])
+                meta["grant"] = grant(keys, rid, remit, goal)
             now = time.time()
             lease = RunLease(store, rid, self.lease_ttl)
             try:
@@ -236,9 +237,11 @@ class Runtime:
                     self.keys.discard(rid)
                 raise
         try:
+            if keys is not None:
+                store.seal(rid, keys.run.public, keys.run.sign)
             return await self._drive(
                 rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {},
-                keys=keys, lease=lease,
+                keys=keys, lease=lease, sealed=keys is not None,
             )  # fmt: skip
         finally:
             lease.release()
@@ -301,6 +304,10 @@ class Runtime:
         routes = self.routes
         if routes is None and isinstance(meta.get("routes"), dict):
             routes = Routes.from_dict(meta["routes"])
+        sealed = keys is not None and "grant" in meta
+        if sealed:
+            assert keys is not None
+            self.store.seal(run_id, keys.run.public, keys.run.sign)
         return await self._drive(
             run_id,
             rec.goal,
@@ -315,6 +322,7 @@ class Runtime:
             principal=bytes.fromhex(principal) if isinstance(principal, str) else None,
             lease=lease,
             routes=routes,
+            sealed=sealed,
         )
 
     def resolve(
@@ -370,6 +378,7 @@ class Runtime:
         principal: bytes | None = None,
         lease: RunLease,
         routes: Routes | None = None,
+        sealed: bool = False,
     ) -> Run:
         """Carry the run to its end; the caller holds ``lease`` and gives it up after."""
         started = time.perf_counter()
@@ -394,7 +403,10 @@ class Runtime:
         gate.models.update({m.name: m for m in self.models})
         gate.use_routes(routes if routes is not None else self.routes)
         gate.use_faults(faults)
-        if keys is not None:
+        if sealed:
+            gate.sealed = True  # the journal's chain and checkpoints carry the proof
+        elif keys is not None:
+            # a run signed before journals were chained: a hop per task, a proof per call
             gate.signer = Signer(run_id, keys, principal)
         self.last_gate = gate
         engine = Engine(

@@ -9,10 +9,19 @@ import json
 import time
 from typing import Any
 
+from remit.core.remit import Remit
 from remit.errors import JournalError, RemitError, WarrantError
 from remit.journal import JournalStore
 from remit.trace.tree import load
-from remit.trust.provenance import narrowing, run_principal, signed_args, task_chain
+from remit.trust.provenance import (
+    Delegations,
+    narrowing,
+    nonce_of,
+    run_principal,
+    signed_args,
+    task_chain,
+    verify_run,
+)
 from remit.trust.warrant import CallProof, Verifier
 
 
@@ -20,6 +29,64 @@ def _grants(remit_dict: dict[str, Any]) -> str:
     tools = ", ".join(sorted(remit_dict.get("tools", {}))) or "no tools"
     budget = ", ".join(f"{k} {v}" for k, v in sorted(remit_dict.get("budget", {}).items()))
     return f"{tools}; budget {budget or 'unlimited'}; depth {remit_dict.get('depth', 0)}"
+
+
+def _sealed_view(
+    store: JournalStore, run_id: str, step: str, task: str, principal: bytes
+) -> dict[str, Any]:
+    """The chain of a sealed run: the principal's grant to the run, then each delegation
+    down to the task, as the plan rows recorded them."""
+    run = store.get_run(run_id)
+    steps = list(store.steps(run_id))
+    rec = next((s for s in steps if s.step_id == step), None)
+    if rec is None and not any(s.task_id == task for s in steps):
+        raise JournalError(
+            f"run {run_id} has no step or task {step!r}; `remit show {run_id}` lists them"
+        )
+    goals = {t.id: t.goal for t in load(store, run_id).root.walk()}
+    key = store.seal_key(run_id) or b""
+    hops: list[dict[str, Any]] = []
+    parent: Remit | None = None
+    for i, (tid, remit) in enumerate(Delegations(run, steps).path(task)):
+        data = remit.to_dict() if remit is not None else {}
+        expires = remit.deadline if remit is not None else None
+        hops.append(
+            {
+                "position": i,
+                "hop_id": "run" if i == 0 else tid,
+                "task_id": tid,
+                "goal": goals.get(tid, ""),
+                # the grant names the run's key; a delegation inside the run is recorded
+                # under the journal's chain, not signed by a key of its own
+                "holder": key.hex() if i == 0 else "",
+                "expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+                if expires is not None
+                else None,
+                "remit": data,
+                "grants": _grants(data),
+                "narrowing": narrowing(parent, remit) if parent and remit else [],
+            }
+        )
+        parent = remit
+    report = verify_run(store, run_id)
+    view: dict[str, Any] = {
+        "run_id": run_id,
+        "principal": principal.hex(),
+        "sealed": True,
+        "hops": hops,
+        "verified": True
+        if report.ok
+        else "; ".join(f"[{f.code}] {f.step_id}: {f.message}" for f in report.failures[:3]),
+    }
+    if rec is not None:
+        view["step"] = {
+            "step_id": rec.step_id,
+            "kind": rec.kind,
+            "name": rec.name,
+            "status": rec.status,
+            "signed": rec.kind != "tool" or rec.proof == nonce_of(rec.step_id),
+        }
+    return view
 
 
 def chain_view(store: JournalStore, run_id: str, step: str) -> dict[str, Any]:
@@ -31,8 +98,11 @@ def chain_view(store: JournalStore, run_id: str, step: str) -> dict[str, Any]:
     """
     rec = store.get_step(run_id, step)
     task = rec.task_id if rec is not None else step
-    if run_principal(store, run_id) is None:
+    principal = run_principal(store, run_id)
+    if principal is None:
         raise JournalError(f"run {run_id} was not signed (it has no principal key)")
+    if store.seal_key(run_id) is not None:
+        return _sealed_view(store, run_id, step, task, principal)
     try:
         warrant, task_ids = task_chain(store, run_id, task)
     except WarrantError:

@@ -58,6 +58,7 @@ class SQLiteJournal(Migrations, RunQueries, StepQueries):
         self.path: Path = Path(path)
         self.durability = durability
         self._lock = threading.Lock()
+        self._held = {}  # the sealed runs this process signs for (see _seals)
         self._memory = os.fspath(path) == ":memory:"
         if not self._memory:
             self._check_file()

@@ -13,7 +13,8 @@ from typing import Any, Final
 from remit.errors import JournalCorrupt, JournalError, RunNotFound
 from remit.journal._store import Lease, RunRecord, RunStatus
 from remit.journal.sqlite._file import transaction
-from remit.journal.sqlite._leases import PUT_LEASE, LeaseQueries, lease_params
+from remit.journal.sqlite._leases import PUT_LEASE, lease_params
+from remit.journal.sqlite._seals import SealQueries
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
@@ -30,7 +31,7 @@ _FINISH_RUN: Final = (
 )
 
 
-class RunQueries(LeaseQueries):
+class RunQueries(SealQueries):
     """One row per run; a run's outcome is written under its lease."""
 
     def _run(self, row: Sequence[Any]) -> RunRecord:
@@ -117,6 +118,8 @@ class RunQueries(LeaseQueries):
                     conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
                 cur = conn.execute(_FINISH_RUN, (status, result, error, time.time(), run_id))
                 found = cur.rowcount > 0
+                if found:
+                    self._finish_checkpoint(conn, run_id)
         if not found:
             raise RunNotFound(
                 f"cannot finish run {run_id!r}: no such run in journal {self.path};"

@@ -90,12 +90,47 @@ def _add_leases(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_chain(conn: sqlite3.Connection) -> None:
+    """Version 4 to 5: sealed runs, whose journal is a hash chain (``remit.journal._chain``).
+
+    A step row of a sealed run carries ``n``, its place in the run's chain (of its last
+    write), and ``entry``, its hash as written; an entry a later write replaced moves to
+    ``superseded``, so the whole chain stays readable. A row another process wrote (a
+    person's answer) waits with ``n = -1`` until the run's owner chains it (the partial
+    index finds those, and costs nothing for the rest). ``seals`` names the sealed runs
+    and their checkpoint key; ``checkpoints`` holds the signed heads."""
+    conn.execute("ALTER TABLE steps ADD COLUMN n INTEGER")
+    conn.execute("ALTER TABLE steps ADD COLUMN entry BLOB")
+    conn.execute("CREATE INDEX steps_unchained ON steps (run_id) WHERE n < 0")
+    conn.execute("CREATE TABLE seals (run_id TEXT PRIMARY KEY NOT NULL, key BLOB NOT NULL)")
+    conn.execute(
+        "CREATE TABLE superseded ("
+        " run_id TEXT NOT NULL,"
+        " n INTEGER NOT NULL,"
+        " step_id TEXT NOT NULL,"
+        " entry BLOB NOT NULL,"
+        " PRIMARY KEY (run_id, n)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE checkpoints ("
+        " run_id TEXT NOT NULL,"
+        " k INTEGER NOT NULL,"
+        " n INTEGER NOT NULL,"
+        " head BLOB NOT NULL,"
+        " run_hash BLOB NOT NULL,"
+        " signature BLOB NOT NULL,"
+        " at REAL NOT NULL,"
+        " PRIMARY KEY (run_id, k)) WITHOUT ROWID"
+    )
+
+
 #: ``_MIGRATIONS[v]`` upgrades a version-``v`` file to version ``v + 1``; append only.
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
     _add_spent,
     _add_proof,
     _add_leases,
+    _add_chain,
 ]
 
 #: the schema version this code writes; a file with a higher version is refused
@@ -105,8 +140,11 @@ SCHEMA_VERSION: Final[int] = len(_MIGRATIONS)
 _EXPECTED_COLUMNS: Final[dict[str, frozenset[str]]] = {
     "meta": frozenset({"key", "value"}),
     "runs": frozenset(RUN_FIELDS),
-    "steps": frozenset({"pos", *STEP_FIELDS}),
+    "steps": frozenset({"pos", *STEP_FIELDS, "n", "entry"}),
     "leases": frozenset(LEASE_FIELDS),
+    "seals": frozenset({"run_id", "key"}),
+    "superseded": frozenset({"run_id", "n", "step_id", "entry"}),
+    "checkpoints": frozenset({"run_id", "k", "n", "head", "run_hash", "signature", "at"}),
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any, Final, NoReturn
 from remit.errors import JournalCorrupt
 from remit.journal._store import StepRecord
 from remit.journal.sqlite._file import rollback
-from remit.journal.sqlite._leases import LeaseQueries
+from remit.journal.sqlite._seals import SealQueries
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
@@ -78,7 +78,7 @@ def load_json(text: str | None, *, where: str) -> Any:
         ) from e
 
 
-class StepQueries(LeaseQueries):
+class StepQueries(SealQueries):
     """One row per step; a batch is written under the run's lease."""
 
     def _corrupt_step(self, row: Sequence[Any], detail: str) -> NoReturn:
@@ -98,6 +98,21 @@ class StepQueries(LeaseQueries):
         if row[6] not in _STEP_STATUSES:
             self._corrupt_step(row, f"unknown status {row[6]!r}")
         return StepRecord(*row)
+
+    def _put(self, conn: sqlite3.Connection, records: Sequence[StepRecord]) -> None:
+        """The rows of a batch, in ``conn``'s open transaction: a sealed run's chained."""
+        run_id = records[0].run_id
+        if any(r.run_id != run_id for r in records):
+            by_run: dict[str, list[StepRecord]] = {}
+            for r in records:
+                by_run.setdefault(r.run_id, []).append(r)
+            for batch in by_run.values():
+                self._put(conn, batch)
+            return
+        if self._is_sealed(conn, run_id):
+            self._put_sealed(conn, run_id, records)
+        else:
+            conn.executemany(_UPSERT_STEP, map(_step_params, records))
 
     def write(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         """Write intents and results in one transaction, durable on return.
@@ -124,7 +139,7 @@ class StepQueries(LeaseQueries):
                 try:
                     if owner is not None:
                         self._fence(conn, records[0].run_id, owner)
-                    conn.executemany(_UPSERT_STEP, map(_step_params, records))
+                    self._put(conn, records)
                     conn.execute("COMMIT")
                 except BaseException:
                     rollback(conn)
@@ -146,7 +161,7 @@ class StepQueries(LeaseQueries):
             try:
                 if owner is not None:
                     self._fence(conn, records[0].run_id, owner)
-                conn.executemany(_UPSERT_STEP, map(_step_params, records))
+                self._put(conn, records)
             except BaseException:
                 rollback(conn)
                 raise
@@ -165,6 +180,7 @@ class StepQueries(LeaseQueries):
                 conn.execute("COMMIT")
             except BaseException:
                 rollback(conn)
+                self._held.clear()  # what this process knew of its chains is ahead of the file
                 raise
         except sqlite3.Error as e:
             self._raise(e, "commit staged step records")

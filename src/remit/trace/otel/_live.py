@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from remit.journal import (
+    ChainEntry,
+    Checkpoint,
     Durability,
     JournalStore,
     Lease,
@@ -279,6 +281,18 @@ class _Tapped:
 
     def get_steps(self, run_id: str, step_ids: Iterable[str]) -> dict[str, StepRecord]:
         return self._store.get_steps(run_id, step_ids)
+
+    def seal(self, run_id: str, key: bytes, sign: Callable[[bytes], bytes]) -> None:
+        self._store.seal(run_id, key, sign)
+
+    def seal_key(self, run_id: str) -> bytes | None:
+        return self._store.seal_key(run_id)
+
+    def chain(self, run_id: str) -> list[ChainEntry]:
+        return self._store.chain(run_id)
+
+    def checkpoints(self, run_id: str) -> list[Checkpoint]:
+        return self._store.checkpoints(run_id)
 
     def close(self) -> None:
         self._store.close()

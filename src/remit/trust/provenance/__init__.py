@@ -38,26 +38,31 @@ True
 
 from __future__ import annotations
 
+from remit.trust.provenance._audit import Delegations, nonce_of
 from remit.trust.provenance._keys import KeyFiles, RunKeys, load_principal_key
 from remit.trust.provenance._keys import hex32 as hex32
 from remit.trust.provenance._narrowing import narrowing
-from remit.trust.provenance._signing import DEFAULT_TTL_S, Signer, hop_id_for
+from remit.trust.provenance._report import Failure as Failure
+from remit.trust.provenance._report import RunVerification
+from remit.trust.provenance._signing import DEFAULT_TTL_S, Signer, grant, hop_id_for
 from remit.trust.provenance._signing import IDEMPOTENCY_ARG as IDEMPOTENCY_ARG
 from remit.trust.provenance._signing import signed_args as signed_args
-from remit.trust.provenance._verify import Failure as Failure
-from remit.trust.provenance._verify import RunVerification, verify_run
 from remit.trust.provenance._verify import run_principal as run_principal
 from remit.trust.provenance._verify import task_chain as task_chain
+from remit.trust.provenance._verify import verify_run
 from remit.trust.provenance._verify import warrant_frames as warrant_frames
 
 __all__ = [
     "DEFAULT_TTL_S",
+    "Delegations",
     "KeyFiles",
     "RunKeys",
     "RunVerification",
     "Signer",
+    "grant",
     "hop_id_for",
     "load_principal_key",
     "narrowing",
+    "nonce_of",
     "verify_run",
 ]

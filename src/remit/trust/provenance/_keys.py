@@ -35,6 +35,12 @@ class RunKeys:
     def _derive(self, person: bytes, data: bytes) -> bytes:
         return hashlib.blake2b(data, key=self._secret, person=person, digest_size=32).digest()
 
+    @property
+    def run(self) -> AgentKey:
+        """The run's own key: the principal grants it the run's remit, and it signs the
+        journal's checkpoints (the same on every resume)."""
+        return AgentKey.from_seed(self._derive(b"run", b""))
+
     def agent(self, task_id: str) -> AgentKey:
         """The agent key of task ``task_id`` (the same on every resume)."""
         return AgentKey.from_seed(self._derive(b"agent", task_id.encode("utf-8")))

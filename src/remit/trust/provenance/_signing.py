@@ -6,6 +6,7 @@ Separate because it is the writing side: verification reads what it wrote.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -99,6 +100,22 @@ class Signer:
         """The holder's proof for one call (nonce derived from the step id)."""
         nonce = hashlib.blake2b(step_id.encode("utf-8"), digest_size=16).digest()
         return sign_call(key, warrant, tool, args, nonce).encode()
+
+
+def grant(keys: RunKeys, run_id: str, remit: Remit, purpose: str) -> str:
+    """The principal's grant of a run's remit to the run's own key: a one-hop warrant (as
+    its token), the one signature of the principal's a sealed run carries."""
+    expires = remit.deadline if remit.deadline is not None else time.time() + DEFAULT_TTL_S
+    warrant = issue(
+        keys.principal,
+        run_id=run_id,
+        remit=remit,
+        purpose=purpose[:2000],
+        expires=expires,
+        holder_public=keys.run.public,
+        hop_id="run",
+    )
+    return warrant.encode()
 
 
 def signed_args(args: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Re-verifying a run from its journal alone: each chain, each call proof, each call
-against its task's remit.
+"""Re-verifying a run from its journal alone. A sealed run (the chain and its signed
+checkpoints) is audited by ``_audit``; a run signed before the journal was a chain
+carries a warrant hop per task and a proof per call, checked here: each chain, each
+call proof, each call against its task's remit.
 
 Separate because it is the reading side: anyone with the principal's public key runs it.
 """
@@ -8,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from remit.core.remit import Remit
 from remit.errors import JournalError, RemitError, WarrantError, WarrantMalformed
 from remit.journal import JournalStore, StepRecord
+from remit.trust.provenance._audit import audit_sealed
+from remit.trust.provenance._report import Failure, RunVerification
 from remit.trust.provenance._signing import signed_args
 from remit.trust.warrant import (
     CallProof,
@@ -21,49 +23,6 @@ from remit.trust.warrant import (
     Warrant,
     chain_token,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One step that did not verify."""
-
-    step_id: str
-    code: str
-    message: str
-
-
-@dataclass(slots=True)
-class RunVerification:
-    """What :func:`verify_run` found. ``ok`` when every call verified."""
-
-    run_id: str
-    principal: str
-    #: where the principal key came from: "given" (pinned by the caller) or "journal"
-    principal_source: str
-    calls: int = 0
-    approved: int = 0
-    hops: int = 0
-    longest_chain: int = 0
-    failures: list[Failure] = field(default_factory=list[Failure])
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "ok": self.ok,
-            "principal": self.principal,
-            "principal_source": self.principal_source,
-            "calls": self.calls,
-            "approved": self.approved,
-            "hops": self.hops,
-            "longest_chain": self.longest_chain,
-            "failures": [
-                {"step_id": f.step_id, "code": f.code, "message": f.message} for f in self.failures
-            ],
-        }
 
 
 def _parent_task(task_id: str) -> str | None:
@@ -145,6 +104,9 @@ def verify_run(
         run_id, principal.hex(), "given" if principal_public is not None else "journal"
     )
     steps = list(store.steps(run_id))
+    if store.seal_key(run_id) is not None:
+        return audit_sealed(store, run, steps, principal, report)
+    # a run signed before the journal was a chain: a warrant hop per task, a proof per call
     frames = warrant_frames(steps)
     report.hops = len(frames)
     chains = _Chains(principal, frames)

@@ -1,0 +1,161 @@
+"""A sealed run's journal is a hash chain with signed checkpoints: every change to a
+step row gives the row its place in the chain and its hash (a replaced entry is kept as
+superseded); the owner signs the head with each batch and when the run ends; rows other
+processes write wait for the owner to chain them."""
+
+from __future__ import annotations
+
+import doctest
+import sqlite3
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from remit.errors import JournalError
+from remit.journal import RunRecord, SQLiteJournal, StepRecord
+from remit.journal import _chain as chain_module
+from remit.journal._chain import fold, genesis, row_hash, run_hash
+
+RUN = "r1"
+KEY = SigningKey(b"k" * 32)
+
+
+def sign(message: bytes) -> bytes:
+    return KEY.sign(message).signature
+
+
+def verifies(store: SQLiteJournal, run_id: str = RUN) -> bool:
+    """Every checkpoint's head is the fold of the chain up to it, and signed."""
+    entries = [e for e in store.chain(run_id) if e.n > 0]
+    assert [e.n for e in entries] == list(range(1, len(entries) + 1))
+    for cp in store.checkpoints(run_id):
+        assert fold(genesis(run_id), [e.entry for e in entries[: cp.n]]) == cp.head
+        KEY.verify_key.verify(cp.message(), cp.signature)
+    return True
+
+
+def step(i: int, status: str = "ok", **kw: object) -> StepRecord:
+    return StepRecord(RUN, f"s{i}", "t", i, "tool", "calc", status, '{"i": 1}', **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteJournal:
+    s = SQLiteJournal(tmp_path / "j.db", durability="normal")
+    s.create_run(RunRecord(RUN, "g", "a", "{}"))
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_an_unsealed_run_has_no_chain(store: SQLiteJournal) -> None:
+    store.write([step(1)])
+    assert store.chain(RUN) == [] and store.checkpoints(RUN) == [] and store.seal_key(RUN) is None
+
+
+def test_every_change_to_a_row_appends_its_hash_and_each_batch_is_signed(
+    store: SQLiteJournal,
+) -> None:
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    assert len(store.checkpoints(RUN)) == 1  # the run's record as created
+    store.write([step(1, "started", started_at=1.0), step(2, started_at=1.0, ended_at=2.0)])
+    store.write([step(1, "ok", output="3", started_at=1.0, ended_at=2.0)])  # the result lands
+    store.write([step(2, "error", error='{"code": "X"}')])  # ignored: the first result wins
+    store.write([step(1, "started")])  # ignored: an intent never touches a row
+    entries = store.chain(RUN)
+    assert [(e.n, e.step_id) for e in entries] == [(1, "s1"), (2, "s2"), (3, "s1")]
+    rows = {s.step_id: s for s in store.steps(RUN)}
+    # the last entry of each step is the hash of its row as it stands
+    assert entries[2].entry == row_hash(rows["s1"]) and entries[1].entry == row_hash(rows["s2"])
+    cps = store.checkpoints(RUN)
+    assert [(c.k, c.n) for c in cps] == [(1, 0), (2, 2), (3, 3)]  # none for ignored writes
+    assert verifies(store)
+
+
+def test_staged_batches_and_the_runs_end_are_checkpointed(store: SQLiteJournal) -> None:
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.stage([step(1)])
+    store.commit_staged()
+    store.finish_run(RUN, "done", "3", None)
+    cps = store.checkpoints(RUN)
+    assert [(c.k, c.n) for c in cps] == [(1, 0), (2, 1), (3, 1)]
+    assert cps[-1].run_hash == run_hash(store.get_run(RUN)) != cps[0].run_hash
+    assert verifies(store)
+
+
+def test_rows_other_processes_write_are_covered_by_the_owners_next_checkpoint(
+    store: SQLiteJournal, tmp_path: Path
+) -> None:
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    other = SQLiteJournal(tmp_path / "j.db", durability="normal")  # a person's answer
+    other.write([step(7)])
+    other.close()
+    assert [(e.n, e.step_id) for e in store.chain(RUN)] == [(-1, "s7")]  # waits for the owner
+    assert len(store.checkpoints(RUN)) == 1
+    store.write([step(8)])
+    assert [(e.n, e.step_id) for e in store.chain(RUN)] == [(1, "s7"), (2, "s8")]
+    assert store.checkpoints(RUN)[-1].n == 2 and verifies(store)
+
+
+def test_a_resumed_owner_continues_the_chain_and_another_key_is_refused(
+    store: SQLiteJournal, tmp_path: Path
+) -> None:
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.write([step(1)])
+    again = SQLiteJournal(tmp_path / "j.db", durability="normal")
+    again.seal(RUN, bytes(KEY.verify_key), sign)
+    again.write([step(2)])
+    assert [(c.k, c.n) for c in again.checkpoints(RUN)] == [(1, 0), (2, 1), (3, 2)]
+    assert verifies(again)
+    with pytest.raises(JournalError, match="sealed with another key"):
+        again.seal(RUN, bytes(SigningKey(b"x" * 32).verify_key), sign)
+    again.close()
+
+
+def test_a_write_the_file_ignores_is_chained_from_what_the_rows_hold(
+    store: SQLiteJournal,
+) -> None:
+    """The owner predicts what its writes change and checks the file changed as many
+    rows; a second result for a finished step (the first result wins) makes the count
+    differ, and the batch is chained again from the rows themselves."""
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.write([step(1, output="3")])
+    store.write([step(1, "error", error='{"code": "X"}'), step(2)])
+    rows = {s.step_id: s for s in store.steps(RUN)}
+    assert rows["s1"].status == "ok" and rows["s1"].output == "3"
+    entries = store.chain(RUN)
+    assert [(e.n, e.step_id) for e in entries] == [(1, "s1"), (2, "s2")]
+    assert entries[0].entry == row_hash(rows["s1"]) and verifies(store)
+
+
+def test_rows_written_before_the_seal_are_chained_by_it(store: SQLiteJournal) -> None:
+    store.write([step(1, "started", started_at=1.0)])
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.write([step(1, "ok", output="3", ended_at=2.0), step(2)])
+    rows = {s.step_id: s for s in store.steps(RUN)}
+    assert rows["s1"].started_at == 1.0  # the intent's identity stays
+    assert [(e.n, e.step_id) for e in store.chain(RUN)] == [(1, "s1"), (2, "s1"), (3, "s2")]
+    assert store.chain(RUN)[1].entry == row_hash(rows["s1"]) and verifies(store)
+
+
+def test_a_result_landing_on_its_intent_keeps_the_intents_entry(store: SQLiteJournal) -> None:
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.write([step(1, "started", started_at=1.0)])
+    intent = store.chain(RUN)[0]
+    store.write([step(1, "ok", output="3", started_at=1.0, ended_at=2.0)])
+    assert [(e.n, e.step_id) for e in store.chain(RUN)] == [(1, "s1"), (2, "s1")]
+    assert store.chain(RUN)[0] == intent and verifies(store)
+
+
+def test_a_raw_edit_leaves_the_row_unlike_its_entry(store: SQLiteJournal, tmp_path: Path) -> None:
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.write([step(1)])
+    conn = sqlite3.connect(tmp_path / "j.db")
+    conn.execute("UPDATE steps SET output = '99' WHERE step_id = 's1'")
+    conn.commit()
+    conn.close()
+    row = store.get_step(RUN, "s1")
+    assert row is not None and row_hash(row) != store.chain(RUN)[-1].entry
+
+
+def test_module_examples() -> None:
+    assert doctest.testmod(chain_module).failed == 0
