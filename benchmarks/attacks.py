@@ -10,13 +10,31 @@ naming another hop index, hop id or widened dimension than expected; *accepted* 
 attack succeeded. *Known* marks cases of an issue the library is known to get wrong
 (``KNOWN_ISSUES`` in the generator); they are still counted as what they are.
 
-    python benchmarks/attacks.py [--seed N] [--min-per-category 60] [--json]
+Then the journal-tampering suite of ``tests/attacks/tamper.py``: base journals made by
+real sealed runs (a fan-out with narrowed children, a model-only run, a failed run, a
+run stopped and resumed, a run a person approved from another process), and generated
+tamperings with copies of them through raw SQLite (rows edited, deleted, reordered,
+truncated, spliced from another run; checkpoints forged; nonces replayed; run records
+and delegations widened), each verified with ``remit verify``'s ``verify_run``. A
+tampering is *detected* when verify fails with a code the case expects, *detected
+other* when it fails otherwise (or the journal cannot be read, or verify crashes), and
+*missed* when the journal verifies; *known* marks misses and crashes of a verifier gap
+named in ``KNOWN_GAPS``. Legitimate journals (as made, copied, VACUUMed, read by
+``remit show`` meanwhile...) must verify.
+
+    python benchmarks/attacks.py [--seed N] [--min-per-category 60] [--tamper-seed N]
+                                 [--tamper-per-category 60] [--json]
 
 With ``--json`` the last line is a JSON object with ``attacks_total``,
 ``attacks_rejected`` (refused with the right code), ``legit_total``,
 ``legit_accepted``, ``by_category`` and ``legit_by_category`` (per category:
 ``attempts``, ``rejected``, ``wrong_detail``, ``wrong_code``, ``accepted``, ``known``),
-and the seed, number of scenarios, a fingerprint of the generated cases and timings.
+and the seed, number of scenarios, a fingerprint of the generated cases and timings;
+and for the tamper suite ``tamper_total``, ``tamper_detected`` (by an expected code or
+another), ``tamper_detected_other``, ``tamper_missed``, ``tamper_crashed``,
+``tamper_by_category`` (per category: ``attempts``, ``detected``, ``detected_other``,
+``missed``), ``tamper_missed_cases``, ``tamper_known_gaps``, ``tamper_legit_total``,
+``tamper_legit_ok``, ``tamper_seed``, ``tamper_fingerprint`` and its timings.
 """
 
 from __future__ import annotations
@@ -26,17 +44,19 @@ import importlib.util
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 _GENERATOR = Path(__file__).resolve().parents[1] / "tests" / "attacks" / "generator.py"
+_TAMPER = _GENERATOR.with_name("tamper.py")
 
 
-def _load_generator() -> ModuleType:
+def _load_generator(path: Path = _GENERATOR, name: str = "remit_attack_generator") -> ModuleType:
     # By path: ``tests`` is not a package, and this script's own name is ``attacks``.
-    spec = importlib.util.spec_from_file_location("remit_attack_generator", _GENERATOR)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being built
@@ -75,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-per-category", type=int, default=60)
     parser.add_argument("--min-attacks", type=int, default=1000)
     parser.add_argument("--min-legit", type=int, default=1000)
+    parser.add_argument("--tamper-seed", type=int, default=20_260_509)
+    parser.add_argument("--tamper-per-category", type=int, default=60)
     parser.add_argument("--json", action="store_true", help="end with a JSON line")
     args = parser.parse_args(argv)
 
@@ -144,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{t3 - t2:.2f}s ({(t3 - t2) / max(1, len(legit)) * 1e6:.0f} us each)"
     )
 
+    tamper = _tamper(args.tamper_seed, args.tamper_per_category)
+
     if args.json:
         result = {
+            **tamper,
             "attacks_total": len(attacks),
             "attacks_rejected": total["rejected"],
             "attacks_wrong_detail": total["wrong_detail"],
@@ -167,6 +192,83 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(result, sort_keys=True))
     return 0
+
+
+def _tamper(seed: int, per_category: int) -> dict[str, Any]:
+    """Run the journal-tampering suite, print its table, return its JSON keys."""
+    tm = _load_generator(_TAMPER, "remit_tamper_generator")
+    with tempfile.TemporaryDirectory(prefix="remit-tamper-") as tmp:
+        t0 = time.perf_counter()
+        bases = tm.build_bases(Path(tmp))
+        t1 = time.perf_counter()
+        cases = tm.generate(seed, bases, min_per_category=per_category)
+        outcomes = [tm.run_case(c, bases) for c in cases]
+        t2 = time.perf_counter()
+        legit = [o for case in tm.legit_cases() for o in tm.run_legit(case, bases)]
+        t3 = time.perf_counter()
+    rows = tm.summarize(outcomes)
+    for category in rows:
+        rows[category]["known"] = sum(
+            1 for o in outcomes if o.category == category and o.known_gap
+            and (o.verdict == "missed" or any(s.startswith("CRASH:") for s in o.seen))
+        )  # fmt: skip
+    head = f"{'tampering':<26}{'attempts':>9}{'detected':>10}{'other':>8}{'missed':>8}{'known':>7}"
+    print()
+    print(f"journal tampering: seed {seed}, {len(cases)} cases on {len(bases.files)} base journals")
+    print(head)
+    print("-" * len(head))
+    for category, r in rows.items():
+        print(
+            f"{category:<26}{r['attempts']:>9}{r['detected']:>10}{r['detected_other']:>8}"
+            f"{r['missed']:>8}{r['known']:>7}"
+        )
+    total = {k: sum(r[k] for r in rows.values()) for k in ("detected", "detected_other", "missed")}
+    print("-" * len(head))
+    print(
+        f"{'all tamperings':<26}{len(outcomes):>9}{total['detected']:>10}"
+        f"{total['detected_other']:>8}{total['missed']:>8}"
+    )
+    legit_ok = sum(o.verdict == "ok" for o in legit)
+    print(f"{'legitimate journals':<26}{len(legit):>9}{'verified':>10} {legit_ok}")
+    missed = [o for o in outcomes if o.verdict == "missed"]
+    crashed = [o for o in outcomes if any(s.startswith("CRASH:") for s in o.seen)]
+    refused = [o for o in legit if o.verdict != "ok"]
+    other = [o for o in outcomes if o.verdict == "detected_other" and o not in crashed]
+    for title, group in (("missed (verified ok)", missed), ("verify crashed", crashed),
+                         ("detected by other codes", other),
+                         ("legitimate journals refused", refused)):  # fmt: skip
+        if group:
+            print()
+            print(f"{title}: {len(group)}")
+            print(tm.report_lines(group, 25))
+    gaps = {o.known_gap for o in [*missed, *crashed, *refused] if o.known_gap}
+    if gaps:
+        print()
+        for key in sorted(gaps):
+            print(f"known gap {key}: {tm.KNOWN_GAPS.get(key) or tm.KNOWN_LEGIT_GAPS[key]}")
+    print()
+    print(
+        f"tamper: bases {t1 - t0:.2f}s, {len(cases)} cases {t2 - t1:.2f}s "
+        f"({(t2 - t1) / max(1, len(cases)) * 1e3:.1f} ms each), legitimate {t3 - t2:.2f}s"
+    )
+    return {
+        "tamper_total": len(outcomes),
+        "tamper_detected": total["detected"] + total["detected_other"],
+        "tamper_detected_expected": total["detected"],
+        "tamper_detected_other": total["detected_other"],
+        "tamper_missed": total["missed"],
+        "tamper_crashed": len(crashed),
+        "tamper_by_category": rows,
+        "tamper_missed_cases": [f"{o.category}: {o.variant}" for o in missed],
+        "tamper_known_gaps": {**tm.KNOWN_GAPS, **tm.KNOWN_LEGIT_GAPS},
+        "tamper_legit_total": len(legit),
+        "tamper_legit_ok": legit_ok,
+        "tamper_legit_refused": [o.variant for o in refused],
+        "tamper_seed": seed,
+        "tamper_fingerprint": tm.fingerprint(cases),
+        "tamper_bases_s": round(t1 - t0, 3),
+        "tamper_s": round(t2 - t1, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -1,2 +1,4 @@
-"""The warrant attack suite: a seeded generator of attacks and legitimate calls
-(:mod:`.generator`) and the test that runs it; ``benchmarks/attacks.py`` reports on it."""
+"""The attack suites: a seeded generator of attacks on warrants and legitimate calls
+(:mod:`.generator`, run by ``test_attacks.py``), and a seeded generator of tamperings
+with sealed journals made by real runs, and of legitimate journals (:mod:`.tamper`, run
+by ``test_tamper.py``); ``benchmarks/attacks.py`` reports on both."""
