@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 from remit.errors import JournalError
 from remit.journal import RunRecord, SQLiteJournal, StepRecord
 from remit.journal import _chain as chain_module
-from remit.journal._chain import fold, genesis, row_hash, run_hash
+from remit.journal._chain import fold, genesis, link, row_hash, run_hash
 
 RUN = "r1"
 KEY = SigningKey(b"k" * 32)
@@ -30,7 +30,8 @@ def verifies(store: SQLiteJournal, run_id: str = RUN) -> bool:
     entries = [e for e in store.chain(run_id) if e.n > 0]
     assert [e.n for e in entries] == list(range(1, len(entries) + 1))
     for cp in store.checkpoints(run_id):
-        assert fold(genesis(run_id), [e.entry for e in entries[: cp.n]]) == cp.head
+        links = [link(e.step_id, e.entry) for e in entries[: cp.n]]
+        assert fold(genesis(run_id), links) == cp.head
         KEY.verify_key.verify(cp.message(), cp.signature)
     return True
 

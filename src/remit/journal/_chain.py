@@ -2,7 +2,8 @@
 
 Every write that changes a step row of a *sealed* run appends an entry to the run's
 chain: the row's hash as the write left it (:func:`row_hash`). The chain's head after
-entry ``n`` is ``H(head(n-1) || entry(n))``, starting from :func:`genesis`; the run's
+entry ``n`` is ``H(head(n-1) || entry(n) || step id)`` (:func:`link`, :func:`fold`),
+starting from :func:`genesis`; the run's
 owner signs the head at each group commit and when the run ends (a
 :class:`Checkpoint`: one signature per batch, not per step), over the message
 :func:`checkpoint_message`, which also binds the run's own record (:func:`run_hash`).
@@ -19,7 +20,7 @@ domain tag, so any language can recompute them.
 >>> r = StepRecord("r1", "t:execute", "t", 0, "execute", "execute", "ok", output="2")
 >>> len(row_hash(r)), row_hash(r) == row_hash(StepRecord(*step_fields(r)))
 (32, True)
->>> fold(genesis("r1"), [row_hash(r)]) != genesis("r1")
+>>> fold(genesis("r1"), [link(r.step_id, row_hash(r))]) != genesis("r1")
 True
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "checkpoint_message",
     "fold",
     "genesis",
+    "link",
     "row_hash",
     "row_hash_of",
     "run_hash",
@@ -129,10 +131,16 @@ def genesis(run_id: str) -> bytes:
     return hashlib.blake2b(_HEAD_TAG + run_id.encode("utf-8"), digest_size=32).digest()
 
 
-def fold(head: bytes, entries: Iterable[bytes]) -> bytes:
-    """The head after ``entries``, one after another, from ``head``."""
-    for entry in entries:
-        head = hashlib.blake2b(head + entry, digest_size=32).digest()
+def link(step_id: str, entry: bytes) -> bytes:
+    """What the chain folds for one entry: its hash and the step it is of (so a kept,
+    replaced entry cannot be relabelled to another step)."""
+    return entry + step_id.encode("utf-8")
+
+
+def fold(head: bytes, links: Iterable[bytes]) -> bytes:
+    """The head after ``links`` (see :func:`link`), one after another, from ``head``."""
+    for item in links:
+        head = hashlib.blake2b(head + item, digest_size=32).digest()
     return head
 
 

@@ -36,6 +36,7 @@ from remit.journal._chain import (
     checkpoint_message,
     fold,
     genesis,
+    link,
     row_hash,
     row_hash_of,
     run_hash,
@@ -91,6 +92,14 @@ class _Held:
     open: dict[str, _Open] = field(default_factory=dict[str, _Open])
 
 
+def blob(value: object) -> bytes:
+    """A hash, signature or key column as bytes; text someone wrote there stays what it
+    is (its UTF-8 bytes), so it fails the check it is read for rather than the reading."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return b"" if value is None else str(value).encode("utf-8")
+
+
 def _landed(row: StepRecord, r: StepRecord) -> StepRecord | None:
     """What a write of ``r`` leaves of an existing ``row``, or None if it is ignored
     (the journal's protocol: an intent never touches a row; the first result wins)."""
@@ -119,10 +128,10 @@ class SealQueries(LeaseQueries):
                 row = conn.execute("SELECT key FROM seals WHERE run_id = ?", (run_id,)).fetchone()
                 if row is None:
                     conn.execute("INSERT INTO seals (run_id, key) VALUES (?, ?)", (run_id, key))
-                elif bytes(row[0]) != key:
+                elif blob(row[0]) != key:
                     raise JournalError(
                         f"run {run_id!r} in journal {self.path} is sealed with another key"
-                        f" ({bytes(row[0]).hex()[:16]}...); its checkpoints cannot be"
+                        f" ({blob(row[0]).hex()[:16]}...); its checkpoints cannot be"
                         " continued with this one"
                     )
                 held = self._load_held(conn, run_id, sign)
@@ -138,13 +147,13 @@ class SealQueries(LeaseQueries):
             or 0
             for table in ("steps", "superseded")
         )
-        held = _Held(sign, k, n, bytes(head), self._run_hash(conn, run_id), top + 1)
+        held = _Held(sign, k, n, blob(head), self._run_hash(conn, run_id), top + 1)
         for *values, place, entry in conn.execute(
             f"SELECT {_COLUMNS}, n, entry FROM steps"
             " WHERE run_id = ? AND status = 'started' AND n > 0",
             (run_id,),
         ):
-            held.open[values[1]] = (StepRecord(*values), place, bytes(entry))
+            held.open[values[1]] = (StepRecord(*values), place, blob(entry))
         return held
 
     def _run_hash(self, conn: sqlite3.Connection, run_id: str) -> bytes:
@@ -212,7 +221,7 @@ class SealQueries(LeaseQueries):
             if eff.status == "started" or cur is not None:
                 opened[sid] = (eff, n, entry) if eff.status == "started" else None
             params.append((*fields, n, entry))
-            mine.append(entry)
+            mine.append(entry + sid.encode("utf-8"))  # its link (see _chain.link)
             n += 1
         conn.execute("SAVEPOINT remit_chain")
         changed = conn.executemany(UPSERT_SEALED, params).rowcount if params else 0
@@ -262,7 +271,7 @@ class SealQueries(LeaseQueries):
                 if eff is None:
                     continue
                 if cur[1] is not None and cur[1] > 0 and cur[2] is not None:
-                    conn.execute(_PUT_SUPERSEDED, (run_id, cur[1], sid, bytes(cur[2])))
+                    conn.execute(_PUT_SUPERSEDED, (run_id, cur[1], sid, blob(cur[2])))
             entry = row_hash(eff)
             if held is None:
                 place = -1
@@ -270,7 +279,7 @@ class SealQueries(LeaseQueries):
                 place = held.next_n
                 held.next_n += 1
                 assert entries is not None
-                entries.append(entry)
+                entries.append(link(sid, entry))
                 if eff.status == "started":
                     held.open[sid] = (eff, place, entry)
                 else:
@@ -297,7 +306,7 @@ class SealQueries(LeaseQueries):
                 held.open[row.step_id] = (row, place, entry)
             else:
                 held.open.pop(row.step_id, None)
-            entries.append(entry)
+            entries.append(link(row.step_id, entry))
         return entries
 
     def _checkpoint(
@@ -309,7 +318,8 @@ class SealQueries(LeaseQueries):
         *,
         force: bool = False,
     ) -> None:
-        """Sign the head over ``entries`` (the places after the last checkpoint)."""
+        """Sign the head over ``entries`` (the links of the places after the last
+        checkpoint)."""
         if not entries and not force:
             return
         head = fold(held.head, entries)
@@ -342,7 +352,7 @@ class SealQueries(LeaseQueries):
             row = (
                 self._live().execute("SELECT key FROM seals WHERE run_id = ?", (run_id,)).fetchone()
             )
-        return None if row is None else bytes(row[0])
+        return None if row is None else blob(row[0])
 
     def chain(self, run_id: str) -> list[ChainEntry]:
         """Run ``run_id``'s chain in order; then, with ``n = -1``, rows other processes
@@ -360,7 +370,7 @@ class SealQueries(LeaseQueries):
                 ).fetchall()
             finally:
                 conn.execute("ROLLBACK")
-        entries = [ChainEntry(n, sid, bytes(e) if e is not None else b"") for n, sid, e in rows]
+        entries = [ChainEntry(n, sid, blob(e)) for n, sid, e in rows]
         entries.sort(key=lambda e: (e.n < 0, e.n))
         return entries
 
@@ -377,6 +387,6 @@ class SealQueries(LeaseQueries):
                 .fetchall()
             )
         return [
-            Checkpoint(r, k, n, bytes(h), bytes(rh), bytes(sig), at)
+            Checkpoint(r, k, n, blob(h), blob(rh), blob(sig), at)
             for r, k, n, h, rh, sig, at in rows
         ]

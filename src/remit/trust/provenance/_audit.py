@@ -39,7 +39,7 @@ from remit.core.remit import Remit
 from remit.core.tasks import ROOT, task_id
 from remit.errors import WarrantError
 from remit.journal import Checkpoint, JournalStore, RunRecord, StepRecord
-from remit.journal._chain import fold, genesis, row_hash, run_hash
+from remit.journal._chain import fold, genesis, link, row_hash, run_hash
 from remit.trust.provenance._report import Failure, RunVerification
 from remit.trust.provenance._signing import signed_args
 from remit.trust.warrant import Warrant, verify
@@ -71,12 +71,15 @@ def audit_sealed(
     fail = report.failures.append
     meta: Mapping[str, Any] = json.loads(run.meta or "{}")
     sealed_with = store.seal_key(run.run_id)
+    if sealed_with is None:
+        why = "the run records a grant, so its journal was sealed, but its seal is gone"
+        fail(Failure("run", "SEAL_MISSING", why))
     run_key = _check_grant(run, meta, principal, sealed_with, fail, report)
     entries = store.chain(run.run_id)
     checkpoints = store.checkpoints(run.run_id)
     report.entries, report.checkpoints, report.rows = len(entries), len(checkpoints), len(steps)
     _check_chain(run, entries_of(entries), checkpoints, run_key or sealed_with, fail, report)
-    last = {e.step_id: e.entry for e in entries}
+    last = {e.step_id: e.entry for e in entries}  # a row's own entry comes last
     seen: set[str] = set()
     for s in steps:
         seen.add(s.step_id)
@@ -134,14 +137,21 @@ def _check_chain(
     fail: Any,
     report: RunVerification,
 ) -> None:
+    chained = [e for e in entries if e[0] > 0]
+    # rows another process wrote, not chained by the owner yet (a person's answer)
+    waiting = [step_id for n, step_id, _ in entries if n <= 0]
     heads = [genesis(run.run_id)]
-    for i, (n, step_id, entry) in enumerate(entries, start=1):
+    for i, (n, step_id, entry) in enumerate(chained, start=1):
         if n != i:
             why = f"entry {i} is missing or out of order (found {n}, for {step_id})"
             fail(Failure(f"chain#{i}", "CHAIN_BROKEN", why))
             return
-        heads.append(fold(heads[-1], [entry]))
-    verify_key = nacl.signing.VerifyKey(key) if key is not None else None
+        heads.append(fold(heads[-1], [link(step_id, entry)]))
+    try:
+        verify_key = nacl.signing.VerifyKey(key) if key is not None else None
+    except (ValueError, TypeError, nacl.exceptions.CryptoError):
+        fail(Failure("run", "SEAL_KEY", "the run's checkpoint key is not an Ed25519 key"))
+        return
     prev_n = 0
     for i, cp in enumerate(checkpoints, start=1):
         where = f"checkpoint#{cp.k}"
@@ -158,7 +168,7 @@ def _check_chain(
             if verify_key is None:
                 raise nacl.exceptions.BadSignatureError
             verify_key.verify(cp.message(), cp.signature)
-        except nacl.exceptions.BadSignatureError:
+        except (nacl.exceptions.CryptoError, ValueError, TypeError):
             fail(Failure(where, "CHECKPOINT_SIGNATURE",
                          "the checkpoint is not signed by the run's granted key"))  # fmt: skip
             return
@@ -170,13 +180,20 @@ def _check_chain(
         fail(Failure("run", "RUN_ALTERED",
                      "the run's record (goal, remit, inputs, outcome) is not the one its last "
                      "checkpoint signed"))  # fmt: skip
-    uncovered = len(entries) - last.n
-    report.uncovered = uncovered
-    if uncovered and run.status != "running":
-        names = ", ".join(step_id for _, step_id, _ in entries[last.n :][:5])
+    # the owner signs a checkpoint in the transaction of every batch it writes: a chained
+    # entry after the last one was not written by it
+    tail = chained[last.n :]
+    if tail:
+        names = ", ".join(step_id for _, step_id, _ in tail[:5])
         fail(Failure(f"chain#{last.n + 1}", "UNSIGNED_ROWS",
-                     f"{uncovered} row write(s) after the finished run's last checkpoint "
+                     f"{len(tail)} chained row write(s) after the last signed checkpoint "
                      f"({names})"))  # fmt: skip
+    report.uncovered = len(waiting)
+    if waiting and run.status != "running":
+        names = ", ".join(waiting[:5])
+        fail(Failure("run", "UNSIGNED_ROWS",
+                     f"{len(waiting)} row(s) written after the run finished, never chained "
+                     f"by it ({names})"))  # fmt: skip
 
 
 class Delegations:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from remit.core.remit import Remit
 from remit.errors import JournalError, RemitError, WarrantError, WarrantMalformed
@@ -83,6 +84,14 @@ def task_chain(store: JournalStore, run_id: str, task_id: str) -> tuple[Warrant,
     return Warrant.decode(chains.token(task_id)), ids[::-1]
 
 
+def _meta(text: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+
+
 def verify_run(
     store: JournalStore, run_id: str, *, principal_public: bytes | None = None
 ) -> RunVerification:
@@ -104,7 +113,9 @@ def verify_run(
         run_id, principal.hex(), "given" if principal_public is not None else "journal"
     )
     steps = list(store.steps(run_id))
-    if store.seal_key(run_id) is not None:
+    # a run that records a grant was sealed as it was created: its seal row going missing
+    # must not make it look like a run signed before journals were chained
+    if store.seal_key(run_id) is not None or "grant" in _meta(run.meta):
         return audit_sealed(store, run, steps, principal, report)
     # a run signed before the journal was a chain: a warrant hop per task, a proof per call
     frames = warrant_frames(steps)
