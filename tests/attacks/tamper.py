@@ -415,19 +415,18 @@ def resign(conn: Conn, run: str, key: AgentKey, *, refold: bool = True) -> None:
     """Sign every checkpoint again with ``key``, after recomputing its head from the
     chain as it now stands and its run hash (the last one's) from the run's record."""
     chain = [link(step_id, e) for _, _, step_id, e in entries(conn, run)]
-    heads = [genesis(run)]
-    for e in chain:
-        heads.append(fold(heads[-1], [e]))
     cps = conn.execute(
         "SELECT k, n, head, run_hash FROM checkpoints WHERE run_id = ? ORDER BY k", (run,)
     ).fetchall()
     record = RunRecord(*conn.execute(
         "SELECT run_id, goal, agent, remit, status, inputs, result, error, meta, created_at,"
         " updated_at FROM runs WHERE run_id = ?", (run,)).fetchone())  # fmt: skip
+    prev, folded = 0, genesis(run)
     for i, (k, n, head, rh) in enumerate(cps):
         if refold:
-            n = min(n, len(chain))
-            head = heads[n]
+            n = max(prev, min(n, len(chain)))
+            folded = fold(folded, chain[prev:n])  # a head per checkpoint, over its span
+            prev, head = n, folded
             if i == len(cps) - 1:
                 rh = run_hash_of(record)
         sig = key.sign(checkpoint_message(run, n, bytes(head), bytes(rh)))
@@ -722,7 +721,8 @@ def _relabel_superseded(g: _Gen) -> Case:
             "UPDATE superseded SET step_id = ? WHERE run_id = ? AND n = ?", (other, run, n)
         )
 
-    expect = {"ROW_DELETED", "ROW_ALTERED"}
+    # the chain folds each entry with its step id: the label is signed
+    expect = {"ROW_DELETED", "ROW_ALTERED", "CHAIN_ALTERED"}
     return Case("edit", f"superseded entry {n} relabelled {step} -> {other}", base, run,
                 frozenset(expect), mutate)  # fmt: skip
 

@@ -29,9 +29,11 @@ def verifies(store: SQLiteJournal, run_id: str = RUN) -> bool:
     """Every checkpoint's head is the fold of the chain up to it, and signed."""
     entries = [e for e in store.chain(run_id) if e.n > 0]
     assert [e.n for e in entries] == list(range(1, len(entries) + 1))
+    head, prev = genesis(run_id), 0
     for cp in store.checkpoints(run_id):
-        links = [link(e.step_id, e.entry) for e in entries[: cp.n]]
-        assert fold(genesis(run_id), links) == cp.head
+        head = fold(head, [link(e.step_id, e.entry) for e in entries[prev : cp.n]])
+        prev = cp.n
+        assert head == cp.head
         KEY.verify_key.verify(cp.message(), cp.signature)
     return True
 

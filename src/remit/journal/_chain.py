@@ -1,21 +1,21 @@
 """The hash chain that makes a run's journal tamper-evident (pure: no I/O here).
 
 Every write that changes a step row of a *sealed* run appends an entry to the run's
-chain: the row's hash as the write left it (:func:`row_hash`). The chain's head after
-entry ``n`` is ``H(head(n-1) || entry(n) || step id)`` (:func:`link`, :func:`fold`),
-starting from :func:`genesis`; the run's
-owner signs the head at each group commit and when the run ends (a
-:class:`Checkpoint`: one signature per batch, not per step), over the message
-:func:`checkpoint_message`, which also binds the run's own record (:func:`run_hash`).
+chain: the row's hash as the write left it (:func:`row_hash`). The run's owner signs
+the chain's head at each group commit and when the run ends (a :class:`Checkpoint`: one
+signature per batch, not per step), over the message :func:`checkpoint_message`, which
+also binds the run's own record (:func:`run_hash`). A checkpoint's head is
+``H(previous head || link || link ...)`` over the entries it adds (:func:`link`: an
+entry's hash and its step id; :func:`fold`), starting from :func:`genesis`.
 
 So an edited row no longer hashes to its last entry; a deleted, reordered or spliced
 entry changes every head after it; a head not signed by the run's key, or a finished
 run whose record the last checkpoint does not cover, shows a forgery or a truncation.
 ``remit.trust.provenance`` verifies all of it from the journal file alone.
 
-Hashes are BLAKE2b-256 over the UTF-8 JSON array of the fields (compact separators,
-no ASCII escaping; floats as Python's shortest round-trip repr), prefixed with a
-domain tag, so any language can recompute them.
+Hashes are SHA-256 over a domain tag and the UTF-8 JSON array of the fields (compact
+separators, no ASCII escaping; floats as Python's shortest round-trip repr), so any
+language can recompute them.
 
 >>> r = StepRecord("r1", "t:execute", "t", 0, "execute", "execute", "ok", output="2")
 >>> len(row_hash(r)), row_hash(r) == row_hash(StepRecord(*step_fields(r)))
@@ -49,6 +49,8 @@ __all__ = [
     "run_hash",
     "step_fields",
 ]
+
+_sha256 = hashlib.sha256
 
 _ROW_TAG: Final = b"remit.row\x00"
 _RUN_TAG: Final = b"remit.run\x00"
@@ -108,11 +110,8 @@ class Checkpoint:
 
 
 def row_hash_of(fields: Sequence[Any]) -> bytes:
-    """The hash of a step row given as its fields in :data:`STEP_FIELDS` order (what the
-    journal's trigger passes)."""
-    return hashlib.blake2b(
-        _ROW_TAG + _encode(list(fields)).encode("utf-8"), digest_size=32
-    ).digest()
+    """The hash of a step row given as its fields in :data:`STEP_FIELDS` order."""
+    return _sha256(_ROW_TAG + _encode(fields).encode("utf-8")).digest()
 
 
 def row_hash(record: StepRecord) -> bytes:
@@ -123,12 +122,12 @@ def row_hash(record: StepRecord) -> bytes:
 def run_hash(run: RunRecord) -> bytes:
     """The hash of a run's record (its goal, agent, remit, outcome and metadata)."""
     data = _encode(_run_fields(run)).encode("utf-8")
-    return hashlib.blake2b(_RUN_TAG + data, digest_size=32).digest()
+    return _sha256(_RUN_TAG + data).digest()
 
 
 def genesis(run_id: str) -> bytes:
     """The head of a run's chain before its first entry."""
-    return hashlib.blake2b(_HEAD_TAG + run_id.encode("utf-8"), digest_size=32).digest()
+    return _sha256(_HEAD_TAG + run_id.encode("utf-8")).digest()
 
 
 def link(step_id: str, entry: bytes) -> bytes:
@@ -138,10 +137,13 @@ def link(step_id: str, entry: bytes) -> bytes:
 
 
 def fold(head: bytes, links: Iterable[bytes]) -> bytes:
-    """The head after ``links`` (see :func:`link`), one after another, from ``head``."""
+    """The head after one checkpoint's span of the chain: ``H(head || link || link ...)``
+    over the links (see :func:`link`) of the entries it adds, in order. One hash per
+    checkpoint, not per entry: the chain is checked where it is signed."""
+    h = _sha256(head)
     for item in links:
-        head = hashlib.blake2b(head + item, digest_size=32).digest()
-    return head
+        h.update(item)
+    return h.digest()
 
 
 def checkpoint_message(run_id: str, n: int, head: bytes, run_hash: bytes) -> bytes:

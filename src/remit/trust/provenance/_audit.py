@@ -140,30 +140,27 @@ def _check_chain(
     chained = [e for e in entries if e[0] > 0]
     # rows another process wrote, not chained by the owner yet (a person's answer)
     waiting = [step_id for n, step_id, _ in entries if n <= 0]
-    heads = [genesis(run.run_id)]
+    links: list[bytes] = []
     for i, (n, step_id, entry) in enumerate(chained, start=1):
         if n != i:
             why = f"entry {i} is missing or out of order (found {n}, for {step_id})"
             fail(Failure(f"chain#{i}", "CHAIN_BROKEN", why))
             return
-        heads.append(fold(heads[-1], [link(step_id, entry)]))
+        links.append(link(step_id, entry))
     try:
         verify_key = nacl.signing.VerifyKey(key) if key is not None else None
     except (ValueError, TypeError, nacl.exceptions.CryptoError):
         fail(Failure("run", "SEAL_KEY", "the run's checkpoint key is not an Ed25519 key"))
         return
-    prev_n = 0
+    prev_n, head = 0, genesis(run.run_id)
     for i, cp in enumerate(checkpoints, start=1):
         where = f"checkpoint#{cp.k}"
         if cp.k != i or cp.n < prev_n:
             fail(Failure(where, "CHECKPOINT_ORDER", "checkpoints are missing or out of order"))
             return
+        # each checkpoint signs the head over the entries it adds to the previous one's
+        head = fold(head, links[prev_n : cp.n]) if cp.n <= len(links) else b""
         prev_n = cp.n
-        if cp.n >= len(heads) or heads[cp.n] != cp.head:
-            fail(Failure(where, "CHAIN_ALTERED",
-                         f"the chain up to entry {cp.n} is not the one this checkpoint signed "
-                         "(a row was edited, removed, reordered or inserted)"))  # fmt: skip
-            return
         try:
             if verify_key is None:
                 raise nacl.exceptions.BadSignatureError
@@ -171,6 +168,11 @@ def _check_chain(
         except (nacl.exceptions.CryptoError, ValueError, TypeError):
             fail(Failure(where, "CHECKPOINT_SIGNATURE",
                          "the checkpoint is not signed by the run's granted key"))  # fmt: skip
+            return
+        if head != cp.head:
+            fail(Failure(where, "CHAIN_ALTERED",
+                         f"the chain up to entry {cp.n} is not the one this checkpoint signed "
+                         "(a row was edited, removed, reordered or inserted)"))  # fmt: skip
             return
     if not checkpoints:
         fail(Failure("run", "CHECKPOINT_MISSING", "the run has no signed checkpoint"))
