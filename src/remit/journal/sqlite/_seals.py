@@ -77,6 +77,7 @@ _SET_PLACE: Final = "UPDATE steps SET n = ?, entry = ? WHERE run_id = ? AND step
 _fields = operator.attrgetter(*STEP_FIELDS)
 #: a started row's state in the chain: the row, its place, its entry
 _Open = tuple[StepRecord, int, bytes]
+_UNSEEN: Final[Any] = object()
 
 
 @dataclass(slots=True)
@@ -205,23 +206,27 @@ class SealQueries(LeaseQueries):
         params: list[tuple[Any, ...]] = []
         mine: list[bytes] = []
         n = held.next_n
+        # the hot path of a sealed run: names bound once, one hash per row
+        open_get, hash_of, put, add = held.open.get, row_hash_of, params.append, mine.append
         for r in records:
             sid = r.step_id
             fields = _fields(r)
-            cur = opened[sid] if sid in opened else held.open.get(sid)
-            if cur is None:
-                eff = r  # a new row, as far as this process knows
-                entry = row_hash_of(fields)
+            cur = opened.get(sid, _UNSEEN)
+            if cur is _UNSEEN:
+                cur = open_get(sid)
+            if cur is None:  # a new row, as far as this process knows
+                entry = hash_of(fields)
+                if r.status == "started":
+                    opened[sid] = (r, n, entry)
             else:
                 eff = _landed(cur[0], r)
                 if eff is None:
                     continue
                 superseded.append((run_id, cur[1], sid, cur[2]))
                 entry = row_hash(eff)
-            if eff.status == "started" or cur is not None:
                 opened[sid] = (eff, n, entry) if eff.status == "started" else None
-            params.append((*fields, n, entry))
-            mine.append(entry + sid.encode("utf-8"))  # its link (see _chain.link)
+            put((*fields, n, entry))
+            add(entry + sid.encode("utf-8"))  # its link (see _chain.link)
             n += 1
         conn.execute("SAVEPOINT remit_chain")
         changed = conn.executemany(UPSERT_SEALED, params).rowcount if params else 0
