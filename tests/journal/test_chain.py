@@ -162,3 +162,16 @@ def test_a_raw_edit_leaves_the_row_unlike_its_entry(store: SQLiteJournal, tmp_pa
 
 def test_module_examples() -> None:
     assert doctest.testmod(chain_module).failed == 0
+
+
+def test_a_run_is_sealed_in_the_transaction_that_creates_it(tmp_path: Path) -> None:
+    s = SQLiteJournal(tmp_path / "k.db", durability="normal")
+    s.create_run(RunRecord("r2", "g", "a", "{}"), seal=(bytes(KEY.verify_key), sign))
+    assert s.seal_key("r2") == bytes(KEY.verify_key)
+    assert [(c.k, c.n) for c in s.checkpoints("r2")] == [(1, 0)]
+    assert s.checkpoints("r2")[0].run_hash == run_hash(s.get_run("r2"))
+    s.write([StepRecord("r2", "s1", "t", 1, "tool", "calc", "ok", "{}")])
+    assert verifies(s, "r2")
+    with pytest.raises(JournalError, match="already exists"):
+        s.create_run(RunRecord("r2", "g", "a", "{}"), seal=(bytes(KEY.verify_key), sign))
+    s.close()

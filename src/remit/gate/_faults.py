@@ -220,8 +220,13 @@ class FaultyJournal:
             )
 
     # the protocol's other methods, spelled out for type checkers
-    def create_run(self, run: RunRecord, lease: Lease | None = None) -> None:
-        self._store.create_run(run, lease)
+    def create_run(
+        self,
+        run: RunRecord,
+        lease: Lease | None = None,
+        seal: tuple[bytes, Callable[[bytes], bytes]] | None = None,
+    ) -> None:
+        self._store.create_run(run, lease, seal)
 
     def steps(self, run_id: str) -> Iterable[StepRecord]:
         return self._store.steps(run_id)

@@ -93,9 +93,14 @@ class JournalStore(Protocol):
     @property
     def schema_version(self) -> int: ...
 
-    def create_run(self, run: RunRecord, lease: Lease | None = None) -> None:
-        """Insert a new run (and its first owner's lease, in the same transaction);
-        raises ``JournalError`` if the id exists."""
+    def create_run(
+        self,
+        run: RunRecord,
+        lease: Lease | None = None,
+        seal: tuple[bytes, Callable[[bytes], bytes]] | None = None,
+    ) -> None:
+        """Insert a new run (and its first owner's lease, and its seal as :meth:`seal`
+        takes it, in the same transaction); raises ``JournalError`` if the id exists."""
         ...
 
     def get_run(self, run_id: str) -> RunRecord:

@@ -231,14 +231,14 @@ class Runtime:
                         now,
                     ),
                     lease.lease(now),
+                    # sealed in the run's own transaction: one commit, not two
+                    (keys.run.public, keys.run.sign) if keys is not None else None,
                 )
             except BaseException:
                 if keys is not None:
                     self.keys.discard(rid)
                 raise
         try:
-            if keys is not None:
-                store.seal(rid, keys.run.public, keys.run.sign)
             return await self._drive(
                 rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {},
                 keys=keys, lease=lease, sealed=keys is not None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from remit.errors import JournalCorrupt, JournalError, RunNotFound
@@ -41,9 +41,15 @@ class RunQueries(SealQueries):
             )
         return RunRecord(*row)
 
-    def create_run(self, run: RunRecord, lease: Lease | None = None) -> None:
-        """Insert a new run (with ``lease``, its first owner's, in the same transaction);
-        raises ``JournalError`` if the id exists.
+    def create_run(
+        self,
+        run: RunRecord,
+        lease: Lease | None = None,
+        seal: tuple[bytes, Callable[[bytes], bytes]] | None = None,
+    ) -> None:
+        """Insert a new run (with ``lease``, its first owner's, and ``seal``, its key and
+        signing function as :meth:`seal` takes them, in the same transaction); raises
+        ``JournalError`` if the id exists.
 
         A ``created_at`` of 0 means now; an ``updated_at`` of 0 means ``created_at``.
         """
@@ -68,6 +74,9 @@ class RunQueries(SealQueries):
                     conn.execute(_INSERT_RUN, params)
                     if lease is not None:
                         conn.execute(PUT_LEASE, lease_params(lease))
+                    held = self._seal_in(conn, run.run_id, *seal) if seal is not None else None
+                if held is not None:
+                    self._held[run.run_id] = held
             except sqlite3.IntegrityError as e:
                 if getattr(e, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_PRIMARYKEY":
                     raise JournalError(

@@ -126,19 +126,25 @@ class SealQueries(LeaseQueries):
         with self._lock, self._errors(f"seal run {run_id!r}"):
             conn = self._live()
             with transaction(conn):
-                row = conn.execute("SELECT key FROM seals WHERE run_id = ?", (run_id,)).fetchone()
-                if row is None:
-                    conn.execute("INSERT INTO seals (run_id, key) VALUES (?, ?)", (run_id, key))
-                elif blob(row[0]) != key:
-                    raise JournalError(
-                        f"run {run_id!r} in journal {self.path} is sealed with another key"
-                        f" ({blob(row[0]).hex()[:16]}...); its checkpoints cannot be"
-                        " continued with this one"
-                    )
-                held = self._load_held(conn, run_id, sign)
-                entries = self._chain_others(conn, run_id, held, [], _NOT_CHAINED)
-                self._checkpoint(conn, run_id, held, entries, force=held.k == 0)
+                held = self._seal_in(conn, run_id, key, sign)
             self._held[run_id] = held
+
+    def _seal_in(self, conn: sqlite3.Connection, run_id: str, key: bytes, sign: Sign) -> _Held:
+        """:meth:`seal`, in ``conn``'s open transaction (``create_run`` seals a new run in
+        its own); the caller keeps the state it returns once the transaction commits."""
+        row = conn.execute("SELECT key FROM seals WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO seals (run_id, key) VALUES (?, ?)", (run_id, key))
+        elif blob(row[0]) != key:
+            raise JournalError(
+                f"run {run_id!r} in journal {self.path} is sealed with another key"
+                f" ({blob(row[0]).hex()[:16]}...); its checkpoints cannot be"
+                " continued with this one"
+            )
+        held = self._load_held(conn, run_id, sign)
+        entries = self._chain_others(conn, run_id, held, [], _NOT_CHAINED)
+        self._checkpoint(conn, run_id, held, entries, force=held.k == 0)
+        return held
 
     def _load_held(self, conn: sqlite3.Connection, run_id: str, sign: Sign) -> _Held:
         last = conn.execute(_LAST_CHECKPOINT, (run_id,)).fetchone()

@@ -238,8 +238,13 @@ class _Tapped:
     def schema_version(self) -> int:
         return self._store.schema_version
 
-    def create_run(self, run: RunRecord, lease: Lease | None = None) -> None:
-        self._store.create_run(run, lease)
+    def create_run(
+        self,
+        run: RunRecord,
+        lease: Lease | None = None,
+        seal: tuple[bytes, Callable[[bytes], bytes]] | None = None,
+    ) -> None:
+        self._store.create_run(run, lease, seal)
         self._live._begin(run, [])  # pyright: ignore[reportPrivateUsage]
 
     def get_run(self, run_id: str) -> RunRecord:

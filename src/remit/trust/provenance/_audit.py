@@ -56,7 +56,7 @@ def nonce_of(step_id: str) -> str:
     >>> nonce_of("s1") == nonce_of("s1") != nonce_of("s2")
     True
     """
-    return "nonce:" + hashlib.blake2b(step_id.encode("utf-8"), digest_size=16).hexdigest()
+    return "nonce:" + hashlib.sha256(step_id.encode("utf-8")).hexdigest()[:32]
 
 
 def audit_sealed(
