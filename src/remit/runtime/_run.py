@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -9,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remit.core.ledger import Usage
+from remit.core.tasks import ROOT, task_id
 from remit.errors import InvalidInput
+from remit.journal import JournalStore, RunRecord
 
-__all__ = ["RUN_ID", "Run", "check_run_id", "new_run_id"]
+__all__ = ["RUN_ID", "Run", "check_run_id", "finished_run", "new_run_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,18 @@ class Run:
     @property
     def ok(self) -> bool:
         return self.status == "done"
+
+
+def finished_run(store: JournalStore, rec: RunRecord) -> Run:
+    """The outcome of a run that has ended, as its journal records it."""
+    result = json.loads(rec.result) if rec.result else None
+    error = json.loads(rec.error) if rec.error else None
+    spent = Usage()
+    end = store.get_step(rec.run_id, f"{task_id(ROOT, 0, rec.goal)}:end")
+    if end is not None and end.spent:
+        spent = Usage.from_dict(json.loads(end.spent))
+    signed = "principal_key" in json.loads(rec.meta or "{}")
+    return Run(rec.run_id, rec.status, result, error, spent, signed=signed)
 
 
 #: what a run id may be: it names a key file and appears in commands people type

@@ -21,17 +21,12 @@ from typing import Any, cast
 
 from remit.agents._agent import Agent
 from remit.core.faults import FaultPlan
-from remit.core.ledger import Ledger, Usage
+from remit.core.ledger import Ledger
 from remit.core.remit import Remit
 from remit.core.routes import Routes
 from remit.core.tasks import ROOT, Status, task_id
 from remit.engine._engine import Engine, Observer
-from remit.errors import (
-    AgentNotFound,
-    JournalError,
-    RemitError,
-    RunNotFound,
-)
+from remit.errors import AgentNotFound, JournalError, RemitError, RunNotFound
 from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
 from remit.gate._faults import FaultyJournal
 from remit.gate._node import Node
@@ -41,7 +36,7 @@ from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
 from remit.runtime._refs import agent_ref, load_agent
-from remit.runtime._run import Run, check_run_id, new_run_id
+from remit.runtime._run import Run, check_run_id, finished_run, new_run_id
 from remit.runtime._signals import stop_on_signals
 from remit.runtime._tools import check_tools, recorded_servers
 from remit.tools import Tool, ToolRegistry, calculator, files
@@ -58,10 +53,11 @@ class Runtime:
     built-in file tools, confined to ``workspace``, and the calculator are always
     known; knowing grants nothing). ``concurrency``: tasks worked on at once.
     ``durability``: ``"full"`` (a step is finished only once on disk) or ``"normal"``.
-    ``sign``: mint a signed warrant hop for every task and sign every tool call, so
-    ``remit verify`` can check the run offline (see :mod:`remit.trust.provenance`);
-    ``principal_key``: the key that issues each run's root grant (default: one derived
-    per run); ``keys_dir``: where run secrets are kept (default: beside the journal).
+    ``sign``: seal the run (the principal's grant of its remit; the journal a hash chain
+    whose head the run's key signs at each group commit), so ``remit verify`` can check
+    it offline (see :mod:`remit.trust.provenance`); ``principal_key``: the key that
+    issues each run's grant (default: one derived per run); ``keys_dir``: where run
+    secrets are kept (default: beside the journal).
     ``lease_ttl``: how long a run's lease outlives this process's last heartbeat (one
     process carries a run at a time; see :mod:`remit.journal.lease`).
     ``routes``: alternatives for capabilities, each with a cost (a
@@ -477,14 +473,7 @@ class Runtime:
             self._signals = False
 
     def _finished(self, rec: RunRecord) -> Run:
-        result = json.loads(rec.result) if rec.result else None
-        error = json.loads(rec.error) if rec.error else None
-        spent = Usage()
-        end = self.store.get_step(rec.run_id, f"{task_id(ROOT, 0, rec.goal)}:end")
-        if end is not None and end.spent:
-            spent = Usage.from_dict(json.loads(end.spent))
-        signed = "principal_key" in json.loads(rec.meta or "{}")
-        return Run(rec.run_id, rec.status, result, error, spent, signed=signed)
+        return finished_run(self.store, rec)
 
     def _need_agent(self) -> Agent:
         if self.agent is None:
