@@ -14,8 +14,9 @@ run whose record the last checkpoint does not cover, shows a forgery or a trunca
 ``remit.trust.provenance`` verifies all of it from the journal file alone.
 
 Hashes are SHA-256 over a domain tag and the UTF-8 JSON array of the fields (compact
-separators, no ASCII escaping; floats as Python's shortest round-trip repr), so any
-language can recompute them.
+separators, no ASCII escaping; floats as Python's shortest round-trip repr), a row's two
+timestamps as IEEE 754 doubles after it (:func:`row_hash_of`), so any language can
+recompute them.
 
 >>> r = StepRecord("r1", "t:execute", "t", 0, "execute", "execute", "ok", output="2")
 >>> len(row_hash(r)), row_hash(r) == row_hash(StepRecord(*step_fields(r)))
@@ -53,6 +54,7 @@ __all__ = [
 _sha256 = hashlib.sha256
 
 _ROW_TAG: Final = b"remit.row\x00"
+_ODD_TAG: Final = b"remit.row.odd\x00"
 _RUN_TAG: Final = b"remit.run\x00"
 _HEAD_TAG: Final = b"remit.chain\x00"
 _CHECKPOINT_TAG: Final = b"remit.checkpoint\x00"
@@ -109,9 +111,24 @@ class Checkpoint:
         return checkpoint_message(self.run_id, self.n, self.head, self.run_hash)
 
 
+#: the two timestamps of a row as IEEE 754 doubles, big-endian (ended_at may be absent)
+_TIMES = struct.Struct(">dd").pack
+_TIME = struct.Struct(">d").pack
+
+
 def row_hash_of(fields: Sequence[Any]) -> bytes:
-    """The hash of a step row given as its fields in :data:`STEP_FIELDS` order."""
-    return _sha256(_ROW_TAG + _encode(fields).encode("utf-8")).digest()
+    """The hash of a step row given as its fields in :data:`STEP_FIELDS` order: the JSON
+    array of every field but the timestamps, then ``started_at`` and ``ended_at`` as
+    8-byte doubles (``ended_at`` left out when None): printing a float's shortest
+    decimal form costs more than all the rest of a row."""
+    started, ended = fields[11], fields[12]
+    try:
+        # SQLite returns a REAL column's integers as floats: hash them as the file will
+        times = _TIMES(started, ended) if ended is not None else _TIME(started)
+    except struct.error:  # not a number (a damaged or edited row): a hash no row has
+        return _sha256(_ODD_TAG + _encode(fields).encode("utf-8")).digest()
+    rest = _encode((*fields[:11], fields[13])).encode("utf-8")
+    return _sha256(_ROW_TAG + rest + times).digest()
 
 
 def row_hash(record: StepRecord) -> bytes:
