@@ -12,6 +12,7 @@ run (or a replay) names every task exactly as the first run did:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -35,6 +36,30 @@ def task_id(parent: str, position: int, goal: str, attempt: int = 0) -> str:
     suffix = f"{position}.{digest}" if attempt == 0 else f"{position}r{attempt}.{digest}"
     sep = "." if parent == ROOT else "/"
     return f"{parent}{sep}{suffix}"
+
+
+_SEGMENT = re.compile(r"(\d+)(?:r(\d+))?\.[0-9a-f]+")
+
+
+def task_parent(tid: str) -> str | None:
+    """The id of the task that planned ``tid`` (None for a root): :func:`task_id` read
+    back.
+
+    >>> task_parent(task_id(task_id(ROOT, 0, "g"), 2, "sub"))
+    't.0.3344a4'
+    """
+    return tid.rsplit("/", 1)[0] if "/" in tid else None
+
+
+def task_position(tid: str) -> tuple[int, int]:
+    """``tid``'s position in its parent's plan and its attempt (1 when re-planned).
+
+    >>> task_position(task_id(task_id(ROOT, 0, "g"), 2, "sub", attempt=1))
+    (2, 1)
+    """
+    seg = tid.rsplit("/", 1)[-1] if "/" in tid else tid.split(".", 1)[-1]
+    m = _SEGMENT.fullmatch(seg)
+    return (0, 0) if m is None else (int(m.group(1)), int(m.group(2) or 0))
 
 
 class Status(StrEnum):

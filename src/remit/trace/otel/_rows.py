@@ -8,16 +8,16 @@ become events).
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Mapping
 from typing import Any, cast
 
 from remit.core.ledger import Usage
 from remit.core.remit import Remit
+from remit.core.tasks import task_parent, task_position
 from remit.errors import RemitError
 from remit.journal import StepRecord
 from remit.trace.otel._spans import AttrValue, SpanEvent, ns
+from remit.trace.tree._view import loads
 from remit.trust._format import remit_bytes
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "spend_attrs",
 ]
 
-_SEGMENT = re.compile(r"(\d+)(?:r(\d+))?\.[0-9a-f]+")
 EFFECT_KINDS = frozenset({"tool", "model", "route"})
 EVENT_KINDS = frozenset({"retry", "reroute", "fault", "health", "approval"})
 #: how much of a goal or a message an attribute carries
@@ -56,15 +55,6 @@ def remit_digest(remit_json: str) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def loads(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def error_of(text: str | None) -> dict[str, Any]:
     data = loads(text)
     if isinstance(data, Mapping):
@@ -79,14 +69,9 @@ def short(text: str) -> str:
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
-def parent_of(tid: str) -> str | None:
-    return tid.rsplit("/", 1)[0] if "/" in tid else None
-
-
-def position_of(tid: str) -> tuple[int, int]:
-    seg = tid.rsplit("/", 1)[-1] if "/" in tid else tid.split(".", 1)[-1]
-    m = _SEGMENT.fullmatch(seg)
-    return (0, 0) if m is None else (int(m.group(1)), int(m.group(2) or 0))
+#: a task's parent and place, as the task tree reads them (the inverse of task_id)
+parent_of = task_parent
+position_of = task_position
 
 
 def spend_attrs(prefix: str, spent: Usage) -> dict[str, AttrValue]:

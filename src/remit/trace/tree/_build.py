@@ -28,13 +28,12 @@ Everything comes from the run's record and its step records (see DESIGN.md, Jour
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from remit.core.ledger import Usage
 from remit.core.remit import Remit
-from remit.core.tasks import task_id
+from remit.core.tasks import task_id, task_parent, task_position
 from remit.errors import RemitError
 from remit.journal import JournalStore, RunRecord, StepRecord
 from remit.journal.lease import run_state
@@ -43,7 +42,6 @@ from remit.trace.tree._view import DeniedCall, RunTree, TaskView, loads
 #: error codes that mean "not allowed" rather than "went wrong"
 DENIAL_CODES = frozenset({"DENIED", "BUDGET", "DEADLINE", "DELEGATION_DENIED"})
 
-_SEGMENT = re.compile(r"(\d+)(?:r(\d+))?\.[0-9a-f]+")
 _ROLE_KINDS = frozenset({"atomize", "plan", "execute", "aggregate"})
 #: rows that record how a failure ended, not a step the task took
 _EVENT_KINDS = frozenset({"fault", "retry", "reroute", "health"})
@@ -76,18 +74,6 @@ def load(store: JournalStore, run_id: str) -> RunTree:
     tree = build(run, store.steps(run_id))
     tree.state = run_state(run, store.get_lease(run_id))
     return tree
-
-
-def _position(tid: str) -> tuple[int, int]:
-    seg = tid.rsplit("/", 1)[-1] if "/" in tid else tid.split(".", 1)[-1]
-    m = _SEGMENT.fullmatch(seg)
-    if m is None:
-        return 0, 0
-    return int(m.group(1)), int(m.group(2) or 0)
-
-
-def _parent(tid: str) -> str | None:
-    return tid.rsplit("/", 1)[0] if "/" in tid else None
 
 
 def _error_of(text: str | None) -> dict[str, Any]:
@@ -129,8 +115,8 @@ class _Builder:
     def node(self, tid: str) -> TaskView:
         n = self.nodes.get(tid)
         if n is None:
-            pos, attempt = _position(tid)
-            n = self.nodes[tid] = TaskView(tid, _parent(tid), pos, attempt)
+            pos, attempt = task_position(tid)
+            n = self.nodes[tid] = TaskView(tid, task_parent(tid), pos, attempt)
         return n
 
     def add(self, s: StepRecord) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,7 +35,7 @@ import nacl.signing
 
 from remit.core.delegation import recorded_remit
 from remit.core.remit import Remit
-from remit.core.tasks import ROOT, task_id
+from remit.core.tasks import ROOT, task_id, task_parent, task_position
 from remit.errors import WarrantError
 from remit.journal import Checkpoint, JournalStore, RunRecord, StepRecord
 from remit.journal._chain import fold, genesis, link, row_hash, run_hash
@@ -45,8 +44,6 @@ from remit.trust.provenance._signing import signed_args
 from remit.trust.warrant import Warrant, verify
 
 __all__ = ["Delegations", "audit_sealed", "nonce_of"]
-
-_SEGMENT = re.compile(r"(\d+)(?:r(\d+))?\.[0-9a-f]+")
 
 
 def nonce_of(step_id: str) -> str:
@@ -281,13 +278,7 @@ def _check_tree(
 
 def _parent_of(tid: str) -> tuple[str | None, int, int]:
     """A task's parent id, its position in the parent's plan and its attempt."""
-    cut = tid.rfind("/")
-    if cut < 0:
-        return None, 0, 0
-    m = _SEGMENT.fullmatch(tid[cut + 1 :])
-    if m is None:
-        return None, 0, 0
-    return tid[:cut], int(m.group(1)), int(m.group(2) or 0)
+    return (task_parent(tid), *task_position(tid))
 
 
 def _recorded_remit(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from remit.core.remit import Remit
+from remit.core.tasks import task_parent
 from remit.errors import JournalError, RemitError, WarrantError, WarrantMalformed
 from remit.journal import JournalStore, StepRecord
 from remit.trust.provenance._audit import audit_sealed
@@ -24,11 +25,6 @@ from remit.trust.warrant import (
     Warrant,
     chain_token,
 )
-
-
-def _parent_task(task_id: str) -> str | None:
-    cut = task_id.rfind("/")
-    return task_id[:cut] if cut > 0 else None
 
 
 class _Chains:
@@ -46,7 +42,7 @@ class _Chains:
         frame = self.frames.get(task_id)
         if frame is None:
             raise WarrantMalformed(f"task {task_id} has no warrant hop in the journal")
-        parent = _parent_task(task_id)
+        parent = task_parent(task_id)
         chain = [*self.frames_of(parent), frame] if parent is not None else [frame]
         self._tokens[task_id] = chain
         return chain
@@ -80,7 +76,7 @@ def task_chain(store: JournalStore, run_id: str, task_id: str) -> tuple[Warrant,
     t: str | None = task_id
     while t is not None:
         ids.append(t)
-        t = _parent_task(t)
+        t = task_parent(t)
     return Warrant.decode(chains.token(task_id)), ids[::-1]
 
 
@@ -126,7 +122,7 @@ def verify_run(
     by_id = {s.step_id: s for s in steps}
     root_remit = Remit.from_json(run.remit)
     for s in steps:
-        if s.kind == "warrant" and _parent_task(s.task_id) is None:
+        if s.kind == "warrant" and task_parent(s.task_id) is None:
             try:
                 w = Warrant.decode(chains.token(s.task_id))
                 if w.remit != root_remit:
