@@ -36,6 +36,17 @@ JournalOpt = Annotated[
 ]
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="The model: 'local' (the embedded one, the default), a .gguf file, or an "
+        "OpenAI-compatible URL http://host:port/v1#model-name.",
+        show_default=False,
+    ),
+]
+
+
 def die(message: str, code: int = 2) -> NoReturn:
     err.print(Text(f"remit: error: {message}", style="red"), soft_wrap=True)
     raise typer.Exit(code)
@@ -82,14 +93,19 @@ def importable_cwd() -> None:
 
 
 def approval_hint(run_id: str, journal: Path) -> Callable[[str, Any], None]:
-    flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
 
     def hint(step_id: str, node: Any) -> None:
-        step = step_id.removesuffix("~approval")
-        err.print(
-            f"waiting for a person: task {node.id} asks to make call {step}\n"
-            f"  remit approve {run_id} {step}{flag}   |   remit deny {run_id} {step}{flag}",
-            soft_wrap=True,
-        )
+        approval_wait(run_id, step_id, journal, f"task {node.id}")
 
     return hint
+
+
+def approval_wait(run_id: str, step_id: str, journal: Path, who: str) -> None:
+    """Tell the person on stderr that ``who`` waits for an answer, and how to give it."""
+    flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
+    step = step_id.removesuffix("~approval")
+    err.print(
+        f"waiting for a person: {who} asks to make call {step}\n"
+        f"  remit approve {run_id} {step}{flag}   |   remit deny {run_id} {step}{flag}",
+        soft_wrap=True,
+    )

@@ -11,7 +11,9 @@ import typer
 from remit.cli._common import (
     DEFAULT_JOURNAL,
     JournalOpt,
+    ModelOpt,
     app,
+    approval_wait,
     die,
     err,
     importable_cwd,
@@ -42,15 +44,7 @@ def serve(
     agent: Annotated[
         str, typer.Option("--agent", help="What works on delegated goals, as module:attr.")
     ] = "remit:ModelAgent",
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="The model: 'local' (the embedded one, the default), a .gguf file, or an "
-            "OpenAI-compatible URL http://host:port/v1#model-name.",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
     journal: JournalOpt = DEFAULT_JOURNAL,
     workspace: Annotated[
         Path, typer.Option(help="The directory the file tools are confined to.", file_okay=False)
@@ -104,14 +98,7 @@ def serve(
 
 
 def _approval_note(journal: Path) -> Callable[[str, str], None]:
-    flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
-
     def note(run_id: str, step_id: str) -> None:
-        step = step_id.removesuffix("~approval")
-        err.print(
-            f"waiting for a person: run {run_id} asks to make call {step}\n"
-            f"  remit approve {run_id} {step}{flag}   |   remit deny {run_id} {step}{flag}",
-            soft_wrap=True,
-        )
+        approval_wait(run_id, step_id, journal, f"run {run_id}")
 
     return note

@@ -14,6 +14,7 @@ from rich.text import Text
 from remit.cli._common import (
     DEFAULT_JOURNAL,
     JournalOpt,
+    ModelOpt,
     app,
     approval_hint,
     die,
@@ -199,15 +200,7 @@ def run(
     agent: Annotated[
         str | None, typer.Option("--agent", help="Your agent, as module:attr.", show_default=False)
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="The model: 'local' (the embedded one, the default), a .gguf file, or an "
-            "OpenAI-compatible URL http://host:port/v1#model-name.",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
     remit_file: Annotated[
         Path | None,
         typer.Option(

@@ -54,33 +54,21 @@ def check_authority(
         )
     token = meta.get("grant")
     if isinstance(token, str):  # a sealed run: the principal granted the run's key
-        _check_grant(rec, token, bytes.fromhex(principal))
+        _check_grant(rec, token, bytes.fromhex(principal), rec.created_at)
         return
     root = task_id(ROOT, 0, rec.goal)
     hop = recorded.get(f"{root}:warrant")
     if hop is None or hop.proof is None:
         return  # the root never started: its grant will be issued from the sealed remit
-    try:
-        granted = verify(
-            chain_token(bytes.fromhex(principal), [hop.proof]),
-            principal_public=bytes.fromhex(principal),
-            run_id=rec.run_id,
-            now=hop.started_at,
-        )
-    except (WarrantError, ValueError) as e:
-        raise WarrantRootMismatch(
-            f"run {rec.run_id}: its root grant does not verify ({e}); refusing to resume"
-        ) from None
-    if granted != Remit.from_json(rec.remit):
-        raise WarrantRootMismatch(
-            f"run {rec.run_id}: the run's recorded remit differs from the root grant its "
-            "principal signed (the journal was altered); refusing to resume"
-        )
+    token = chain_token(bytes.fromhex(principal), [hop.proof])
+    _check_grant(rec, token, bytes.fromhex(principal), hop.started_at)
 
 
-def _check_grant(rec: RunRecord, token: str, principal: bytes) -> None:
+def _check_grant(rec: RunRecord, token: str, principal: bytes, now: float) -> None:
+    """The principal's grant (a sealed run's, or an older run's root hop) verifies and
+    grants exactly the run's recorded remit."""
     try:
-        granted = verify(token, principal_public=principal, run_id=rec.run_id, now=rec.created_at)
+        granted = verify(token, principal_public=principal, run_id=rec.run_id, now=now)
     except (WarrantError, ValueError) as e:
         raise WarrantRootMismatch(
             f"run {rec.run_id}: its principal's grant does not verify ({e}); refusing to resume"
