@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from remit import Agent, Plan, Remit, Runtime, Subtask, within
+from remit import Remit, Runtime
 from remit.errors import JournalError, RemitError
 from remit.journal import SQLiteJournal
 from remit.journal._chain import row_hash
@@ -37,37 +37,10 @@ from remit.trust.provenance import (
 )
 from remit.trust.warrant import AgentKey
 
+from ..attacks.tamper import Reader
 
-class Reader(Agent):
-    """Root plans one child per file; each child reads its own file twice (two proofs
-    over the same arguments, distinct nonces) and asks the model once."""
-
-    def atomize(self, ctx: Any) -> str:
-        return "plan" if ctx.depth == 0 else "execute"
-
-    def plan(self, ctx: Any) -> Plan:
-        return Plan(
-            [
-                Subtask(
-                    f"f{i}",
-                    f"read {p}",
-                    inputs={"path": p},
-                    remit={"tools": {"read_file": {"path": within(p)}}},
-                )
-                for i, p in enumerate(ctx.inputs["paths"])
-            ]
-        )
-
-    async def execute(self, ctx: Any) -> Any:
-        a = await ctx.call("read_file", path=ctx.inputs["path"])
-        b = await ctx.call("read_file", path=ctx.inputs["path"])
-        await ctx.complete([{"role": "user", "content": "summarize"}])
-        return len(a) + len(b)
-
-    def aggregate(self, ctx: Any, results: list[Any]) -> Any:
-        return sum(r.value for r in results)
-
-
+# the agent the tamper suite's journals are made with: the root plans one child per
+# file, each child reads its own file twice and asks the model once
 PATHS = ["a.txt", "b.txt", "c.txt"]
 
 
