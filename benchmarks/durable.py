@@ -414,15 +414,17 @@ def main() -> None:
         cpu.append(cpu_ref_ms())
         floor.append(floor_commit_us())
         opened.append(journal_open_ms())
-        # the core (unsigned) and signed runs (the default) side by side, interleaved,
-        # the order swapped every round so that drift in the machine's speed cancels
-        pairs = ((False, (w1, w2, w3)), (True, (w1s, w2s, w3s)))
-        for sign, (a, b, c) in pairs if len(cpu) % 2 else pairs[::-1]:
-            a.append(_run(Chain(2000), 1, sign=sign)[0] / 2000 * 1e6)
-            b.append(_run(FanOut(1000), 1, sign=sign)[0])
+        # each workload's core (unsigned) and signed run (the default) back to back, the
+        # order swapped every round, so that drift in the machine's speed cancels
+        order = (False, True) if len(cpu) % 2 else (True, False)
+        for sign in order:
+            (w1s if sign else w1).append(_run(Chain(2000), 1, sign=sign)[0] / 2000 * 1e6)
+        for sign in order:
+            (w2s if sign else w2).append(_run(FanOut(1000), 1, sign=sign)[0])
+        for sign in order:
             dt, run = _run(Tree(6), 4, sign=sign)
             assert run.tasks == 1555, run.tasks
-            c.append(dt)
+            (w3s if sign else w3).append(dt)
         w4.append(w4_once())
         w5.append(w5_once())
         w6.append(w6_once())

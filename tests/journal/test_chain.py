@@ -5,8 +5,11 @@ processes write wait for the owner to chain them."""
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
+import hashlib
 import sqlite3
+import struct
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,84 @@ def test_a_run_is_sealed_in_the_transaction_that_creates_it(tmp_path: Path) -> N
     with pytest.raises(JournalError, match="already exists"):
         s.create_run(RunRecord("r2", "g", "a", "{}"), seal=(bytes(KEY.verify_key), sign))
     s.close()
+
+
+# --- the row's byte form, as the docstring of row_hash_of states it ----------------------
+
+
+def _documented_form(r: StepRecord) -> bytes:
+    """The entry rebuilt from the documentation alone, as a verifier in another language
+    would: text fields and seq joined by NUL, a byte of None flags, the times as doubles."""
+    optional = (r.input, r.output, r.error, r.spent, r.proof, r.ended_at)
+    nulls = sum(1 << i for i, v in enumerate(optional) if v is None)
+    text = "\x00".join(
+        (
+            r.run_id,
+            r.step_id,
+            r.task_id,
+            str(r.seq),
+            r.kind,
+            r.name,
+            r.status,
+            *("" if v is None else v for v in optional[:5]),
+        )
+    )
+    times = struct.pack(">d", r.started_at)
+    if r.ended_at is not None:
+        times += struct.pack(">d", r.ended_at)
+    data = b"remit.row\x00" + bytes([nulls]) + text.encode() + times
+    return hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        StepRecord(
+            RUN,
+            "0.1:call:1",
+            "0.1",
+            1,
+            "call",
+            "calc",
+            "ok",
+            '{"x":"é"}',
+            "2",
+            None,
+            '{"calls":1}',
+            1765000000.25,
+            1765000000.5,
+            "nonce:ab",
+        ),
+        StepRecord(RUN, "0.1:end", "0.1", 2, "task", "end", "started", started_at=3.0),
+        StepRecord(RUN, "s", "t", 0, "tool", "calc", "error", error='{"code":"X"}', ended_at=4),
+    ],
+)
+def test_a_rows_entry_is_the_documented_byte_form(record: StepRecord) -> None:
+    assert row_hash(record) == _documented_form(record)
+
+
+def test_none_and_the_empty_string_hash_apart() -> None:
+    a = StepRecord(RUN, "s", "t", 0, "tool", "calc", "ok", output=None, started_at=1.0)
+    b = StepRecord(RUN, "s", "t", 0, "tool", "calc", "ok", output="", started_at=1.0)
+    assert row_hash(a) != row_hash(b)
+
+
+def test_a_nul_moved_between_fields_changes_the_hash() -> None:
+    # with NUL as the separator, "a" + NUL + "b" in one field could pass for two fields:
+    # a row holding a NUL hashes in another form, never as a well-formed row does
+    a = StepRecord(RUN, "s\x00t", "u", 0, "tool", "calc", "ok", started_at=1.0)
+    b = StepRecord(RUN, "s", "t\x00u", 0, "tool", "calc", "ok", started_at=1.0)
+    assert len({row_hash(a), row_hash(b)}) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("seq", "0"), ("seq", True), ("status", b"ok"), ("started_at", "1.0"), ("output", 2)],
+)
+def test_a_field_of_another_type_hashes_apart_from_the_row_as_written(
+    field: str, value: object
+) -> None:
+    # what an edit of the file can leave in a column: hashed, never raising, never equal
+    good = StepRecord(RUN, "s", "t", 0, "tool", "calc", "ok", output="2", started_at=1.0)
+    edited = dataclasses.replace(good, **{field: value})
+    assert row_hash(edited) != row_hash(good)

@@ -13,10 +13,9 @@ entry changes every head after it; a head not signed by the run's key, or a fini
 run whose record the last checkpoint does not cover, shows a forgery or a truncation.
 ``remit.trust.provenance`` verifies all of it from the journal file alone.
 
-Hashes are SHA-256 over a domain tag and the UTF-8 JSON array of the fields (compact
-separators, no ASCII escaping; floats as Python's shortest round-trip repr), a row's two
-timestamps as IEEE 754 doubles after it (:func:`row_hash_of`), so any language can
-recompute them.
+Hashes are SHA-256 over a domain tag and a byte form any language can rebuild: a row's
+text fields joined by NUL with its timestamps as IEEE 754 doubles (:func:`row_hash_of`),
+a run's fields as a compact JSON array (:func:`run_hash`).
 
 >>> r = StepRecord("r1", "t:execute", "t", 0, "execute", "execute", "ok", output="2")
 >>> len(row_hash(r)), row_hash(r) == row_hash(StepRecord(*step_fields(r)))
@@ -29,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import operator
 import struct
 from collections.abc import Iterable, Sequence
@@ -114,21 +114,48 @@ class Checkpoint:
 #: the two timestamps of a row as IEEE 754 doubles, big-endian (ended_at may be absent)
 _TIMES = struct.Struct(">dd").pack
 _TIME = struct.Struct(">d").pack
+#: the byte that says which of a row's optional fields are None (see row_hash_of)
+_NULLS: Final = {
+    nulls: bytes([sum(bit << i for i, bit in enumerate(nulls))])
+    for nulls in itertools.product((False, True), repeat=6)
+}
 
 
 def row_hash_of(fields: Sequence[Any]) -> bytes:
-    """The hash of a step row given as its fields in :data:`STEP_FIELDS` order: the JSON
-    array of every field but the timestamps, then ``started_at`` and ``ended_at`` as
-    8-byte doubles (``ended_at`` left out when None): printing a float's shortest
-    decimal form costs more than all the rest of a row."""
-    started, ended = fields[11], fields[12]
+    """The hash of a step row given as its fields in :data:`STEP_FIELDS` order.
+
+    ``SHA-256("remit.row" NUL || nulls || text || times)``: ``text`` is the UTF-8 of the
+    text fields and ``seq`` (in decimal) joined by NUL, in column order, a None as the
+    empty string; ``nulls`` one byte whose bits 0-5 say which of ``input``, ``output``,
+    ``error``, ``spent``, ``proof`` and ``ended_at`` are None; ``times`` ``started_at``
+    and ``ended_at`` as 8-byte big-endian doubles (``ended_at`` left out when None).
+    JSON text never holds a raw NUL and identifiers hold none either, so the fields can
+    be read back from the bytes. A row that breaks that shape (a NUL in a field, a field
+    of another type: only an edited row) hashes as the JSON array of its fields under
+    another tag, never as a well-formed row does.
+    """
+    run_id, step_id, task_id, seq, kind, name, status, inp, out, err, spent, started, ended, proof = fields  # fmt: skip  # noqa: E501
     try:
-        # SQLite returns a REAL column's integers as floats: hash them as the file will
+        text = "\x00".join((
+            run_id, step_id, task_id, str(seq), kind, name, status,
+            inp or "", out or "", err or "", spent or "", proof or "",
+        ))  # fmt: skip
         times = _TIMES(started, ended) if ended is not None else _TIME(started)
-    except struct.error:  # not a number (a damaged or edited row): a hash no row has
-        return _sha256(_ODD_TAG + _encode(fields).encode("utf-8")).digest()
-    rest = _encode((*fields[:11], fields[13])).encode("utf-8")
-    return _sha256(_ROW_TAG + rest + times).digest()
+    except (TypeError, struct.error):  # a field of another type: an edited row
+        return _odd(fields)
+    if text.count("\x00") != 11 or seq.__class__ is not int:
+        return _odd(fields)
+    nulls = _NULLS[inp is None, out is None, err is None, spent is None, proof is None, ended is None]  # fmt: skip  # noqa: E501
+    return _sha256(_ROW_TAG + nulls + text.encode("utf-8") + times).digest()
+
+
+def _odd(fields: Sequence[Any]) -> bytes:
+    """The hash of a row no writer makes (see :func:`row_hash_of`)."""
+    try:
+        data = _encode(list(fields))
+    except (TypeError, ValueError):  # not even JSON: a value no column holds as written
+        data = repr(list(fields))
+    return _sha256(_ODD_TAG + data.encode("utf-8", "surrogatepass")).digest()
 
 
 def row_hash(record: StepRecord) -> bytes:

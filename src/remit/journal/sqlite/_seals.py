@@ -80,6 +80,14 @@ _Open = tuple[StepRecord, int, bytes]
 _UNSEEN: Final[Any] = object()
 
 
+def _placed(fields: tuple[Any, ...], n: int, entry: bytes) -> tuple[Any, ...]:
+    return (*fields, n, entry)
+
+
+def _link(entry: bytes, step_id: str) -> bytes:
+    return entry + step_id.encode("utf-8")  # see _chain.link
+
+
 @dataclass(slots=True)
 class _Held:
     """What the owner of a sealed run knows of its chain."""
@@ -207,6 +215,17 @@ class SealQueries(LeaseQueries):
     ) -> bool:
         """The owner's fast path: chain from what it knows of its open rows, and check
         the database changed exactly the rows expected (False: nothing was kept)."""
+        rows = list(map(_fields, records))
+        ids = [f[1] for f in rows]
+        if "started" not in [f[6] for f in rows] and held.open.keys().isdisjoint(ids):
+            # the common batch: results of calls that wrote no intent, tasks' ends; every
+            # row new, none left open (one hash per row, no bookkeeping)
+            hashes = list(map(row_hash_of, rows))
+            n = held.next_n
+            params = list(map(_placed, rows, range(n, n + len(rows)), hashes))
+            return self._commit_predicted(
+                conn, params, [], {}, held, entries, list(map(_link, hashes, ids))
+            )
         opened: dict[str, _Open | None] = {}
         superseded: list[tuple[str, int, str, bytes]] = []
         params: list[tuple[Any, ...]] = []
@@ -214,9 +233,8 @@ class SealQueries(LeaseQueries):
         n = held.next_n
         # the hot path of a sealed run: names bound once, one hash per row
         open_get, hash_of, put, add = held.open.get, row_hash_of, params.append, mine.append
-        for r in records:
+        for r, fields in zip(records, rows, strict=True):
             sid = r.step_id
-            fields = _fields(r)
             cur = opened.get(sid, _UNSEEN)
             if cur is _UNSEEN:
                 cur = open_get(sid)
@@ -234,6 +252,20 @@ class SealQueries(LeaseQueries):
             put((*fields, n, entry))
             add(entry + sid.encode("utf-8"))  # its link (see _chain.link)
             n += 1
+        return self._commit_predicted(conn, params, superseded, opened, held, entries, mine)
+
+    def _commit_predicted(
+        self,
+        conn: sqlite3.Connection,
+        params: list[tuple[Any, ...]],
+        superseded: list[tuple[str, int, str, bytes]],
+        opened: dict[str, _Open | None],
+        held: _Held,
+        entries: list[bytes],
+        mine: list[bytes],
+    ) -> bool:
+        """Write a predicted batch; keep what it predicted only if the database changed
+        exactly the rows expected."""
         conn.execute("SAVEPOINT remit_chain")
         changed = conn.executemany(UPSERT_SEALED, params).rowcount if params else 0
         if changed != len(params):  # a row this process did not know of: chain exactly
@@ -248,7 +280,7 @@ class SealQueries(LeaseQueries):
                 held.open.pop(sid, None)
             else:
                 held.open[sid] = state
-        held.next_n = n
+        held.next_n += len(params)
         entries.extend(mine)
         return True
 
