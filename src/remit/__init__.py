@@ -15,6 +15,7 @@ from remit.agents._model import ModelAgent
 from remit.core.ledger import Usage
 from remit.core.remit import Budget, Remit
 from remit.core.tasks import ChildResult, Plan, Subtask
+from remit.core.voting import Vote, Voted
 from remit.errors import RemitError
 from remit.models import Completion, LocalModel, Model, ScriptedModel, load_model
 from remit.policy import between, equals, glob, matches, max_len, one_of, within
@@ -55,6 +56,8 @@ __all__ = [
     "Subtask",
     "Tool",
     "Usage",
+    "Vote",
+    "Voted",
     "__version__",
     "between",
     "equals",

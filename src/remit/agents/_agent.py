@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from remit.core.remit import Remit
 from remit.core.tasks import ChildResult, Plan, Subtask
+from remit.core.voting import Vote, Voted
 from remit.models import Completion, Message
 from remit.tools import Tool
 
@@ -95,6 +96,20 @@ class Context:
         return await self._gate.complete(
             self._node, messages, schema=schema, max_tokens=max_tokens, tools=tools
         )
+
+    async def vote(
+        self, messages: Sequence[Message], vote: Vote | None = None, *, max_tokens: int = 512
+    ) -> Voted:
+        """Ask the model several times and take the answer that first leads every other
+        by ``vote.k`` (red-flagged samples do not vote); each sample is a model call
+        through the Gate, budgeted and journaled. Raises ``VOTE_UNDECIDED`` when
+        ``vote.max_samples`` decide nothing.
+
+        >>> # voted = await ctx.vote([{"role": "user", "content": "7 * 8 = ?"}],
+        >>> #                        Vote(k=2, max_samples=8, max_chars=6))
+        >>> # voted.value, voted.samples
+        """
+        return await self._gate.vote(self._node, messages, vote or Vote(), max_tokens=max_tokens)
 
 
 class Agent:

@@ -38,6 +38,7 @@ from remit.errors._execution import (
     StepFailed,
     StepTimeout,
     ToolServerError,
+    VoteUndecided,
 )
 from remit.errors._input import (
     InvalidInput,
@@ -111,6 +112,7 @@ __all__ = [
     "ToolServerError",
     "TransitionError",
     "UnknownToolError",
+    "VoteUndecided",
     "WarrantBrokenChain",
     "WarrantDepthExceeded",
     "WarrantDigestMismatch",

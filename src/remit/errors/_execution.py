@@ -86,6 +86,19 @@ class NoRouteLeft(RemitError):
         self.cause = cause
 
 
+class VoteUndecided(RemitError):
+    """A voted step drew its most samples and no answer led every other by ``k``
+    (``samples`` drawn, ``flagged`` of them red-flagged, ``lead`` the best margin)."""
+
+    code = "VOTE_UNDECIDED"
+
+    def __init__(self, message: str, *, samples: int = 0, flagged: int = 0, lead: int = 0) -> None:
+        super().__init__(message)
+        self.samples = samples
+        self.flagged = flagged
+        self.lead = lead
+
+
 class ChildFailed(RemitError):
     """A subtask failed and the plan's policy is to fail the parent."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from remit.core.ledger import ZERO, Usage
 from remit.core.schemas import validate as validate_schema
+from remit.core.voting import Vote, Voted
 from remit.errors import (
     Cancelled,
     RemitError,
@@ -21,6 +22,7 @@ from remit.errors import (
 from remit.gate._faults import injected
 from remit.gate._node import Node
 from remit.gate._state import MISS, TEMPLATE_TOKENS, as_remit_error, idempotency_key
+from remit.gate._vote import draw_vote
 from remit.gate._warrants import Warrants
 from remit.models import Completion, Message, Model
 from remit.trust.provenance import nonce_of
@@ -145,8 +147,11 @@ class Gate(Warrants):
         schema: Mapping[str, Any] | None = None,
         max_tokens: int = 512,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        sample: int | None = None,
     ) -> Completion:
         """A model call for ``node``; with ``schema``, the output must be valid JSON for it.
+        ``sample``: the call is independent sample number ``sample`` of the same messages
+        (a vote's), which a model that can draws with a seed of its own.
 
         With routes for the capability ``model``, the call goes to the cheapest healthy
         model of :attr:`models` and around the ones that fail (as a tool call does)."""
@@ -158,7 +163,7 @@ class Gate(Warrants):
         routes = self.routes
         if routes is None or "model" not in routes:
             return await self._complete_one(node, step_id, model, messages, schema,
-                                            max_tokens, tools)  # fmt: skip
+                                            max_tokens, tools, sample=sample)  # fmt: skip
         served = self._served_route(node, step_id)
         if served is not MISS:
             return Completion(**served)
@@ -168,7 +173,8 @@ class Gate(Warrants):
 
         async def try_one(name: str, sub_id: str) -> Any:
             return await self._complete_one(node, sub_id, self.models[name], messages,
-                                            schema, max_tokens, tools, route=True)  # fmt: skip
+                                            schema, max_tokens, tools, route=True,
+                                            sample=sample)  # fmt: skip
 
         return await self._routed(node, step_id, "model", {}, first[0], try_one, kind="model")
 
@@ -183,6 +189,7 @@ class Gate(Warrants):
         tools: Sequence[Mapping[str, Any]] | None,
         *,
         route: bool = False,
+        sample: int | None = None,
     ) -> Completion:
         """Phases 2 to 7 of one model call."""
         hit = self._replay(node, step_id, "model", model.name)
@@ -202,17 +209,21 @@ class Gate(Warrants):
             cost_usd=worst_in * model.usd_per_input_token + max_tokens * model.usd_per_output_token,
         )
 
+        extra: dict[str, Any] = {}
+        if sample is not None and takes_sample(model):
+            extra["sample"] = sample
+
         async def execute() -> tuple[Any, Usage]:
             fault = None if self.faults is None else self.strike("model", node, step_id, model.name)
             if fault is None:
                 c = await model.complete(
-                    messages, schema=schema, tools=tools, max_tokens=max_tokens
+                    messages, schema=schema, tools=tools, max_tokens=max_tokens, **extra
                 )
             else:
                 c = await self.faulty_completion(
                     fault,
                     lambda: model.complete(
-                        messages, schema=schema, tools=tools, max_tokens=max_tokens
+                        messages, schema=schema, tools=tools, max_tokens=max_tokens, **extra
                     ),
                     step_id,
                     model.name,
@@ -242,7 +253,9 @@ class Gate(Warrants):
             step_id,
             "model",
             model.name,
-            {"messages": list(messages), "schema": schema},
+            {"messages": list(messages), "schema": schema}
+            if sample is None
+            else {"messages": list(messages), "schema": schema, "sample": sample},
             worst,
             execute,
             effect=False,
@@ -253,6 +266,15 @@ class Gate(Warrants):
             route=route,
         )
         return Completion(**out)
+
+    async def vote(
+        self, node: Node, messages: Sequence[Message], vote: Vote, *, max_tokens: int = 512
+    ) -> Voted:
+        """Samples of one model call for ``node`` until ``vote`` decides (see
+        :mod:`remit.gate._vote`)."""
+        if self.model is None:
+            raise RemitError("this runtime has no model; pass model=... to Runtime")
+        return await draw_vote(self, node, messages, vote, max_tokens=max_tokens)
 
     async def role(
         self, node: Node, role: str, fn: Callable[..., Any], *args: Any, normalize: bool = True
@@ -337,3 +359,20 @@ class Gate(Warrants):
 
 
 IS_CORO: dict[Any, bool] = {}
+_TAKES_SAMPLE: dict[type, bool] = {}
+
+
+def takes_sample(model: Model) -> bool:
+    """Whether ``model.complete`` accepts ``sample=`` (adapters written before votes
+    need not: they are then called as for any model call)."""
+    kind = type(model)
+    known = _TAKES_SAMPLE.get(kind)
+    if known is None:
+        try:
+            params = inspect.signature(model.complete).parameters
+        except (TypeError, ValueError):
+            params = {}
+        known = _TAKES_SAMPLE[kind] = "sample" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+        )
+    return known

@@ -121,7 +121,9 @@ class LocalModel:
 
     ``path``: a ``.gguf`` file (default: :func:`default_model_path`). ``n_threads=1``
     by default: on a 2-core machine two threads collapse as soon as anything else runs.
-    ``temperature=0.0`` samples greedily, so a call is reproducible;
+    ``temperature=0.0`` samples greedily, so a call is reproducible; a vote's samples
+    (``sample=n``) are drawn at ``sample_temperature`` with seed ``seed + 1 + n``, so
+    they differ from each other and are reproducible too;
     ``repeat_penalty=1.1`` keeps a 135M model out of the loops it otherwise falls into
     ("[tool_name]'s [tool_name]'s ..."). Loaded on first use, once. Usage is
     llama.cpp's own token count; the cost is 0.
@@ -144,6 +146,7 @@ class LocalModel:
         n_ctx: int = 2048,
         seed: int = 0,
         temperature: float = 0.0,
+        sample_temperature: float = 0.7,
         repeat_penalty: float = 1.1,
         name: str | None = None,
     ) -> None:
@@ -154,6 +157,7 @@ class LocalModel:
         self.n_ctx = n_ctx
         self.seed = seed
         self.temperature = temperature
+        self.sample_temperature = sample_temperature
         self.repeat_penalty = repeat_penalty
         stem = self.path.stem if self.path is not None else "SmolLM2-135M-Instruct.Q4_1"
         self.name = name or f"local:{stem}"
@@ -195,7 +199,11 @@ class LocalModel:
         return self._llama
 
     def _generate(
-        self, messages: Sequence[Message], schema: Mapping[str, Any] | None, max_tokens: int
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        max_tokens: int,
+        sample: int | None = None,
     ) -> Completion:
         from llama_cpp.llama_grammar import LlamaGrammar
 
@@ -212,9 +220,9 @@ class LocalModel:
                 out: Any = llama.create_chat_completion(
                     messages=[dict(m) for m in messages],
                     grammar=grammar,
-                    temperature=self.temperature,
+                    temperature=self.temperature if sample is None else self.sample_temperature,
                     repeat_penalty=self.repeat_penalty,
-                    seed=self.seed,
+                    seed=self.seed if sample is None else self.seed + 1 + sample,
                     max_tokens=max_tokens,
                 )
             except ValueError as e:  # e.g. the prompt does not fit the context
@@ -238,14 +246,16 @@ class LocalModel:
         schema: Mapping[str, Any] | None = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
         max_tokens: int = 512,
+        sample: int | None = None,
     ) -> Completion:
-        """Generate a reply (JSON of ``schema``'s shape when given), off the event loop."""
+        """Generate a reply (JSON of ``schema``'s shape when given), off the event loop;
+        ``sample``: a vote's sample number (see the class docstring)."""
         if tools:
             raise ModelError(
                 f"LocalModel {self.name}: native tool calls are not supported; ask for a "
                 "schema and call tools from the agent"
             )
-        return await asyncio.to_thread(self._generate, messages, schema, max_tokens)
+        return await asyncio.to_thread(self._generate, messages, schema, max_tokens, sample)
 
     def __repr__(self) -> str:
         return f"LocalModel({self.name!r}, n_threads={self.n_threads}, n_ctx={self.n_ctx})"

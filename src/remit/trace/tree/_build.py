@@ -28,6 +28,7 @@ Everything comes from the run's record and its step records (see DESIGN.md, Jour
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -44,7 +45,7 @@ DENIAL_CODES = frozenset({"DENIED", "BUDGET", "DEADLINE", "DELEGATION_DENIED"})
 
 _ROLE_KINDS = frozenset({"atomize", "plan", "execute", "aggregate"})
 #: rows that record how a failure ended, not a step the task took
-_EVENT_KINDS = frozenset({"fault", "retry", "reroute", "health"})
+_EVENT_KINDS = frozenset({"fault", "retry", "reroute", "health", "vote"})
 
 
 def _event(s: StepRecord) -> tuple[str, str]:
@@ -54,6 +55,8 @@ def _event(s: StepRecord) -> tuple[str, str]:
         d = d if isinstance(d, Mapping) else {}
         where = f"{d.get('at', '')} {d.get('target', '')}".strip()  # pyright: ignore[reportUnknownMemberType]
         return "fault", f"injected {s.name}" + (f" at {where}" if where else "")
+    if s.kind == "vote":
+        return _vote_event(s)
     if s.kind == "health":
         d = loads(s.output)
         d = d if isinstance(d, Mapping) else {}
@@ -66,6 +69,26 @@ def _event(s: StepRecord) -> tuple[str, str]:
     if s.kind == "retry":
         return "retry", f"retry {err.get('attempt', '')} of {s.name} after {why}"
     return "reroute", f"rerouted {s.name} → {err.get('to', '?')} after {why}"
+
+
+def _vote_event(s: StepRecord) -> tuple[str, str]:
+    """A vote's verdict: the winner and its margin, or why nothing won."""
+    if s.status == "ok":
+        d = loads(s.output)
+        d = cast(Mapping[str, Any], d) if isinstance(d, Mapping) else {}
+        flagged = int(d.get("flagged", 0))
+        won = json.dumps(d.get("value"), ensure_ascii=False)
+        won = won if len(won) <= 40 else won[:39] + "…"
+        return "vote", (
+            f"voted {won}: ahead by {d.get('lead', '?')} after {d.get('samples', '?')}"
+            f" sample(s)" + (f", {flagged} red-flagged" if flagged else "")
+        )
+    err = _error_of(s.error)
+    return "vote", (
+        f"vote undecided after {err.get('samples', '?')} sample(s)"
+        f" ({err.get('flagged', 0)} red-flagged, best lead {err.get('lead', 0)}):"
+        f" {err.get('outcome', 'fail')}"
+    )
 
 
 def load(store: JournalStore, run_id: str) -> RunTree:
