@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
@@ -17,6 +18,60 @@ import jsonschema.validators
 from remit.errors import SchemaError
 
 _CACHE: dict[str, Any] = {}
+#: by the schema object itself (kept, so its id is not reused): the validator, and a
+#: compiled check when the schema uses only keywords every draft reads alike
+_BY_ID: dict[int, tuple[Mapping[str, Any], Any, Any]] = {}
+#: keywords that mean the same in draft 7 (what the compiled check implements) and in
+#: 2020-12 (what jsonschema reads an unmarked schema as); a schema with any other (a
+#: $ref, prefixItems, format, ...) is only ever checked by jsonschema
+_SAME_IN_EVERY_DRAFT = frozenset({
+    "type", "properties", "required", "additionalProperties", "items", "enum", "const",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+    "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
+    "minProperties", "maxProperties", "anyOf", "oneOf", "allOf", "not", "title",
+    "description", "default", "examples",
+})  # fmt: skip
+
+
+def _plain(schema: Any) -> bool:
+    """Whether ``schema`` (and every schema inside it) keeps to those keywords."""
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, Mapping):
+        return False
+    for key, value in schema.items():  # pyright: ignore[reportUnknownVariableType]
+        if key not in _SAME_IN_EVERY_DRAFT:
+            return False
+        if key == "properties":
+            if not isinstance(value, Mapping) or not all(
+                _plain(v) for v in value.values()  # pyright: ignore[reportUnknownVariableType]
+            ):
+                return False
+        elif key in ("additionalProperties", "not") or key == "items":
+            if not _plain(value):  # an array of item schemas means another thing by draft
+                return False
+        elif key in ("anyOf", "oneOf", "allOf"):
+            if not isinstance(value, list) or not all(_plain(v) for v in value):  # pyright: ignore[reportUnknownVariableType]
+                return False
+    return True
+
+
+def _checks(schema: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The validator of ``schema`` and its compiled check (None if it has none)."""
+    entry = _BY_ID.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1], entry[2]
+    v = _validator(schema)
+    fast = None
+    if _plain(schema):
+        try:
+            fast = fastjsonschema.compile(dict(schema))
+        except Exception:  # a schema it cannot compile is checked the slow way
+            fast = None
+    if len(_BY_ID) > 1024:
+        _BY_ID.clear()
+    _BY_ID[id(schema)] = (schema, v, fast)
+    return v, fast
 
 
 def _validator(schema: Mapping[str, Any]) -> Any:
@@ -37,7 +92,14 @@ def _validator(schema: Mapping[str, Any]) -> Any:
 
 def validate(value: Any, schema: Mapping[str, Any], *, where: str) -> Any:
     """Return ``value`` if it satisfies ``schema``; else ``SchemaError`` saying where and why."""
-    err = jsonschema.exceptions.best_match(_validator(schema).iter_errors(value))
+    v, fast = _checks(schema)
+    if fast is not None:
+        try:
+            fast(value)
+            return value
+        except fastjsonschema.JsonSchemaException:
+            pass  # jsonschema has the last word, and the message that names the place
+    err = jsonschema.exceptions.best_match(v.iter_errors(value))
     if err is not None:
         path = "".join(f"[{p!r}]" for p in err.absolute_path) or "(root)"
         raise SchemaError(f"{where} violates its schema at {path}: {err.message}")
