@@ -127,17 +127,16 @@ class NoisySolver:
         self.drawn += 1
         ask = json.loads(str(messages[-1]["content"]))
         step, pegs, disks = int(ask["step"]), ask["pegs"], int(ask["disks"])
-        r = random.Random(f"{self.seed}:{step}:{sample}").random()
+        draw = random.Random((self.seed * 1_000_003 + step) * 1_009 + (sample or 0))
+        r = draw.random()
         disk, src, dst = next_move(pegs, step, disks)
         if r < self.p_malformed:
             text = f"I would move disk {disk} from {src} to {dst}, I think."
         elif r < self.p_malformed + self.p_error:
-            # a wrong move: another disk, or the right disk to the wrong peg
-            wrong = int(r * 1e6) % 3
-            if wrong == 0:
-                text = json.dumps({"disk": disk, "from": src, "to": 3 - src - dst})
-            else:
-                text = json.dumps({"disk": (disk % disks) + 1, "from": dst, "to": src})
+            # a wrong move: any other disk and pair of pegs, drawn from the same seed
+            while (w := (draw.randint(1, disks), *draw.sample(range(3), 2))) == (disk, src, dst):
+                pass
+            text = json.dumps({"disk": w[0], "from": w[1], "to": w[2]})
         else:
             text = json.dumps({"disk": disk, "from": src, "to": dst})
         return Completion(text, input_tokens=len(str(messages[-1]["content"])) // 4,

@@ -43,16 +43,15 @@ def _plain(schema: Any) -> bool:
         if key not in _SAME_IN_EVERY_DRAFT:
             return False
         if key == "properties":
-            if not isinstance(value, Mapping) or not all(
-                _plain(v) for v in value.values()  # pyright: ignore[reportUnknownVariableType]
-            ):
-                return False
-        elif key in ("additionalProperties", "not") or key == "items":
-            if not _plain(value):  # an array of item schemas means another thing by draft
-                return False
+            inner: list[Any] = list(value.values()) if isinstance(value, Mapping) else [None]  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+        elif key in ("additionalProperties", "not", "items"):
+            inner = [value]  # an array of item schemas means another thing by draft
         elif key in ("anyOf", "oneOf", "allOf"):
-            if not isinstance(value, list) or not all(_plain(v) for v in value):  # pyright: ignore[reportUnknownVariableType]
-                return False
+            inner = list(value) if isinstance(value, list) else [None]  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            continue
+        if not all(_plain(v) for v in inner):
+            return False
     return True
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import json
 import time
@@ -268,6 +267,9 @@ class Gate(Warrants):
             # a sample a crash interrupts is drawn again, and nothing shows it live: it
             # is recorded once, whole
             intent=sample is None,
+            # a completion is JSON-shaped already (a replay sees the same); with tool
+            # calls, their arguments are read back as a replay would read them
+            normalize=bool(tools),
         )
         return Completion(**out)
 
@@ -372,6 +374,8 @@ def _completion_dict(c: Completion) -> dict[str, Any]:
         "cost_usd": c.cost_usd, "model": c.model,
         "tool_calls": [dict(t) for t in c.tool_calls],
     }  # fmt: skip
+
+
 _TAKES_SAMPLE: dict[type, bool] = {}
 
 
