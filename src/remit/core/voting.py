@@ -138,12 +138,15 @@ class Tally:
     order forms first appeared, so a tie breaks the same way on every replay)."""
 
     samples: int = 0
+    #: each sample's canonical form in the order drawn (None: red-flagged)
+    forms: list[str | None] = field(default_factory=list[str | None])
     counts: dict[str, int] = field(default_factory=dict[str, int])
     values: dict[str, Any] = field(default_factory=dict[str, Any])
     flags: list[str] = field(default_factory=list[str])
 
     def add(self, sample: Sample) -> None:
         self.samples += 1
+        self.forms.append(sample.form)
         if sample.form is None:
             self.flags.append(sample.flag or "flagged")
             return
@@ -178,7 +181,8 @@ class Voted:
     ``value``: the answer (parsed JSON with a schema, else text); ``content``: the text
     of its first sample; ``samples``: drawn in all (``flagged`` of them red-flagged);
     ``tally``: votes per canonical form; ``lead``: the winner's margin; ``steps``: the
-    journal's step ids of the samples, in order.
+    journal's step ids of the samples, in order; ``forms``: each sample's canonical form
+    (None where red-flagged), in the same order.
     """
 
     value: Any
@@ -188,6 +192,7 @@ class Voted:
     tally: Mapping[str, int]
     lead: int
     steps: tuple[str, ...]
+    forms: tuple[str | None, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,6 +203,7 @@ class Voted:
             "tally": dict(self.tally),
             "lead": self.lead,
             "steps": list(self.steps),
+            "forms": list(self.forms),
         }
 
     @classmethod
@@ -210,4 +216,5 @@ class Voted:
             dict(data["tally"]),
             int(data["lead"]),
             tuple(data["steps"]),
+            tuple(data.get("forms", ())),
         )

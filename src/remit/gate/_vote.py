@@ -159,6 +159,7 @@ def _verdict(
         dict(tally.counts),
         tally.lead()[1],
         tuple(steps),
+        tuple(tally.forms),
     )
     record: dict[str, Any] = {**voted.to_dict(), "flags": list(tally.flags)}
     gate._record_ok(node, step_id, "vote", "vote", args, record, ZERO, started, False)  # pyright: ignore[reportPrivateUsage]
