@@ -129,8 +129,9 @@ class Reviews(Agent):
         except Exception as e:  # an undecided vote is a wrong answer, and says so
             return {"label": label, "greedy": _sentiment(greedy.content), "single": None,
                     "voted": None, "samples": getattr(e, "samples", 0), "why": str(e)}  # fmt: skip
+        winner = json.dumps(voted.value["sentiment"])
         return {"label": label, "greedy": _sentiment(greedy.content), "single": voted.forms[0],
-                "voted": json.dumps(voted.value), "samples": voted.samples}  # fmt: skip
+                "voted": winner, "samples": voted.samples}  # fmt: skip
 
     def aggregate(self, ctx: Any, results: list[Any]) -> Any:
         return [r.value for r in results]
