@@ -88,7 +88,7 @@ class Recording(GateState):
         self.writer.add(
             StepRecord(
                 self.run_id,
-                f"{node.id}:end",
+                self.current_id(f"{node.id}:end"),
                 node.id,
                 1_000_000,
                 "task",
