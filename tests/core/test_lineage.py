@@ -94,10 +94,14 @@ def test_an_earlier_call_invalidates_the_calls_after_it_in_its_role() -> None:
 
 
 def test_invalidating_a_source_task_covers_everything_that_reads_it() -> None:
-    got = Lineage(diamond()).dependents(f"{A}:end")
+    lineage = Lineage(diamond())
+    got = lineage.invalidated_by(f"{A}:end")
     tasks = {s.partition(":")[0] for s in got}
     assert tasks == {A, B, C, D, P, ROOT}
-    assert f"{A}:atomize" in got  # the whole task runs again
+    assert f"{A}:atomize" in got  # a task marked bad runs again whole
+    # what depends on A's result is downstream of it, not A's own steps
+    assert f"{A}:atomize" not in lineage.dependents(f"{A}:end")
+    assert f"{B}:atomize" in lineage.dependents(f"{A}:end")
 
 
 def test_upstream_names_earlier_calls_inputs_and_deps() -> None:

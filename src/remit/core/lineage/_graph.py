@@ -118,6 +118,14 @@ class Lineage:
     def dependents(self, step: str) -> set[str]:
         """``step`` and every step derived from it, transitively (ids without generation;
         only steps the journal holds). ``step`` is what :meth:`resolve` returns."""
+        return self._walk(step, redo=False)
+
+    def invalidated_by(self, step: str) -> set[str]:
+        """What runs again when ``step`` is marked bad: its dependents, and for a task's
+        result (``T:end``) the whole task too (every step it took, its subtree)."""
+        return self._walk(step, redo=True)
+
+    def _walk(self, step: str, *, redo: bool) -> set[str]:
         ref = parse(step)
         assert ref is not None, step
         out: set[str] = set()
@@ -158,7 +166,10 @@ class Lineage:
 
         tid, role, n = ref
         if role == "end":
-            whole(tid)
+            if redo:
+                whole(tid)
+            else:
+                result(tid)
             return out
         add(step)
         calls(tid, role, n or 0)

@@ -2,7 +2,7 @@
 
 An invalidation is a row of its own (kind ``invalidation``, step id
 ``{step}~invalidation.{g}``): it names the step, why, who, and the steps it invalidates
-(the step and its transitive dependents, :meth:`Lineage.dependents`, ids without
+(the step and its transitive dependents, :meth:`Lineage.invalidated_by`, ids without
 generation). It is generation ``g``: the ``g``-th invalidation of the run. No row is
 edited or deleted; a resume runs each invalidated step again under ``{step}#{g}``
 (:func:`generations` says which generation of each step is current), and serves every
@@ -117,7 +117,7 @@ def plan_invalidation(
         )
     if not why.strip():
         raise InvalidInput("an invalidation needs a reason (--why): it is journaled")
-    steps = lineage.dependents(base)
+    steps = lineage.invalidated_by(base)
     tasks = {lineage.refs[s].task for s in steps}
     g = 1 + max((_generation_of_row(r.step_id) for r in rows if r.kind == KIND), default=0)
     return Invalidation(g, base, why, by, at, tuple(sorted(steps)), tuple(sorted(tasks)))
