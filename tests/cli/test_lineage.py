@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from remit.core.tasks import ROOT, task_id
@@ -44,6 +45,9 @@ class Diamond(Agent):
         return "".join(r.value for r in results)
 '''
 
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "schemas" / "lineage.json").read_text()
+)
 GOAL = "diamond"
 ROOT_ID = task_id(ROOT, 0, GOAL)
 B = task_id(ROOT_ID, 1, "B")
@@ -71,6 +75,8 @@ def test_invalidate_then_resume_reruns_the_dependents_and_the_run_verifies(ran: 
                     "-j", "j.db", cwd=ran)  # fmt: skip
     assert got.returncode == 0, got.stderr
     assert "generation 1" in got.stdout and "remit resume r1" in got.stdout
+    tree = remit_cli("show", "r1", "-j", "j.db", cwd=ran).stdout
+    assert "invalidated" in tree and "by ana: wrong B" in tree and "remit resume r1" in tree
 
     view = json.loads(remit_cli("show", "r1", "--lineage", B, "--json", "-j", "j.db",
                                 cwd=ran).stdout)  # fmt: skip
@@ -80,6 +86,7 @@ def test_invalidate_then_resume_reruns_the_dependents_and_the_run_verifies(ran: 
     d = task_id(ROOT_ID, 3, "D")  # D needs B; the root's aggregate reads both
     assert down == {f"{d}:execute.0", f"{d}:end", f"{ROOT_ID}:aggregate", f"{ROOT_ID}:end"}
     assert view["invalidations"][0]["by"] == "ana"
+    jsonschema.validate(view, SCHEMA)
 
     resumed = remit_cli("resume", "r1", "-j", "j.db", "-q", cwd=ran)
     assert resumed.returncode == 0, resumed.stderr
@@ -88,6 +95,7 @@ def test_invalidate_then_resume_reruns_the_dependents_and_the_run_verifies(ran: 
     after = json.loads(remit_cli("show", "r1", "--lineage", B, "--json", "-j", "j.db",
                                  cwd=ran).stdout)  # fmt: skip
     assert after["step"]["state"] == "re-run" and after["step"]["id"] == f"{B}:end#1"
+    jsonschema.validate(after, SCHEMA)
     drawn = remit_cli("show", "r1", "--lineage", f"{B}:execute.0", "-j", "j.db", cwd=ran)
     assert drawn.returncode == 0 and "depends on it" in drawn.stdout and "re-run #1" in drawn.stdout
     verified = remit_cli("verify", "r1", "-j", "j.db", cwd=ran)

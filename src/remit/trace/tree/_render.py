@@ -127,6 +127,7 @@ _EVENT_STYLE = {
     "reroute": ("↪", "yellow"),
     "escalate": ("⇧", "bold yellow"),
     "breaker": ("⊘", "yellow"),
+    "invalidated": ("✗", "red"),
 }
 
 
