@@ -5,6 +5,8 @@
     remit resume RUN_ID                            # after a crash or kill -9
     remit runs                                     # the runs in ./remit.db
     remit show RUN_ID [--json] [--all]             # the task tree of a run
+    remit invalidate RUN_ID STEP --why TEXT        # a bad result: resume re-runs its dependents
+    remit show RUN_ID --lineage STEP               # what it came from, what depends on it
     remit mcp serve --remit FILE                   # remit as an MCP server (stdio)
     remit trace RUN_ID [--otlp | --console]        # its spans, to OpenTelemetry
     remit run ... --otel                           # spans exported while it works
@@ -16,17 +18,17 @@ resolve``), 130 interrupted by SIGINT and 143 by SIGTERM (resume the run). Error
 one line naming what was wrong and where.
 
 One module per command group (``_run``: run and resume; ``_approvals``: approve, deny,
-resolve; ``_show``: runs and show; ``_verify``: verify and keys; ``_trace``: trace;
-``_otel``: ``--otel`` for run and resume; ``_mcp``: mcp serve), each thin: the tree and
-its rendering live in :mod:`remit.trace.tree`, the spans in :mod:`remit.trace.otel`, the
-MCP server in :mod:`remit.serve.mcp`.
+resolve; ``_lineage``: invalidate, show --lineage; ``_show``: runs and show; ``_verify``:
+verify and keys; ``_trace``: trace; ``_otel``: ``--otel`` for run and resume; ``_mcp``:
+mcp serve), each thin: the tree and its rendering live in :mod:`remit.trace.tree`, the
+spans in :mod:`remit.trace.otel`, the MCP server in :mod:`remit.serve.mcp`.
 """
 
 # each module registers its commands as it is imported: this order is `remit --help`'s
 from remit.cli import _run  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
 # isort: split
-from remit.cli import _approvals  # noqa: F401  # pyright: ignore[reportUnusedImport]
+from remit.cli import _approvals, _lineage  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
 # isort: split
 from remit.cli import _show, _trace, _verify  # noqa: F401  # pyright: ignore[reportUnusedImport]

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, open_existing, out, user_errors
+from remit.cli._lineage import show_lineage
 from remit.journal.lease import run_state
 from remit.trace.chain import chain_view
 from remit.trace.tree import (
@@ -107,8 +108,20 @@ def show(
             show_default=False,
         ),
     ] = None,
+    lineage: Annotated[
+        str | None,
+        typer.Option(
+            "--lineage",
+            help="Instead of the tree: what this step's (or task's) result came from and "
+            "what depends on it, with invalidated and re-run steps marked.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Show the task tree of a run: status, role decision, spend vs budget, denials."""
+    if lineage is not None:
+        show_lineage(run_id, lineage, journal, as_json)
+        return
     if chain is not None:
         _show_chain(run_id, chain, journal, as_json)
         return

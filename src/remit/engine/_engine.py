@@ -385,7 +385,7 @@ class Engine:
         if node.delivered or node.parent is None or node.parent.status is not Status.WAITING:
             return
         gate = self.gate
-        if gate.writer.store.get_step(gate.run_id, f"{node.id}:end") is None:
+        if gate.writer.store.get_step(gate.run_id, gate.current_id(f"{node.id}:end")) is None:
             # not on disk yet: look again once it is
             gate.writer.when_durable(lambda: self._redeliver(node))
             return

@@ -291,6 +291,8 @@ class Gate(Warrants):
         the journal on resume skips its effects without shifting anyone's position.
         """
         step_id = f"{node.id}:{role}"
+        if self.generations:
+            step_id = self.current_id(step_id)
         if node.cancelled:
             raise Cancelled(f"task {node.id} was cancelled")
         self._check_deadline(node, step_id, role, role)

@@ -27,7 +27,7 @@ class Lookup(Recording):
         """The recorded end of a task, if a previous process finished it."""
         if not self.recorded:
             return None
-        rec = self.recorded.get(f"{node_id}:end")
+        rec = self.recorded.get(self.current_id(f"{node_id}:end"))
         return rec if rec is not None and rec.status != "started" else None
 
     def decode(self, record: StepRecord, field: str = "output") -> Any:

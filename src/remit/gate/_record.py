@@ -74,6 +74,9 @@ class Recording(GateState):
         """Record how a task ended, with what its subtree spent; returns the result as a
         replay will read it."""
         now = time.time()
+        step_id = f"{node.id}:end"
+        if self.generations:  # a task an invalidation re-runs ends in its generation
+            step_id = self.current_id(step_id)
         text: str | None = None
         if ok:
             last_value, last_text = self._last
@@ -81,14 +84,14 @@ class Recording(GateState):
             if last_value is result:
                 text = last_text
             else:
-                text = self._encode(result, f"{node.id}:end")
+                text = self._encode(result, step_id)
                 if type(result) not in PRIMITIVES:
                     # the parent sees exactly what a resumed run will (lists, not tuples)
                     result = json.loads(text)
         self.writer.add(
             StepRecord(
                 self.run_id,
-                f"{node.id}:end",
+                step_id,
                 node.id,
                 1_000_000,
                 "task",

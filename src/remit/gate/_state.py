@@ -9,6 +9,7 @@ from typing import Any
 
 from remit.core.faults import FaultPlan
 from remit.core.ledger import ZERO, Ledger, Usage
+from remit.core.lineage import at_generation, base_id, generations, invalidations
 from remit.core.routes import Routes
 from remit.errors import (
     Cancelled,
@@ -46,23 +47,36 @@ class Miss:
 MISS: Any = Miss()
 
 
-def spend_by_role(recorded: Mapping[str, StepRecord]) -> dict[str, Usage]:
-    """The recorded spend of every role's calls (``<task>:<role>.<n>``), by role step id."""
+def spend_by_role(
+    recorded: Mapping[str, StepRecord], current: Mapping[str, int] | None = None
+) -> tuple[dict[str, Usage], Usage]:
+    """The recorded spend of every role's calls (``<task>:<role>.<n>``), by role step id
+    (as it is now: ``current`` maps invalidated steps to their generation), and what
+    the calls of invalidated generations spent."""
     spent: dict[str, Usage] = {}
+    stale = ZERO
     for rec in recorded.values():
         if rec.spent is None or rec.status == "started" or rec.kind not in ("tool", "model"):
             continue
         # an alternative of a routed call runs as <step>@<alternative>: its role is
         # the step's (and an alternative's name may hold dots)
-        role = rec.step_id.split("@", 1)[0].rpartition(".")[0]
+        step = rec.step_id.split("@", 1)[0]
         try:
             used = Usage.from_dict(json.loads(rec.spent))
         except (ValueError, TypeError, AttributeError) as e:
             raise JournalCorrupt(
                 f"step {rec.step_id}: spent is not a valid spend ({e}); the journal row is damaged"
             ) from None
+        role = step.rpartition(".")[0]
+        if current:
+            base = base_id(step)
+            if step != at_generation(base, current.get(base, 0)):
+                stale += used  # a generation an invalidation replaced
+                continue
+            role = base.rpartition(".")[0]
+            role = at_generation(role, current.get(role, 0))
         spent[role] = spent.get(role, ZERO) + used
-    return spent
+    return spent, stale
 
 
 def what(kind: str, name: str) -> str:
@@ -104,7 +118,12 @@ class GateState:
         self.recorded: Mapping[str, StepRecord] = recorded or {}
         #: what the recorded calls of each role spent, by role step id: a role served
         #: from the journal books its calls' spend, which its own row does not hold
-        self._role_spent: dict[str, Usage] = spend_by_role(self.recorded)
+        #: the generation of every step an invalidation covered (see remit.core.lineage):
+        #: such a step runs again under ``{step}#{generation}``
+        self.generations: dict[str, int] = (
+            generations(invalidations(self.recorded.values())) if self.recorded else {}
+        )
+        self._role_spent, self.stale_spent = spend_by_role(self.recorded, self.generations)
         self.max_output_bytes = max_output_bytes
         #: the user's own words (root goal and inputs): what ``in_inputs`` rules check
         #: against, so a planner cannot smuggle a value in through a child's inputs
@@ -147,4 +166,11 @@ class GateState:
             raise Cancelled(f"task {node.id} was cancelled")
         n = node.scope_n
         node.scope_n = n + 1
+        if self.generations:
+            return self.current_id(f"{node.id}:{node.scope_role}.{n}")
         return f"{node.id}:{node.scope_role}.{n}"
+
+    def current_id(self, step_id: str) -> str:
+        """The id step ``step_id`` has in the run's current generation of it."""
+        g = self.generations.get(step_id) if self.generations else None
+        return step_id if g is None else at_generation(step_id, g)

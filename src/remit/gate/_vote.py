@@ -75,7 +75,7 @@ async def draw_vote(
         outcomes = await _draw(gate, node, messages, vote, max_tokens, tally.samples, want)
         stop: BaseException | None = None
         for i, out in enumerate(outcomes):
-            steps.append(f"{node.id}:{node.scope_role}.{first + i}")
+            steps.append(gate.current_id(f"{node.id}:{node.scope_role}.{first + i}"))
             if isinstance(out, Completion):
                 sample = vote.judge(out.content, truncated=out.output_tokens >= max_tokens)
                 if sample.form is not None:

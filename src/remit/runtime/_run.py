@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remit.core.ledger import Usage
+from remit.core.lineage import at_generation, generation_of
 from remit.core.tasks import ROOT, task_id
 from remit.errors import InvalidInput
-from remit.journal import JournalStore, RunRecord
+from remit.journal import JournalStore, RunRecord, StepRecord
 
 __all__ = ["RUN_ID", "Run", "check_run_id", "finished_run", "new_run_id"]
 
@@ -45,11 +46,26 @@ def finished_run(store: JournalStore, rec: RunRecord) -> Run:
     result = json.loads(rec.result) if rec.result else None
     error = json.loads(rec.error) if rec.error else None
     spent = Usage()
-    end = store.get_step(rec.run_id, f"{task_id(ROOT, 0, rec.goal)}:end")
+    end = _root_end(store, rec)
     if end is not None and end.spent:
         spent = Usage.from_dict(json.loads(end.spent))
     signed = "principal_key" in json.loads(rec.meta or "{}")
     return Run(rec.run_id, rec.status, result, error, spent, signed=signed)
+
+
+def _root_end(store: JournalStore, rec: RunRecord) -> StepRecord | None:
+    """The root's end row of the latest generation that ran it (every invalidation
+    re-runs the root: its result derives from everything)."""
+    end = f"{task_id(ROOT, 0, rec.goal)}:end"
+    found = store.get_step(rec.run_id, end)
+    start = 1
+    while True:  # generations a batch at a time: a run is rarely invalidated at all
+        ids = [at_generation(end, g) for g in range(start, start + 32)]
+        later = store.get_steps(rec.run_id, ids)
+        if not later:
+            return found
+        found = later[max(later, key=generation_of)]
+        start += 32
 
 
 #: what a run id may be: it names a key file and appears in commands people type

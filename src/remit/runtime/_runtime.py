@@ -30,11 +30,12 @@ from remit.errors import AgentNotFound, JournalError, RemitError, RunNotFound
 from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
 from remit.gate._faults import FaultyJournal
 from remit.gate._node import Node
-from remit.gate._resume import check_authority, halt_for, resolve, uncertain_effects
+from remit.gate._resume import check_authority, halt_for, uncertain_effects
 from remit.journal import Durability, JournalStore, RunRecord, open_journal
 from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
+from remit.runtime._answers import Answers
 from remit.runtime._refs import agent_ref, load_agent
 from remit.runtime._run import Run, check_run_id, finished_run, new_run_id
 from remit.runtime._signals import stop_on_signals
@@ -45,7 +46,7 @@ from remit.trust.provenance import KeyFiles, RunKeys, Signer, grant
 from remit.trust.warrant import AgentKey
 
 
-class Runtime:
+class Runtime(Answers):
     """Runs task trees under remits, journaled so any run can be resumed.
 
     ``journal``: a path (SQLite) or a ``JournalStore``. ``agent``: an ``Agent`` or an
@@ -321,27 +322,6 @@ class Runtime:
             sealed=sealed,
         )
 
-    def resolve(
-        self,
-        run_id: str,
-        step_id: str,
-        *,
-        happened: bool,
-        result: Any = None,
-        by: str = "",
-        why: str = "",
-    ) -> None:
-        """Say whether an uncertain effect happened, so ``resume`` can go on.
-
-        >>> rt.resolve(run.id, "t.0.ab12cd:execute.1", happened=True,    # doctest: +SKIP
-        ...            result={"charge": "ch_123"}, by="ana", why="seen in the bank log")
-
-        ``happened=True`` records ``result`` as the call's result; ``False`` lets the
-        resumed run make the call once more. Who and why are journaled.
-        """
-        resolve(self.store, run_id, step_id, happened=happened, result=result,
-                by=by or os.environ.get("USER", "someone"), why=why)  # fmt: skip
-
     def get(self, run_id: str) -> Run:
         """The recorded outcome of a run (status ``running`` if it never finished)."""
         return self._finished(self.store.get_run(run_id))
@@ -418,6 +398,9 @@ class Runtime:
             output_schema=output_schema,
             deadline=remit.deadline,
         )
+        if not gate.stale_spent.is_zero() and gate.recorded_end(rid) is None:
+            # what invalidated generations spent was spent: the run's budget holds it
+            ledger.charge(root.account, gate.stale_spent)
         loop = asyncio.get_running_loop()
 
         def lost(error: BaseException) -> None:  # from the heartbeat's thread

@@ -45,7 +45,7 @@ DENIAL_CODES = frozenset({"DENIED", "BUDGET", "DEADLINE", "DELEGATION_DENIED"})
 
 _ROLE_KINDS = frozenset({"atomize", "plan", "execute", "aggregate"})
 #: rows that record how a failure ended, not a step the task took
-_EVENT_KINDS = frozenset({"fault", "retry", "reroute", "health", "vote"})
+_EVENT_KINDS = frozenset({"fault", "retry", "reroute", "health", "vote", "invalidation"})
 
 
 def _event(s: StepRecord) -> tuple[str, str]:
@@ -57,6 +57,11 @@ def _event(s: StepRecord) -> tuple[str, str]:
         return "fault", f"injected {s.name}" + (f" at {where}" if where else "")
     if s.kind == "vote":
         return _vote_event(s)
+    if s.kind == "invalidation":  # a result marked bad after the fact (remit invalidate)
+        d = loads(s.output)
+        d = d if isinstance(d, Mapping) else {}
+        g, by, why = d.get("generation", "?"), d.get("by", "?"), d.get("why", "")  # pyright: ignore[reportUnknownMemberType]
+        return "invalidated", f"invalidated {s.name} (#{g}) by {by}: {why}"
     if s.kind == "health":
         d = loads(s.output)
         d = d if isinstance(d, Mapping) else {}

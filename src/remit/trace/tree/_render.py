@@ -128,6 +128,7 @@ _EVENT_STYLE = {
     "escalate": ("⇧", "bold yellow"),
     "breaker": ("⊘", "yellow"),
     "vote": ("⚖", "cyan"),
+    "invalidated": ("✗", "red"),
 }
 
 
