@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from remit.core.quotes import QuoteCheck
 from remit.core.remit import Remit
 from remit.core.tasks import ChildResult, Plan, Subtask
 from remit.models import Completion, Message
@@ -95,6 +96,17 @@ class Context:
         return await self._gate.complete(
             self._node, messages, schema=schema, max_tokens=max_tokens, tools=tools
         )
+
+    async def check_quotes(self, value: Any) -> list[QuoteCheck]:
+        """The Gate's verdict on every quote of tool output in ``value`` (a verifier's
+        tool): ``QUOTE_OK`` where a receipted call of that tool returned the text,
+        ``FABRICATED_QUOTE`` (with where and why) where none did. See
+        :mod:`remit.core.quotes` for how a value quotes; the receipts' key stays in the
+        Gate.
+
+        >>> bad = [c for c in await ctx.check_quotes(answer) if not c.ok]  # doctest: +SKIP
+        """
+        return await self._gate.check_quotes(self._node, value)
 
 
 class Agent:
