@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from remit.core.quotes import QuoteCheck
+from remit.core.receipts import Receipt
 from remit.core.remit import Remit
 from remit.core.tasks import ChildResult, Plan, Subtask
 from remit.models import Completion, Message
@@ -78,6 +79,13 @@ class Context:
     @property
     def output_schema(self) -> Mapping[str, Any] | None:
         return self._node.output_schema
+
+    @property
+    def receipts(self) -> tuple[Receipt, ...]:
+        """The receipts of the tool calls behind this task so far: its own, and its
+        children's once it aggregates (values to pass on or quote; the key that makes
+        them stays in the Gate)."""
+        return self._gate.receipts_of(self._node)
 
     async def call(self, tool: str, /, **args: Any) -> Any:
         """Call a tool through the Gate (checked, budgeted, journaled)."""

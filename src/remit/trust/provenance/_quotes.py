@@ -48,11 +48,12 @@ def audit_quotes(
         report.quotes.append(c.to_dict())
         if not c.ok:
             report.failures.append(Failure("result", c.code, c.message()))
+    carried = list(carried_receipts(result))
+    report.carried = len(carried)
     if key is None:
         return
     rows = {s.step_id: s for s in steps}
-    for where, r in carried_receipts(result):
-        report.carried += 1
+    for where, r in carried:
         failure = _check_carried(run.run_id, r, rows, receipter)
         if failure is not None:
             report.failures.append(Failure(f"result {where}", *failure))
