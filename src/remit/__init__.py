@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from remit.agents._agent import Agent, Context
 from remit.agents._model import ModelAgent
 from remit.core.ledger import Usage
+from remit.core.quotes import QuoteCheck, check_quotes
+from remit.core.receipts import Receipt
 from remit.core.remit import Budget, Remit
 from remit.core.tasks import ChildResult, Plan, Subtask
 from remit.core.voting import Vote, Voted
@@ -48,6 +50,8 @@ __all__ = [
     "ModelAgent",
     "OpenAICompatModel",
     "Plan",
+    "QuoteCheck",
+    "Receipt",
     "Remit",
     "RemitError",
     "Run",
@@ -60,6 +64,7 @@ __all__ = [
     "Voted",
     "__version__",
     "between",
+    "check_quotes",
     "equals",
     "glob",
     "load_model",

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from remit.core.quotes import QuoteCheck
+from remit.core.receipts import Receipt
 from remit.core.remit import Remit
 from remit.core.tasks import ChildResult, Plan, Subtask
 from remit.core.voting import Vote, Voted
@@ -79,6 +81,13 @@ class Context:
     def output_schema(self) -> Mapping[str, Any] | None:
         return self._node.output_schema
 
+    @property
+    def receipts(self) -> tuple[Receipt, ...]:
+        """The receipts of the tool calls behind this task so far: its own, and its
+        children's once it aggregates (values to pass on or quote; the key that makes
+        them stays in the Gate)."""
+        return self._gate.receipts_of(self._node)
+
     async def call(self, tool: str, /, **args: Any) -> Any:
         """Call a tool through the Gate (checked, budgeted, journaled)."""
         return await self._gate.call_tool(self._node, tool, args)
@@ -110,6 +119,17 @@ class Context:
         >>> # voted.value, voted.samples
         """
         return await self._gate.vote(self._node, messages, vote or Vote(), max_tokens=max_tokens)
+
+    async def check_quotes(self, value: Any) -> list[QuoteCheck]:
+        """The Gate's verdict on every quote of tool output in ``value`` (a verifier's
+        tool): ``QUOTE_OK`` where a receipted call of that tool returned the text,
+        ``FABRICATED_QUOTE`` (with where and why) where none did. See
+        :mod:`remit.core.quotes` for how a value quotes; the receipts' key stays in the
+        Gate.
+
+        >>> bad = [c for c in await ctx.check_quotes(answer) if not c.ok]  # doctest: +SKIP
+        """
+        return await self._gate.check_quotes(self._node, value)
 
 
 class Agent:

@@ -12,11 +12,12 @@ import typer
 from rich.text import Text
 
 from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
+from remit.errors import JournalError
 from remit.trace.tree import (
     plural,
     printable,
 )
-from remit.trust.provenance import hex32, load_principal_key, verify_run
+from remit.trust.provenance import KeyFiles, RunKeys, hex32, load_principal_key, verify_run
 
 
 @app.command()
@@ -50,7 +51,9 @@ def verify(
                 die("[ARGUMENT] --principal must be 64 hex digits (an Ed25519 public key)")
         store = open_existing(journal)
         try:
-            report = verify_run(store, run_id, principal_public=pinned)
+            report = verify_run(
+                store, run_id, principal_public=pinned, receipt_key=_receipt_key(journal, run_id)
+            )
         finally:
             store.close()
     if as_json:
@@ -73,8 +76,15 @@ def verify(
             f"(longest chain {report.longest_chain}) · "
             f"{plural(report.approved, 'call')} approved by a person"
         )
+    summary += f" · {plural(report.receipts, 'receipted call')}"
+    if report.quotes:
+        fabricated = sum(1 for q in report.quotes if q["code"] != "QUOTE_OK")
+        summary += f" · {plural(len(report.quotes), 'quote')} ({fabricated} fabricated)"
     if report.ok:
         out.print(Text(f"verified ✓  {summary}", style="green"))
+        if report.carried and not report.receipts_checked:
+            out.print(Text("the receipts the result carries were not checked: the run's key "
+                           "file is missing", style="yellow"))  # fmt: skip
         if report.principal_source != "given":
             out.print(Text("pin the principal with --principal KEY to prove who issued it",
                            style="dim"))  # fmt: skip
@@ -88,6 +98,15 @@ def verify(
     if len(report.failures) > 50:
         out.print(Text(f"  … and {len(report.failures) - 50} more (--json for all)"))
     raise typer.Exit(1)
+
+
+def _receipt_key(journal: Path, run_id: str) -> bytes | None:
+    """The run's receipt key, from its key file beside the journal (None if not there:
+    quotes are then checked against the journal's rows, carried receipts are not)."""
+    try:
+        return RunKeys(KeyFiles.beside(journal).load(run_id)).receipt_key
+    except (JournalError, ValueError):
+        return None
 
 
 key_app = typer.Typer(help="Principal keys: issue runs under your own key.", no_args_is_help=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from remit.core.receipts import Receipt
 from remit.errors import PlanError, TransitionError
 
 ROOT = "t"
@@ -248,7 +249,12 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class ChildResult:
-    """What an aggregator sees of one child: its typed result, or why it failed."""
+    """What an aggregator sees of one child: its typed result, or why it failed, and
+    the receipts of the tool calls its subtree made (see :mod:`remit.core.receipts`).
+
+    >>> ChildResult("a", "count files", True, 42).receipts
+    ()
+    """
 
     key: str
     goal: str
@@ -256,3 +262,5 @@ class ChildResult:
     value: Any = None
     error: str | None = None
     code: str | None = None
+    #: the receipts of the calls behind this result (the child's and its descendants')
+    receipts: tuple[Receipt, ...] = ()

@@ -198,7 +198,8 @@ class Engine:
                 self._fail(node, e)
         elif node.status is Status.AGGREGATING:
             children = node.children or []
-            results = [child_result(c) for c in children]
+            results = [child_result(c, gate.receipts_of(c)) for c in children]
+            gate.gather_receipts(node, results)
             ctx = Context(gate, node, dep_results(node))
             try:
                 value = await gate.role(node, "aggregate", agent.aggregate, ctx, results)
@@ -444,7 +445,7 @@ class Engine:
         self._spawn_bg(self._replan_async(parent, failed))
 
     async def _replan_async(self, parent: Node, failed: Node) -> None:
-        result = child_result(failed)
+        result = child_result(failed, self.gate.receipts_of(failed))
         ctx = Context(self.gate, parent, failed=result)
         sub: Subtask = parent.plan.subtasks[failed.position]
         try:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remit.core.ledger import Ledger
+from remit.core.receipts import Receipt
 from remit.core.remit import Remit
 from remit.core.tasks import ChildResult, Plan, Status, Subtask, task_id
 from remit.errors import DelegationError, PlanError, RemitFormatError, WideningError
@@ -70,9 +71,10 @@ def dep_results(node: Node) -> dict[str, Any]:
     return {k: by_key[k].result for k in node.deps if k in by_key}
 
 
-def child_result(c: Node) -> ChildResult:
+def child_result(c: Node, receipts: tuple[Receipt, ...] = ()) -> ChildResult:
+    """What ``c``'s parent sees of it; ``receipts``: its subtree's (the Gate's ``receipts_of``)."""
     if c.status is Status.DONE:
-        return ChildResult(c.key, c.goal, True, c.result)
+        return ChildResult(c.key, c.goal, True, c.result, receipts=receipts)
     err = c.error
     return ChildResult(
         c.key,
@@ -81,6 +83,7 @@ def child_result(c: Node) -> ChildResult:
         None,
         getattr(err, "message", str(err) if err else "cancelled"),
         getattr(err, "code", "CANCELLED"),
+        receipts,
     )
 
 

@@ -58,10 +58,11 @@ class Execution(Injection):
         writer, ledger = self.writer, self.ledger
         started = time.time()
         # a plain function's intent would only ever be seen beside its result
+        input_text = None
         if intent:
-            self._record(
-                node, step_id, kind, name, "started", args, None, None, ZERO, started, False
-            )
+            input_text = None if args is None else self._encode_input(args)
+            self._record(node, step_id, kind, name, "started", args, None, None, ZERO, started,
+                         False, input_text=input_text)  # fmt: skip
         if effect:
             # write-ahead: the intent is on disk before the world changes
             await writer.durable()
@@ -120,7 +121,7 @@ class Execution(Injection):
             break
         return self._record_ok(
             node, step_id, kind, name, None if intent else args, value, spent, started, normalize,
-            text,
+            text, input_text,
         )  # fmt: skip
 
     def _retry_row(

@@ -84,6 +84,7 @@ class Gate(Warrants):
         valid = t.validate(args)
         hit = self._replay(node, step_id, "tool", name, effect=t.effect and not t.idempotent)
         if hit is not MISS:
+            self._receipt_served(node, self.recorded[step_id])
             return hit
         worst = t.worst
         signer = self.signer

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remit.core.ledger import Account
+from remit.core.receipts import Receipt
 from remit.core.remit import Remit
 from remit.core.tasks import Status, check_transition
 from remit.trust.warrant import AgentKey, Warrant
@@ -38,6 +39,7 @@ class Node:
         "parent",
         "plan",
         "position",
+        "receipts",
         "remit",
         "result",
         "scope",
@@ -103,6 +105,8 @@ class Node:
         self.warrant: Warrant | None = None
         #: the key of this task's agent (held by the runtime, never shown to a model)
         self.agent_key: AgentKey | None = None
+        #: the receipts of its subtree's tool calls so far (None: none in this process)
+        self.receipts: list[Receipt] | None = None
 
     def move(self, new: Status) -> None:
         check_transition(self.id, self.status, new)

@@ -17,7 +17,8 @@ from remit.errors import (
     StepFailed,
 )
 from remit.gate._node import Node
-from remit.gate._state import MISS, GateState
+from remit.gate._receipts import Receipting
+from remit.gate._state import MISS
 from remit.journal import StepRecord
 
 #: the error an unfinished step's row carries when the run stopped while it ran
@@ -67,7 +68,7 @@ def spent_json(u: Usage) -> str | None:
     return spent_text((u.calls, u.input_tokens, u.output_tokens, u.cost_usd))
 
 
-class Recording(GateState):
+class Recording(Receipting):
     """Writes the rows of steps (one shape for every row of a step)."""
 
     def end(self, node: Node, ok: bool, result: Any, error: RemitError | None) -> Any:
@@ -119,9 +120,11 @@ class Recording(GateState):
         started: float,
         normalize: bool,
         text: str | None = None,
+        input_text: str | None = None,
     ) -> Any:
         """Record a step's result (with its input when no intent row holds it);
-        ``text``: the result already encoded."""
+        ``text``: the result already encoded; ``input_text``: a tool call's arguments
+        as its intent row holds them (for its receipt)."""
         self.executed += 1
         if text is None:
             try:
@@ -129,7 +132,13 @@ class Recording(GateState):
             except RemitError as err:
                 self._record_error(node, step_id, kind, name, err, spent, started, "error", args)
                 raise
-        self._record(node, step_id, kind, name, "ok", args, text, None, spent, started)
+        row_input = None
+        if kind == "tool" and args is not None:  # no intent row: this row holds them
+            input_text = row_input = self._encode_input(args)
+        self._record(node, step_id, kind, name, "ok", args, text, None, spent, started,
+                     input_text=row_input)  # fmt: skip
+        if kind == "tool":
+            self._receipt(node, step_id, name, input_text, text)
         if normalize and type(value) not in PRIMITIVES:
             # the caller sees exactly what a replay will see (tuples become lists, ...)
             value = json.loads(text)
@@ -164,8 +173,13 @@ class Recording(GateState):
         spent: Usage,
         started: float,
         ended: bool = True,
+        *,
+        input_text: str | None = None,
     ) -> None:
-        """Queue one step record of ``node`` (the one shape every row of a step takes)."""
+        """Queue one step record of ``node`` (the one shape every row of a step takes);
+        ``input_text``: ``args`` already encoded."""
+        if input_text is None and args is not None:
+            input_text = self._encode_input(args)
         self.writer.add(
             StepRecord(
                 self.run_id,
@@ -175,7 +189,7 @@ class Recording(GateState):
                 kind,
                 name,
                 status,  # pyright: ignore[reportArgumentType]
-                None if args is None else self._encode_input(args),
+                input_text,
                 output,
                 error,
                 spent_json(spent),

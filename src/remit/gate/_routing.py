@@ -183,6 +183,7 @@ class Routing(Execution):
         for r in self._tried.get(step_id, ()):
             if r.spent and r.status != "started":
                 self.ledger.charge(node.account, Usage.from_dict(json.loads(r.spent)))
+            self._receipt_served(node, r)  # the alternative that served it has one
         self.replayed += 1
         if rec.status == "ok":
             return self.decode(rec)

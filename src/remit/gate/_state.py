@@ -10,6 +10,7 @@ from typing import Any
 from remit.core.faults import FaultPlan
 from remit.core.ledger import ZERO, Ledger, Usage
 from remit.core.lineage import at_generation, base_id, generations, invalidations
+from remit.core.receipts import Receipt
 from remit.core.routes import Routes
 from remit.errors import (
     Cancelled,
@@ -24,6 +25,7 @@ from remit.journal._writer import JournalWriter
 from remit.models import Model
 from remit.tools import ToolRegistry
 from remit.trust.provenance import Signer
+from remit.trust.receipts import Receipter
 
 DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
 
@@ -160,6 +162,13 @@ class GateState:
         self._fault_fired: dict[int, int] = {}
         #: recent model answers by step: what a model answering another question returns
         self._answers: dict[str, str] = {}
+        #: makes each tool result's receipt (a key of this process until the runtime
+        #: gives the run's own: ``use_receipt_key``); the receipts made, by step id
+        self.receipter = Receipter()
+        self.receipts: dict[str, Receipt] = {}
+        # the receipts of the calls recorded before this process began, by task id
+        self._recorded_keys: list[str] | None = None
+        self._recorded_receipts: list[Receipt] = []
 
     def _next_effect(self, node: Node) -> str:
         if node.cancelled:

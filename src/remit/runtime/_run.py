@@ -11,11 +11,14 @@ from typing import Any
 
 from remit.core.ledger import Usage
 from remit.core.lineage import at_generation, generation_of
+from remit.core.receipts import Receipt
 from remit.core.tasks import ROOT, task_id
 from remit.errors import InvalidInput
 from remit.journal import JournalStore, RunRecord, StepRecord
+from remit.trust.provenance import KeyFiles, RunKeys
+from remit.trust.receipts import Receipter, receipted_calls
 
-__all__ = ["RUN_ID", "Run", "check_run_id", "finished_run", "new_run_id"]
+__all__ = ["RUN_ID", "Run", "check_run_id", "finished_run", "new_run_id", "recorded_receipts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,9 @@ class Run:
     seconds: float = 0.0
     #: whether its tasks hold signed warrants and its calls proofs (``remit verify``)
     signed: bool = False
+    #: the receipts of the run's tool calls (this process's run or resume; for a run
+    #: read back, ``Runtime.receipts``)
+    receipts: tuple[Receipt, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -66,6 +72,21 @@ def _root_end(store: JournalStore, rec: RunRecord) -> StepRecord | None:
             return found
         found = later[max(later, key=generation_of)]
         start += 32
+
+
+def recorded_receipts(store: JournalStore, keys: KeyFiles, run_id: str) -> tuple[Receipt, ...]:
+    """The receipts of every tool call ``run_id`` recorded, made again from its journal
+    under the run's key: the very receipts the Gate made while it ran (the key file must
+    be at hand). A run made with ``sign=False`` had a key of its process only: none.
+    """
+    rec = store.get_run(run_id)
+    if "principal_key" not in json.loads(rec.meta or "{}"):
+        return ()
+    receipter = Receipter(RunKeys(keys.load(run_id)).receipt_key)
+    return tuple(
+        receipter.make(run_id, s.step_id, s.name, s.input, s.output)
+        for s in receipted_calls(store.steps(run_id))
+    )
 
 
 #: what a run id may be: it names a key file and appears in commands people type

@@ -22,6 +22,7 @@ from typing import Any, cast
 from remit.agents._agent import Agent
 from remit.core.faults import FaultPlan
 from remit.core.ledger import Ledger
+from remit.core.receipts import Receipt
 from remit.core.remit import Remit
 from remit.core.routes import Routes
 from remit.core.tasks import ROOT, Status, task_id
@@ -37,7 +38,7 @@ from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
 from remit.runtime._answers import Answers
 from remit.runtime._refs import agent_ref, load_agent
-from remit.runtime._run import Run, check_run_id, finished_run, new_run_id
+from remit.runtime._run import Run, check_run_id, finished_run, new_run_id, recorded_receipts
 from remit.runtime._signals import stop_on_signals
 from remit.runtime._tools import check_tools, recorded_servers
 from remit.tools import Tool, ToolRegistry, calculator, files
@@ -326,6 +327,11 @@ class Runtime(Answers):
         """The recorded outcome of a run (status ``running`` if it never finished)."""
         return self._finished(self.store.get_run(run_id))
 
+    def receipts(self, run_id: str) -> tuple[Receipt, ...]:
+        """The receipts of a run's tool calls, made again from its journal under the
+        run's key (see :func:`~remit.runtime._run.recorded_receipts`)."""
+        return recorded_receipts(self.store, self.keys, run_id)
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -384,6 +390,8 @@ class Runtime(Answers):
         elif keys is not None:
             # a run signed before journals were chained: a hop per task, a proof per call
             gate.signer = Signer(run_id, keys, principal)
+        if keys is not None:  # else a key of this process: receipts good while it runs
+            gate.use_receipt_key(keys.receipt_key)
         self.last_gate = gate
         engine = Engine(
             gate, agent, ledger, concurrency=concurrency or self.concurrency, observer=self.observer
@@ -433,18 +441,10 @@ class Runtime(Answers):
             owner=lease.owner,
         )
         return Run(
-            run_id,
-            "done" if ok else "failed",
-            root.result if ok else None,
-            error,
-            root.account.spent,
-            gate.executed,
-            gate.replayed,
-            gate.denied,
-            engine.tasks_total,
-            time.perf_counter() - started,
-            keys is not None,
-        )
+            run_id, "done" if ok else "failed", root.result if ok else None, error,
+            root.account.spent, gate.executed, gate.replayed, gate.denied, engine.tasks_total,
+            time.perf_counter() - started, keys is not None, gate.receipts_of(root),
+        )  # fmt: skip
 
     @contextlib.contextmanager
     def _on_signals(self) -> Generator[None]:

@@ -45,6 +45,12 @@ class RunKeys:
         """The agent key of task ``task_id`` (the same on every resume)."""
         return AgentKey.from_seed(self._derive(b"agent", task_id.encode("utf-8")))
 
+    @property
+    def receipt_key(self) -> bytes:
+        """The key of the run's tool receipts (:mod:`remit.trust.receipts`): held by the
+        Gate and by ``remit verify``, never by an agent (the same on every resume)."""
+        return self._derive(b"receipt", b"")
+
     def seal(self, remit_json: str, principal_hex: str) -> str:
         """A MAC, under the run secret, of the root remit and principal as recorded when
         the run began: a resume checks the journal still says the same."""

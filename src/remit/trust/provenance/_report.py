@@ -38,6 +38,13 @@ class RunVerification:
     #: chain entries no checkpoint covers yet (rows another process wrote since)
     uncovered: int = 0
     failures: list[Failure] = field(default_factory=list[Failure])
+    #: tool calls with a receipt; receipts carried in the result; whether the run's
+    #: receipt key was at hand (without it, carried receipts are not checked)
+    receipts: int = 0
+    carried: int = 0
+    receipts_checked: bool = False
+    #: the verdict on each quote of tool output in the run's result
+    quotes: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
 
     @property
     def ok(self) -> bool:
@@ -58,6 +65,10 @@ class RunVerification:
             "entries": self.entries,
             "checkpoints": self.checkpoints,
             "uncovered": self.uncovered,
+            "receipts": self.receipts,
+            "carried": self.carried,
+            "receipts_checked": self.receipts_checked,
+            "quotes": self.quotes,
             "failures": [
                 {"step_id": f.step_id, "code": f.code, "message": f.message} for f in self.failures
             ],

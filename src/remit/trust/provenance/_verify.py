@@ -17,6 +17,7 @@ from remit.core.tasks import task_parent
 from remit.errors import JournalError, RemitError, WarrantError, WarrantMalformed
 from remit.journal import JournalStore, StepRecord
 from remit.trust.provenance._audit import audit_sealed
+from remit.trust.provenance._quotes import audit_quotes
 from remit.trust.provenance._report import Failure, RunVerification
 from remit.trust.provenance._signing import signed_args
 from remit.trust.warrant import (
@@ -89,13 +90,19 @@ def _meta(text: str | None) -> dict[str, Any]:
 
 
 def verify_run(
-    store: JournalStore, run_id: str, *, principal_public: bytes | None = None
+    store: JournalStore,
+    run_id: str,
+    *,
+    principal_public: bytes | None = None,
+    receipt_key: bytes | None = None,
 ) -> RunVerification:
-    """Re-verify every tool call of a run from its journal alone.
+    """Re-verify every tool call of a run from its journal alone, and its result's
+    quotes of tool output (see ``_quotes``).
 
     ``principal_public`` pins the key the chains must lead to; without it the key the
     run recorded is used (which proves the journal is consistent, not who the
-    principal was: pin the key to prove that).
+    principal was: pin the key to prove that). ``receipt_key``: the run's
+    (``RunKeys.receipt_key``), to check the receipts its result carries.
     """
     run = store.get_run(run_id)
     recorded = run_principal(store, run_id)
@@ -111,6 +118,7 @@ def verify_run(
     steps = list(store.steps(run_id))
     # a run that records a grant was sealed as it was created: its seal row going missing
     # must not make it look like a run signed before journals were chained
+    audit_quotes(run, steps, receipt_key, report)
     if store.seal_key(run_id) is not None or "grant" in _meta(run.meta):
         return audit_sealed(store, run, steps, principal, report)
     # a run signed before the journal was a chain: a warrant hop per task, a proof per call
