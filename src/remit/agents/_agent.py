@@ -82,7 +82,7 @@ class Context:
         return self._node.output_schema
 
     @property
-    def receipts(self) -> tuple[Receipt, ...]:
+    def receipts(self) -> Sequence[Receipt]:
         """The receipts of the tool calls behind this task so far: its own, and its
         children's once it aggregates (values to pass on or quote; the key that makes
         them stays in the Gate)."""

@@ -263,4 +263,4 @@ class ChildResult:
     error: str | None = None
     code: str | None = None
     #: the receipts of the calls behind this result (the child's and its descendants')
-    receipts: tuple[Receipt, ...] = ()
+    receipts: Sequence[Receipt] = ()

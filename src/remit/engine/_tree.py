@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remit.core.ledger import Ledger
@@ -71,7 +71,7 @@ def dep_results(node: Node) -> dict[str, Any]:
     return {k: by_key[k].result for k in node.deps if k in by_key}
 
 
-def child_result(c: Node, receipts: tuple[Receipt, ...] = ()) -> ChildResult:
+def child_result(c: Node, receipts: Sequence[Receipt] = ()) -> ChildResult:
     """What ``c``'s parent sees of it; ``receipts``: its subtree's (the Gate's ``receipts_of``)."""
     if c.status is Status.DONE:
         return ChildResult(c.key, c.goal, True, c.result, receipts=receipts)

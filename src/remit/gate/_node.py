@@ -106,7 +106,8 @@ class Node:
         #: the key of this task's agent (held by the runtime, never shown to a model)
         self.agent_key: AgentKey | None = None
         #: the receipts of its subtree's tool calls so far (None: none in this process)
-        self.receipts: list[Receipt] | None = None
+        #: (calls owed a receipt, or receipts taken in from children; see gate._receipts)
+        self.receipts: list[Receipt | tuple[str, str, str | None, str | None]] | None = None
 
     def move(self, new: Status) -> None:
         check_transition(self.id, self.status, new)

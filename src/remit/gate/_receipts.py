@@ -13,8 +13,8 @@ which calls stand behind a result. The key stays in the Gate's
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, overload
 
 from remit.core.quotes import QuoteCheck, check_quotes, find_quotes
 from remit.core.receipts import Receipt
@@ -23,6 +23,56 @@ from remit.gate._node import Node
 from remit.gate._state import GateState
 from remit.journal import StepRecord
 from remit.trust.receipts import Receipter, receipted_calls
+
+#: a call a receipt is owed for: its step, tool, and journaled input and output
+Call = tuple[str, str, "str | None", "str | None"]
+
+
+class Receipts(Sequence[Receipt]):
+    """A subtree's receipts, made when first read.
+
+    A receipt is a pure function of its call's row and the key, so when it is made
+    changes nothing: a parent that never reads its children's receipts (most
+    aggregates) pays a tuple per call, not three hashes.
+    """
+
+    __slots__ = ("_made", "_make", "calls")
+
+    def __init__(self, calls: Sequence[Call | Receipt], make: Callable[[Call], Receipt]) -> None:
+        #: what the receipts are made of: calls owed one, or receipts made already
+        self.calls = calls
+        self._make = make
+        self._made: tuple[Receipt, ...] | None = None
+
+    def _all(self) -> tuple[Receipt, ...]:
+        made = self._made
+        if made is None:
+            make = self._make
+            made = self._made = tuple(c if isinstance(c, Receipt) else make(c) for c in self.calls)
+        return made
+
+    @overload
+    def __getitem__(self, i: int) -> Receipt: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Receipt]: ...
+    def __getitem__(self, i: int | slice) -> Receipt | Sequence[Receipt]:
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __iter__(self) -> Iterator[Receipt]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._all() == tuple(other)  # pyright: ignore[reportUnknownArgumentType]
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like a list: equal by content
+
+    def __repr__(self) -> str:
+        return f"Receipts({len(self.calls)} call(s))"
 
 
 class Receipting(GateState):
@@ -36,25 +86,35 @@ class Receipting(GateState):
     def _receipt(
         self, node: Node, step_id: str, tool: str, args: str | None, result: str | None
     ) -> None:
-        """The receipt of a call just recorded or served (one MAC: the hot path)."""
-        r = self.receipter.make(self.run_id, step_id, tool, args, result)
-        self.receipts[step_id] = r
+        """A call just recorded or served is owed a receipt (made when first read)."""
+        call = (step_id, tool, args, result)
+        self._owed[step_id] = call
+        self.receipts.pop(step_id, None)  # a result landing again: made anew if read
         mine = node.receipts
         if mine is None:
-            node.receipts = [r]
+            node.receipts = [call]
         else:
-            mine.append(r)
+            mine.append(call)
 
     def _receipt_served(self, node: Node, rec: StepRecord) -> None:
         if rec.kind == "tool" and rec.status == "ok":
             self._receipt(node, rec.step_id, rec.name, rec.input, rec.output)
 
-    def receipts_of(self, node: Node) -> tuple[Receipt, ...]:
+    def _make_receipt(self, call: Call) -> Receipt:
+        step = call[0]
+        made = self.receipts.get(step)
+        if made is None or (made.step, made.tool) != (step, call[1]):
+            made = self.receipter.make(self.run_id, *call)
+            if self._owed.get(step) == call:
+                self.receipts[step] = made
+        return made
+
+    def receipts_of(self, node: Node) -> Sequence[Receipt]:
         """The receipts of ``node``'s subtree: made or served in this process, or, for a
-        task an earlier process finished, from the journal's rows."""
+        task an earlier process finished, from the journal's rows (made when read)."""
         mine = node.receipts
         if mine is not None:
-            return tuple(mine)
+            return Receipts(tuple(mine), self._make_receipt)
         if not self.recorded:
             return ()
         return self._recorded_subtree(node.id)
@@ -66,7 +126,8 @@ class Receipting(GateState):
             if c.receipts:
                 if mine is None:
                     mine = node.receipts = []
-                mine.extend(c.receipts)
+                got = c.receipts
+                mine.extend(got.calls if isinstance(got, Receipts) else got)
 
     async def check_quotes(self, node: Node, value: Any) -> list[QuoteCheck]:
         """The verdict on every quote of tool output in ``value`` (see
@@ -91,29 +152,29 @@ class Receipting(GateState):
     def _all_receipts(self) -> Iterable[Receipt]:
         if self.recorded:
             self._recorded_index()
-            yield from (r for r in self._recorded_receipts if r.step not in self.receipts)
-        yield from self.receipts.values()
+            yield from Receipts(
+                [c for c in self._recorded_calls if c[0] not in self._owed], self._make_receipt
+            )
+        yield from Receipts(list(self._owed.values()), self._make_receipt)
 
-    def _recorded_subtree(self, task_id: str) -> tuple[Receipt, ...]:
+    def _recorded_subtree(self, task_id: str) -> Sequence[Receipt]:
         keys = self._recorded_index()
         # a subtree's task ids are the task's own and those under "<task id>/"
         lo = bisect.bisect_left(keys, task_id)
         hi = bisect.bisect_left(keys, task_id + "0", lo)  # "0" follows "/"
         prefix = task_id + "/"
-        return tuple(
-            r
-            for k, r in zip(keys[lo:hi], self._recorded_receipts[lo:hi], strict=True)
+        calls = [
+            c
+            for k, c in zip(keys[lo:hi], self._recorded_calls[lo:hi], strict=True)
             if k == task_id or k.startswith(prefix)
-        )
+        ]
+        return Receipts(calls, self._make_receipt)
 
     def _recorded_index(self) -> Sequence[str]:
-        """The receipts of every call the journal held when this process began, sorted
-        by task id (made once, on first use)."""
+        """The calls the journal held when this process began, sorted by task id (once,
+        on first use; their receipts are made when read)."""
         if self._recorded_keys is None:
             rows = sorted(receipted_calls(self.recorded.values()), key=lambda s: s.task_id)
-            make, run = self.receipter.make, self.run_id
-            self._recorded_receipts = [
-                make(run, s.step_id, s.name, s.input, s.output) for s in rows
-            ]
+            self._recorded_calls = [(s.step_id, s.name, s.input, s.output) for s in rows]
             self._recorded_keys = [s.task_id for s in rows]
         return self._recorded_keys

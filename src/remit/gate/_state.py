@@ -165,10 +165,12 @@ class GateState:
         #: makes each tool result's receipt (a key of this process until the runtime
         #: gives the run's own: ``use_receipt_key``); the receipts made, by step id
         self.receipter = Receipter()
+        #: the calls owed a receipt, by step id, and the receipts made of them so far
+        self._owed: dict[str, tuple[str, str, str | None, str | None]] = {}
         self.receipts: dict[str, Receipt] = {}
-        # the receipts of the calls recorded before this process began, by task id
+        # the calls recorded before this process began, sorted by task id
         self._recorded_keys: list[str] | None = None
-        self._recorded_receipts: list[Receipt] = []
+        self._recorded_calls: list[tuple[str, str, str | None, str | None]] = []
 
     def _next_effect(self, node: Node) -> str:
         if node.cancelled:

@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ class Run:
     signed: bool = False
     #: the receipts of the run's tool calls (this process's run or resume; for a run
     #: read back, ``Runtime.receipts``)
-    receipts: tuple[Receipt, ...] = ()
+    receipts: Sequence[Receipt] = ()
 
     @property
     def ok(self) -> bool:
