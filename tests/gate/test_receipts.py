@@ -153,3 +153,33 @@ def test_an_unsigned_run_has_receipts_of_its_process_only(make_runtime: Any) -> 
     assert len(run.receipts) == 1
     assert run.result["verdicts"] == [QUOTE_OK]
     assert rt.receipts(RUN) == ()  # no key outlives the process
+
+
+class Silent(Cities):
+    """Aggregates without reading a receipt or checking a quote."""
+
+    async def aggregate(self, ctx: Context, results: list[ChildResult]) -> Any:
+        return [r.value for r in results]
+
+
+def test_a_receipt_is_made_when_first_read(make_runtime: Any, monkeypatch: Any) -> None:
+    # a receipt is a pure function of its row and the key: a run nobody asks for one
+    # hashes nothing for them; reading them makes each one, once
+    from remit.trust.receipts import Receipter
+
+    made: list[str] = []
+    real = Receipter.make
+
+    def counting(self: Receipter, run: str, step: str, *rest: Any) -> Any:
+        made.append(step)
+        return real(self, run, step, *rest)
+
+    monkeypatch.setattr(Receipter, "make", counting)
+    rt = make_runtime(agent=Silent(["Oslo", "Lima", "Kyiv"]))
+    run = rt.run("cities", remit=REMIT, run_id=RUN)
+    assert run.ok and made == []
+    assert len(run.receipts) == 3 and made == []  # counted without being made
+    steps = sorted(r.step for r in run.receipts)
+    assert sorted(made) == steps and len(made) == 3
+    list(run.receipts)
+    assert len(made) == 3
