@@ -64,6 +64,7 @@ class Checks(Lookup):
             approved, reason = await self._approval(node, step_id, name, args, decision)
         except DeadlineExceeded as e:  # nobody answered in time: the call is denied
             self._deny(node, step_id, "tool", name, args, e)
+            raise  # (not reached: _deny raises)
         if approved:
             return
         said = f": {reason}" if reason else ""
