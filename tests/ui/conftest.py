@@ -55,9 +55,11 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(chromium_path: str) -> Iterator[Any]:
-    """A headless Chromium for the session (a page per test: ``browser.new_page()``)."""
+    """A headless Chromium for one test (``browser.new_page()``). Not shared wider:
+    Playwright's sync API holds an event loop on this thread while it runs, and the
+    tests after it call ``asyncio.run``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -96,7 +96,7 @@ class Checks(Lookup):
                 await self.writer.durable()
             if self.on_approval is not None:
                 self.on_approval(approval_id, node)
-            rec = await self._await_answer(node, approval_id, name)
+            rec = await self._await_answer(node, approval_id, name, args)
         if rec.status != "ok":  # expired (recorded so, maybe by an earlier process)
             raise DeadlineExceeded(
                 f"task {node.id}: no answer to approval {approval_id} before the deadline"
@@ -107,25 +107,46 @@ class Checks(Lookup):
         said = cast(Mapping[str, Any], answer)
         return bool(said.get("approved")), str(said.get("reason") or "")
 
-    async def _await_answer(self, node: Node, approval_id: str, name: str) -> StepRecord:
+    async def _await_answer(
+        self, node: Node, approval_id: str, name: str, args: Mapping[str, Any]
+    ) -> StepRecord:
         """Poll the journal for the answer; at the task's deadline the request expires,
         on the record (its result a ``DEADLINE`` error, so a late answer is refused: the
         first result wins) and to the caller (``DeadlineExceeded``)."""
         store = self.writer.store
         delay = 0.05
         while True:
-            if node.cancelled:
-                raise Cancelled(f"task {node.id} was cancelled while awaiting approval")
             rec = store.get_step(self.run_id, approval_id)
             if rec is not None and rec.status != "started":
                 return rec
+            # the deadline first: a parent's watchdog cancels its subtree at the same
+            # instant, and the request must still expire on the record
             if node.deadline is not None and time.time() >= node.deadline:
-                err = DeadlineExceeded(
-                    f"task {node.id}: no answer to approval {approval_id} before the deadline"
-                )
-                self._record_error(node, approval_id, "approval", name, err, ZERO,
-                                   time.time(), "error")  # fmt: skip
+                err = self._expire(node, approval_id, name)
                 await self.writer.durable()
                 raise err
-            await asyncio.sleep(delay)
+            if node.cancelled:
+                raise Cancelled(f"task {node.id} was cancelled while awaiting approval")
+            # wake at the deadline, not up to a poll later: the request expires on time
+            left = None if node.deadline is None else max(0.0, node.deadline - time.time())
+            try:
+                await asyncio.sleep(delay if left is None else min(delay, left))
+            except asyncio.CancelledError:
+                # a parent's watchdog ends the subtree at the deadline, cancelling this
+                # wait (the step's timeout moved to now): the request expired all the same
+                if node.deadline is not None and time.time() >= node.deadline:
+                    err = self._expire(node, approval_id, name)
+                    # and the call, denied, as when this wait itself ends it
+                    self.denied += 1
+                    self._record_error(node, approval_id.removesuffix("~approval"), "tool",
+                                       name, err, ZERO, time.time(), "denied", args)  # fmt: skip
+                raise
             delay = min(delay * 2, self.approval_poll_s)
+
+    def _expire(self, node: Node, approval_id: str, name: str) -> DeadlineExceeded:
+        """Record that nobody answered ``approval_id`` in time (queued, not awaited)."""
+        err = DeadlineExceeded(
+            f"task {node.id}: no answer to approval {approval_id} before the deadline"
+        )
+        self._record_error(node, approval_id, "approval", name, err, ZERO, time.time(), "error")
+        return err

@@ -73,9 +73,18 @@ def approval(s: StepRecord, tree: RunTree, now_state: str) -> dict[str, Any]:
     asked = asked if isinstance(asked, Mapping) else {}
     answer = approvals.answer_of(s)
     if s.status == "started":
-        # nobody answers for a run that is over; a live one waits (a killed one too:
-        # the answer is used when it resumes)
-        state = "waiting" if now_state in ("running", "interrupted") else "unanswered"
+        # a live run waits (a killed one too: the answer is used when it resumes); in a
+        # run that is over nobody waits: a resume after the deadline ends the run before
+        # it reaches the request again, so it is past its deadline, or was never answered
+        if now_state in ("running", "interrupted"):
+            state = "waiting"
+        else:
+            deadline = tree.remit.deadline if tree.remit is not None else None
+            state = (
+                "expired"
+                if deadline is not None and tree.run.updated_at >= deadline
+                else "unanswered"
+            )
     elif answer is not None:
         state = "approved" if answer.get("approved") else "denied"
     else:
