@@ -14,7 +14,9 @@ from remit.gate import approvals
 from remit.gate._resume import resolve as record_resolution
 
 
-def _answer(run_id: str, step: str, journal: Path, approved: bool, by: str, reason: str) -> None:
+def _answer(
+    run_id: str, step: str, journal: Path, approved: bool, by: str, reason: str = ""
+) -> None:
     """Write a person's answer to a call that waits for approval (as the web view does)."""
     with user_errors():
         store = open_existing(journal)
