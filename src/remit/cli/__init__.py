@@ -10,6 +10,7 @@
     remit mcp serve --remit FILE                   # remit as an MCP server (stdio)
     remit trace RUN_ID [--otlp | --console]        # its spans, to OpenTelemetry
     remit run ... --otel                           # spans exported while it works
+    remit ui                                       # the web view: live tree, approvals
 
 Exit codes: 0 the run is done, 1 the run failed, 2 bad input (a malformed remit file,
 an unknown tool or agent, bad flags, an unknown run id, a corrupt journal, a run another
@@ -20,8 +21,9 @@ one line naming what was wrong and where.
 One module per command group (``_run``: run and resume; ``_approvals``: approve, deny,
 resolve; ``_lineage``: invalidate, show --lineage; ``_show``: runs and show; ``_verify``:
 verify and keys; ``_trace``: trace; ``_otel``: ``--otel`` for run and resume; ``_mcp``:
-mcp serve), each thin: the tree and its rendering live in :mod:`remit.trace.tree`, the
-spans in :mod:`remit.trace.otel`, the MCP server in :mod:`remit.serve.mcp`.
+mcp serve; ``_ui``: ui), each thin: the tree and its rendering live in
+:mod:`remit.trace.tree`, the spans in :mod:`remit.trace.otel`, the MCP server in
+:mod:`remit.serve.mcp`, the web view in :mod:`remit.ui`.
 """
 
 # each module registers its commands as it is imported: this order is `remit --help`'s
@@ -35,6 +37,9 @@ from remit.cli import _show, _trace, _verify  # noqa: F401  # pyright: ignore[re
 
 # isort: split
 from remit.cli import _mcp  # noqa: F401  # pyright: ignore[reportUnusedImport]
+
+# isort: split
+from remit.cli import _ui  # noqa: F401  # pyright: ignore[reportUnusedImport]
 from remit.cli._common import app
 from remit.cli._run import build_remit
 

@@ -4,42 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
+from remit.gate import approvals
 from remit.gate._resume import resolve as record_resolution
-from remit.journal import StepRecord
 
 
-def _answer(run_id: str, step: str, journal: Path, approved: bool, by: str) -> None:
-    """Write a person's answer to a call that waits for approval."""
-    step_id = step if step.endswith("~approval") else f"{step}~approval"
+def _answer(
+    run_id: str, step: str, journal: Path, approved: bool, by: str, reason: str = ""
+) -> None:
+    """Write a person's answer to a call that waits for approval (as the web view does)."""
     with user_errors():
         store = open_existing(journal)
         try:
-            store.get_run(run_id)
-            rec = store.get_step(run_id, step_id)
-            if rec is None or rec.kind != "approval":
-                pending = [s.step_id for s in store.steps(run_id)
-                           if s.kind == "approval" and s.status == "started"]  # fmt: skip
-                hint = ", ".join(pending) if pending else "none"
-                die(f"[NO_APPROVAL] run {run_id} has no approval request {step_id!r} "
-                     f"(waiting: {hint})")  # fmt: skip
-            if rec.status != "started":
-                die(f"[ALREADY_ANSWERED] {step_id} was already answered ({rec.output})")
-            now = time.time()
-            answer = json.dumps({"approved": approved, "by": by, "at": now})
-            record = StepRecord(run_id, step_id, rec.task_id, rec.seq, "approval", rec.name,
-                                "ok", None, answer, None, None, rec.started_at, now)  # fmt: skip
-            store.write([record])
+            rec = approvals.answer(store, run_id, step, approved=approved, by=by, reason=reason)
         finally:
             store.close()
     verb = "approved" if approved else "denied"
-    out.print(f"{verb} {step_id}; a waiting run goes on by itself, else: remit resume {run_id}")
+    out.print(f"{verb} {rec.step_id}; a waiting run goes on by itself, else: remit resume {run_id}")
+
+
+ReasonOpt = Annotated[
+    str, typer.Option(help="Why (recorded; a denial's reason reaches the agent).")
+]
 
 
 @app.command()
@@ -48,9 +39,10 @@ def approve(
     step: Annotated[str, typer.Argument(help="The step id of the waiting call.")],
     journal: JournalOpt = DEFAULT_JOURNAL,
     by: Annotated[str, typer.Option(help="Who answers (recorded).")] = "",
+    reason: ReasonOpt = "",
 ) -> None:
     """Allow a call that its policy sent to a person."""
-    _answer(run_id, step, journal, True, by or os.environ.get("USER", "someone"))
+    _answer(run_id, step, journal, True, by or os.environ.get("USER", "someone"), reason)
 
 
 @app.command()
@@ -59,9 +51,10 @@ def deny(
     step: Annotated[str, typer.Argument(help="The step id of the waiting call.")],
     journal: JournalOpt = DEFAULT_JOURNAL,
     by: Annotated[str, typer.Option(help="Who answers (recorded).")] = "",
+    reason: ReasonOpt = "",
 ) -> None:
     """Refuse a call that its policy sent to a person."""
-    _answer(run_id, step, journal, False, by or os.environ.get("USER", "someone"))
+    _answer(run_id, step, journal, False, by or os.environ.get("USER", "someone"), reason)
 
 
 @app.command()

@@ -34,6 +34,8 @@ class Progress:
         self.runtime: Runtime | None = None
         self.started = self.done = self.failed = self.replayed = 0
         self.known = 1
+        #: tasks whose call waits for a person's answer (``remit approve`` or the web view)
+        self.asking: set[str] = set()
         self.root: Any = None
         self.t0 = time.perf_counter()
 
@@ -46,8 +48,10 @@ class Progress:
             self.known += len(node.children or ())
         elif event == "done":
             self.done += 1
+            self.asking.discard(node.id)
         elif event == "failed":
             self.failed += 1
+            self.asking.discard(node.id)
         elif event == "replayed":
             self.replayed += 1
             if node.parent is None:
@@ -56,6 +60,15 @@ class Progress:
                 self.done += 1
             else:
                 self.failed += 1
+
+    def on_approval(self, hint: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+        """``hint`` (what tells the person how to answer), counting the task as waiting."""
+
+        def asked(step_id: str, node: Any) -> None:
+            self.asking.add(node.id)
+            hint(step_id, node)
+
+        return asked
 
     def spent(self) -> Usage:
         root = self.root
@@ -70,6 +83,10 @@ class Progress:
         top = Text()
         top.append(f" {finished:,}/{self.known:,} tasks", style="bold")
         top.append(f" · {running:,} running", style="cyan")
+        # known but not started: waiting for their dependencies or a free worker
+        top.append(f" · {max(0, self.known - finished - running):,} waiting", style="dim")
+        if self.asking:
+            top.append(f" · {len(self.asking):,} await a person", style="bold yellow")
         if self.failed:
             top.append(f" · {self.failed:,} failed", style="red")
         if self.replayed:

@@ -308,7 +308,7 @@ def run(
                      principal_key=load_principal_key(principal_key) if principal_key
                      else None, routes=table, faults=plan, mcp=servers)  # fmt: skip
         progress.runtime = rt
-        rt.on_approval = approval_hint(rid, journal)
+        rt.on_approval = progress.on_approval(approval_hint(rid, journal))
         try:
             result = drive(progress, quiet, lambda: rt.run(goal, remit=remit, inputs=all_inputs,
                                                             run_id=rid))  # fmt: skip
@@ -369,7 +369,7 @@ def resume(
                      model=_recorded_model(rec.meta), faults=plan,
                      mcp=[McpServer.parse(m) for m in mcp or ()])  # fmt: skip
         progress.runtime = rt
-        rt.on_approval = approval_hint(run_id, journal)
+        rt.on_approval = progress.on_approval(approval_hint(run_id, journal))
         already = rec.status != "running"
         try:
             result = drive(progress, quiet, lambda: rt.resume(run_id))

@@ -41,8 +41,10 @@ from remit.errors._execution import (
     VoteUndecided,
 )
 from remit.errors._input import (
+    AlreadyAnswered,
     InvalidInput,
     MissingExtra,
+    NoApproval,
     OutputTooLarge,
     PlanError,
     RemitFormatError,
@@ -79,6 +81,7 @@ from remit.errors._warrants import (
 
 __all__ = [
     "AgentNotFound",
+    "AlreadyAnswered",
     "AuthorityError",
     "BudgetExceeded",
     "Cancelled",
@@ -96,6 +99,7 @@ __all__ = [
     "MissingExtra",
     "ModelError",
     "ModelTransientError",
+    "NoApproval",
     "NoRouteLeft",
     "OutputTooLarge",
     "PlanError",

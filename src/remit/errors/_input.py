@@ -54,6 +54,18 @@ class MissingExtra(InvalidInput):
     code = "MISSING_EXTRA"
 
 
+class NoApproval(InvalidInput):
+    """An answer to an approval request a run does not have (``remit approve|deny``)."""
+
+    code = "NO_APPROVAL"
+
+
+class AlreadyAnswered(InvalidInput):
+    """An answer to an approval request that already has one, or that expired."""
+
+    code = "ALREADY_ANSWERED"
+
+
 class TransitionError(RemitError):
     """A task status change the transition table does not allow (a bug, not bad input)."""
 

@@ -217,7 +217,8 @@ class Routing(Execution):
             "the routes again, deny to fail the task"
         )
         decision = Decision(allowed=False, reason=why, code="ARGUMENT", fallback="ask", note=why)
-        if not await self._approval(node, step_id, capability, args, decision):
+        approved, _reason = await self._approval(node, step_id, capability, args, decision)
+        if not approved:
             return False
         for name in failed:
             h = self.health.get(name)

@@ -208,7 +208,8 @@ class _Builder:
             if isinstance(out, Mapping):
                 self.replans[(n.id, int(s.kind.split(".", 1)[1]))] = out  # pyright: ignore[reportUnknownArgumentType]
         if s.status == "denied" or (
-            s.status == "error" and s.kind not in _ROLE_KINDS and s.kind != "task"
+            # an expired approval request is not a call: the call's own row is denied
+            s.status == "error" and s.kind not in _ROLE_KINDS and s.kind not in ("task", "approval")
         ):
             err = _error_of(s.error)
             if err.get("outcome") == "escalate":
