@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +14,7 @@ from remit.gate._resume import resolve as record_resolution
 from remit.journal import StepRecord
 
 
-def _answer(run_id: str, step: str, journal: Path, approved: bool, by: str) -> None:
+def _answer(run_id: str, step: str, journal: str, approved: bool, by: str) -> None:
     """Write a person's answer to a call that waits for approval."""
     step_id = step if step.endswith("~approval") else f"{step}~approval"
     with user_errors():

@@ -43,9 +43,15 @@ __all__ = [
     "SQLiteJournal",
     "StepRecord",
     "StepStatus",
+    "is_journal_url",
     "load_json",
     "open_journal",
 ]
+
+
+def is_journal_url(where: str | os.PathLike[str]) -> bool:
+    """Whether ``where`` names a PostgreSQL journal (a ``postgresql://`` URL), not a file."""
+    return isinstance(where, str) and where.startswith(("postgres://", "postgresql://"))
 
 
 def open_journal(
@@ -61,7 +67,7 @@ def open_journal(
     """
     if isinstance(path_or_store, str | os.PathLike):
         where = os.fspath(path_or_store)
-        if where.startswith(("postgres://", "postgresql://")):
+        if is_journal_url(where):
             # imported here: psycopg is an optional extra
             from remit.journal.postgres import PostgresJournal
 

@@ -69,6 +69,8 @@ class Connection:
     _lock: threading.RLock
     _conn: psycopg.Connection[Any] | None
     _closed: bool
+    #: the journal has been open once: a connection lost from now on is waited for
+    _opened: bool = False
 
     @property
     def where(self) -> str:
@@ -101,6 +103,7 @@ class Connection:
                 with contextlib.suppress(Exception):
                     conn.close()
             conn = self._conn = self._connect()
+            self._opened = True
         return conn
 
     def _tx(
@@ -128,7 +131,7 @@ class Connection:
                         return body(conn)
                 except psycopg.OperationalError as e:
                     self._on_retry(e)
-                    if not retry:
+                    if not retry or not self._retryable(e):
                         self._raise(e, operation)
                     now = time.monotonic()
                     if deadline is None:
@@ -149,10 +152,27 @@ class Connection:
                     self._on_retry(e)
                     raise
 
+    def _retryable(self, e: BaseException) -> bool:
+        """Whether waiting may cure ``e``: a serialization failure or a deadlock (the
+        server rolled the transaction back), or a lost connection once the journal has
+        been open (a server that restarts). A server that cannot be reached at all on
+        open, a refused login or a missing database is a wrong URL: said at once."""
+        state = getattr(e, "sqlstate", None) or ""
+        if state.startswith("40"):  # transaction rollback: serialization, deadlock
+            return True
+        if state.startswith(("28", "3D")):  # authorization, unknown database
+            return False
+        return self._opened
+
     def _on_retry(self, error: BaseException) -> None:
         """A transaction was rolled back: forget state that may be ahead of the database."""
 
     def _raise(self, e: BaseException, operation: str) -> NoReturn:
+        if not self._opened:
+            raise JournalError(
+                f"cannot open journal {self.where}: {_first_line(e)}; is the server running,"
+                " and are the URL, its user and its database right?"
+            ) from e
         raise JournalError(f"{operation} failed on journal {self.where}: {_first_line(e)}") from e
 
 
