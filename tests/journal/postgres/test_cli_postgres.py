@@ -119,7 +119,7 @@ def test_an_unreachable_server_is_one_clear_line(ws: Path) -> None:
     assert "Traceback" not in r.stderr and "cannot open journal" in r.stderr
 
 
-class socket_port:  # noqa: N801
+class socket_port:
     """A port of 127.0.0.1 nothing listens on (held closed while the test uses it)."""
 
     def __enter__(self) -> int:
