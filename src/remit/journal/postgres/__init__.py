@@ -20,9 +20,18 @@ from __future__ import annotations
 
 from remit.journal.postgres._connection import MISSING, require_psycopg
 from remit.journal.postgres._journal import PostgresJournal
+from remit.journal.postgres._ledger import PostgresLedger, holder_gone
 from remit.journal.postgres._schema import SCHEMA_VERSION
 
-__all__ = ["MISSING", "SCHEMA_VERSION", "PostgresJournal", "is_url", "require_psycopg"]
+__all__ = [
+    "MISSING",
+    "SCHEMA_VERSION",
+    "PostgresJournal",
+    "PostgresLedger",
+    "holder_gone",
+    "is_url",
+    "require_psycopg",
+]
 
 
 def is_url(where: str) -> bool:
