@@ -90,8 +90,9 @@ def test_a_killed_process_reservations_are_released_on_recover(pg_url: str, pg_s
         p.wait()
     ledger = PostgresLedger(pg_url, "run-1", schema=pg_schema)
     spent, reserved = ledger.state("root")
-    assert reserved == Usage(calls=3)  # the holder's three, nothing of the spender's
-    assert ledger.recover() == 3
+    # the holder's three, and the spender's one if it died between reserve and settle
+    assert reserved.calls in (3, 4)
+    assert ledger.recover() == reserved.calls
     assert ledger.recover() == 0
     spent_after, reserved = ledger.state("root")
     assert reserved == Usage() and spent_after == spent
