@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test lint format bench clean chromium
+.PHONY: run test lint format bench clean chromium pg-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,25 @@ run: $(STAMP)
 	$(BIN)/remit run --job digest
 
 ## lint, type-check and run the whole test suite
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium pg-server lint
 	$(BIN)/python -m pytest
+
+## PostgreSQL's server binaries, from which the `postgres` tests start a throwaway
+## cluster: installed with apt as root, else named (without them those tests skip,
+## and fail under CI=true)
+pg-server:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| [ -x "$$REMIT_PG_BIN/initdb" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing PostgreSQL for the postgres tests: apt-get install -y postgresql"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq postgresql >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; \
+	else \
+		echo "the postgres tests need PostgreSQL's server binaries (initdb, pg_ctl):"; \
+		echo "  sudo apt-get install -y postgresql    (Debian/Ubuntu)"; \
+		echo "or set REMIT_PG_BIN to a directory holding them; until then they are skipped"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -13,6 +13,9 @@ import pytest
 from remit import Runtime
 from remit.journal import SQLiteJournal, StepRecord
 
+# the throwaway PostgreSQL server of the `postgres` tests (pg_server, pg_url, pg_schema)
+pytest_plugins = ["tests.postgres_server"]
+
 
 @pytest.fixture
 def journal_path(tmp_path: Path) -> Path:

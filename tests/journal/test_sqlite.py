@@ -675,5 +675,3 @@ def test_open_journal_passes_a_store_through(journal: SQLiteJournal) -> None:
 def test_open_journal_refuses_other_things() -> None:
     with pytest.raises(TypeError, match="int"):
         open_journal(42)  # type: ignore[arg-type]
-    with pytest.raises(JournalError, match="PostgreSQL"):
-        open_journal("postgresql://localhost/remit")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +14,7 @@ from remit.gate._resume import resolve as record_resolution
 
 
 def _answer(
-    run_id: str, step: str, journal: Path, approved: bool, by: str, reason: str = ""
+    run_id: str, step: str, journal: str, approved: bool, by: str, reason: str = ""
 ) -> None:
     """Write a person's answer to a call that waits for approval (as the web view does)."""
     with user_errors():

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from remit.errors import EffectUncertain, RemitError, RunInterrupted
-from remit.journal import JournalStore, open_journal
+from remit.journal import JournalStore, is_journal_url, open_journal
 
 app = typer.Typer(
     name="remit",
@@ -29,10 +29,14 @@ out = Console(highlight=False)
 
 err = Console(stderr=True, highlight=False)
 
-DEFAULT_JOURNAL = Path("remit.db")
+DEFAULT_JOURNAL = "remit.db"
 
+# text, not a Path: a Path would fold the // of a postgresql:// URL
 JournalOpt = Annotated[
-    Path, typer.Option("--journal", "-j", help="The journal file (SQLite).", dir_okay=False)
+    str,
+    typer.Option(
+        "--journal", "-j", help="The journal: a SQLite file, or a postgresql://user@host/db URL."
+    ),
 ]
 
 
@@ -73,13 +77,13 @@ def interrupted(e: KeyboardInterrupt, resume: str) -> NoReturn:
     die(f"interrupted{why}; finished steps are in the journal: {resume}", code)
 
 
-def open_existing(journal: Path) -> JournalStore:
-    if not journal.exists():
+def open_existing(journal: str) -> JournalStore:
+    if not is_journal_url(journal) and not Path(journal).exists():
         die(f"[JOURNAL] no journal at {journal}; pass --journal PATH (runs create one)")
     return open_journal(journal)
 
 
-def show_hint(run_id: str, journal: Path) -> str:
+def show_hint(run_id: str, journal: str) -> str:
     flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
     return f"remit show {run_id}{flag}"
 
@@ -92,7 +96,7 @@ def importable_cwd() -> None:
         sys.path.insert(0, cwd)
 
 
-def approval_hint(run_id: str, journal: Path) -> Callable[[str, Any], None]:
+def approval_hint(run_id: str, journal: str) -> Callable[[str, Any], None]:
 
     def hint(step_id: str, node: Any) -> None:
         approval_wait(run_id, step_id, journal, f"task {node.id}")
@@ -100,7 +104,7 @@ def approval_hint(run_id: str, journal: Path) -> Callable[[str, Any], None]:
     return hint
 
 
-def approval_wait(run_id: str, step_id: str, journal: Path, who: str) -> None:
+def approval_wait(run_id: str, step_id: str, journal: str, who: str) -> None:
     """Tell the person on stderr that ``who`` waits for an answer, and how to give it."""
     flag = "" if journal == DEFAULT_JOURNAL else f" --journal {journal}"
     step = step_id.removesuffix("~approval")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,7 +50,7 @@ def invalidate(
               f"(what depends on it: remit show {run_id} --lineage {inv.step}{flag})")  # fmt: skip
 
 
-def show_lineage(run_id: str, step: str, journal: Path, as_json: bool) -> None:
+def show_lineage(run_id: str, step: str, journal: str, as_json: bool) -> None:
     """``remit show RUN_ID --lineage STEP``."""
     with user_errors():
         store = open_existing(journal)

@@ -97,7 +97,7 @@ def serve(
         server.run("streamable-http", host="127.0.0.1", port=port)
 
 
-def _approval_note(journal: Path) -> Callable[[str, str], None]:
+def _approval_note(journal: str) -> Callable[[str, str], None]:
     def note(run_id: str, step_id: str) -> None:
         approval_wait(run_id, step_id, journal, f"run {run_id}")
 

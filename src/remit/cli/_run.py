@@ -151,7 +151,7 @@ def _result_summary(result: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _outcome(run: Run, goal: str, remit: Remit | None, journal: Path, *, quiet: bool,
+def _outcome(run: Run, goal: str, remit: Remit | None, journal: str, *, quiet: bool,
              already: bool = False) -> int:  # fmt: skip
     code = 0 if run.status == "done" else 1
     if quiet:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -152,7 +151,7 @@ def show(
                        style="yellow"))  # fmt: skip
 
 
-def _show_chain(run_id: str, step: str, journal: Path, as_json: bool) -> None:
+def _show_chain(run_id: str, step: str, journal: str, as_json: bool) -> None:
     with user_errors():
         store = open_existing(journal)
         try:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, err, open_existing, out, user_errors
+from remit.cli._common import (
+    DEFAULT_JOURNAL,
+    JournalOpt,
+    app,
+    die,
+    err,
+    open_existing,
+    out,
+    user_errors,
+)
 
 
 @app.command()
@@ -29,10 +39,15 @@ def ui(
 
     with user_errors():
         require_ui()  # MISSING_EXTRA (exit 2) before anything binds
+        if str(journal).startswith(("postgres://", "postgresql://")):
+            die(
+                "remit ui reads SQLite journals; a PostgreSQL journal cannot be shown yet"
+                " (remit show and remit runs read it)"
+            )
         open_existing(journal).close()  # a clear error for a missing or foreign file
 
         def ready(url: str) -> None:
             out.print(f"remit ui: {journal} at {url}", soft_wrap=True)
             err.print("Ctrl-C stops it", style="dim")
 
-        serve(journal, host=host, port=port, token=token, ready=ready)
+        serve(Path(journal), host=host, port=port, token=token, ready=ready)

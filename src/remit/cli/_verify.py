@@ -100,7 +100,7 @@ def verify(
     raise typer.Exit(1)
 
 
-def _receipt_key(journal: Path, run_id: str) -> bytes | None:
+def _receipt_key(journal: str, run_id: str) -> bytes | None:
     """The run's receipt key, from its key file beside the journal (None if not there:
     quotes are then checked against the journal's rows, carried receipts are not)."""
     try:

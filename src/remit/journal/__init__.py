@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 
-from remit.errors import JournalError
 from remit.journal._chain import ChainEntry, Checkpoint
 from remit.journal._store import (
     FINAL_STATUSES,
@@ -44,9 +43,15 @@ __all__ = [
     "SQLiteJournal",
     "StepRecord",
     "StepStatus",
+    "is_journal_url",
     "load_json",
     "open_journal",
 ]
+
+
+def is_journal_url(where: str | os.PathLike[str]) -> bool:
+    """Whether ``where`` names a PostgreSQL journal (a ``postgresql://`` URL), not a file."""
+    return isinstance(where, str) and where.startswith(("postgres://", "postgresql://"))
 
 
 def open_journal(
@@ -55,15 +60,18 @@ def open_journal(
     """A journal store for ``path_or_store``.
 
     A path (``str`` or path-like) opens, or creates, a :class:`SQLiteJournal` with the
-    given ``durability``; a store is returned as it is (its own durability stands).
+    given ``durability``; a ``postgresql://`` URL a
+    :class:`~remit.journal.postgres.PostgresJournal` (psycopg is imported then, and its
+    absence is :class:`~remit.errors.MissingExtra`); a store is returned as it is (its
+    own durability stands).
     """
     if isinstance(path_or_store, str | os.PathLike):
         where = os.fspath(path_or_store)
-        if where.startswith(("postgres://", "postgresql://")):
-            raise JournalError(
-                f"cannot open journal {where}: PostgreSQL journals are not available yet;"
-                " pass the path of a SQLite file"
-            )
+        if is_journal_url(where):
+            # imported here: psycopg is an optional extra
+            from remit.journal.postgres import PostgresJournal
+
+            return PostgresJournal(where, durability=durability)
         return SQLiteJournal(where, durability=durability)
     if not isinstance(path_or_store, JournalStore):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(

@@ -76,8 +76,13 @@ class KeyFiles:
         """The key directory for a journal given as a path (``remit.db`` → ``remit.db.keys``)."""
         # a store that lives in a file (SQLiteJournal) keeps its keys beside that file
         where = (
-            journal if isinstance(journal, str | os.PathLike) else getattr(journal, "path", None)
+            journal
+            if isinstance(journal, str | os.PathLike)
+            # a store in a database (PostgresJournal) is named by its URL
+            else getattr(journal, "path", None) or getattr(journal, "url", None)
         )
+        if isinstance(where, str) and where.startswith(("postgres://", "postgresql://")):
+            return cls(_url_keys(where))
         if isinstance(where, str | os.PathLike) and str(where) != ":memory:":  # pyright: ignore[reportUnknownArgumentType]
             path = Path(where)  # pyright: ignore[reportUnknownArgumentType]
             return cls(path.with_name(path.name + ".keys"))
@@ -221,3 +226,19 @@ def hex32(text: str) -> bytes | None:
     except ValueError:
         return None
     return data if len(data) == 32 else None
+
+
+def _url_keys(url: str) -> Path:
+    """Where the run secrets of a journal in a database live: not beside it (it is not a
+    file) and never in it (whoever reads the database could sign as its runs), so in
+    ``$REMIT_KEYS_DIR``, else a directory of this user's named after the database
+    (``~/.local/share/remit/keys/<host>_<port>_<db>``). A resume on another machine
+    needs the same files there."""
+    configured = os.environ.get("REMIT_KEYS_DIR")
+    if configured:
+        return Path(configured)
+    rest = url.split("://", 1)[1].split("?", 1)[0]
+    host_db = rest.rpartition("@")[2]
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in host_db) or "postgres"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "remit" / "keys" / name

@@ -1,0 +1,356 @@
+"""A ledger whose accounts live in the journal's PostgreSQL database, so that siblings
+running in different processes reserve against one parent's budget and never overshoot.
+
+It is :class:`remit.core.ledger.Ledger` with the same methods the Gate calls (``open``,
+``reserve``, ``settle``, ``release``, ``charge``), but the truth is in two tables:
+``accounts`` (per task: limits, spent, reserved) and ``reservations`` (per open hold:
+its account chain, its amount, the process holding it). Each operation is one
+transaction that locks the rows of the account and every ancestor with ``SELECT ...
+FOR UPDATE`` *in name order* (every process takes them in the same order, so two
+reservations on sibling chains never deadlock: one waits for the other), checks every
+dimension of every account on the chain, and applies the change to all of them, or
+to none. Nothing is held in memory that a crash would lose: a process killed mid-way
+leaves either its whole transaction or nothing (the server rolls back a transaction
+whose connection died).
+
+**A dead process's reservations are released, not settled** (:meth:`recover`, which
+a resume calls before it carries the run on): the step it reserved for either recorded
+its result in the journal (a resume then books the recorded spend, as the Gate does
+for any step served from the journal) or did not (the step runs again and reserves
+again). Settling at the worst case would charge the step twice. :meth:`charge` and
+:meth:`settle` take an optional ``key`` (the step id): a step booked once under its key
+is never booked again, so a resumed process replaying a step another process settled
+does not charge it twice.
+
+>>> ledger = PostgresLedger(url, "run-1")                  # doctest: +SKIP
+>>> root = ledger.open("root", Budget(calls=2))             # doctest: +SKIP
+>>> r = ledger.reserve(ledger.open("child", Budget(), root), Usage(calls=1))  # doctest: +SKIP
+>>> ledger.settle(r, Usage(calls=1))                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from remit.core.ledger import DIMENSIONS, Account, Budget, Ledger, Reservation, Usage
+from remit.errors import BudgetExceeded, JournalError
+from remit.journal._store import Lease
+from remit.journal.lease import holder_is_gone
+from remit.journal.postgres._connection import RECONNECT_TIMEOUT_S, require_psycopg, sql
+from remit.journal.postgres._schema import Migrations
+
+if TYPE_CHECKING:
+    import psycopg
+
+_EPS: Final = 1e-12
+_LIM: Final = ", ".join(f"lim_{d}" for d in DIMENSIONS)
+_SPENT: Final = ", ".join(f"spent_{d}" for d in DIMENSIONS)
+_RES: Final = ", ".join(f"res_{d}" for d in DIMENSIONS)
+#: the chain's rows, locked in one order (the sort runs below the lock, so rows are
+#: locked as sorted): the whole of the deadlock avoidance
+_LOCK_CHAIN: Final = sql(
+    f"SELECT name, {_LIM}, {_SPENT}, {_RES} FROM accounts"
+    " WHERE run_id = %s AND name = ANY(%s) ORDER BY name FOR UPDATE"
+)
+_ADD: Final = sql(
+    "UPDATE accounts SET "
+    + ", ".join(f"spent_{d} = spent_{d} + %s" for d in DIMENSIONS)
+    + ", "
+    + ", ".join(f"res_{d} = res_{d} + %s" for d in DIMENSIONS)
+    + " WHERE run_id = %s AND name = ANY(%s)"
+)
+
+
+class _Database(Migrations):
+    """The ledger's own connection to the journal's database (its transactions never
+    wait behind the journal's batches)."""
+
+    def __init__(self, url: str, schema: str, reconnect_timeout: float) -> None:
+        require_psycopg()
+        self.url, self.schema, self.durability = url, schema, "full"
+        self.reconnect_timeout = reconnect_timeout
+        self._lock = threading.RLock()
+        self._conn = None
+        self._closed = False
+        self._schema_version = self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+
+class PgAccount(Account):
+    """An account of a :class:`PostgresLedger`: its limits and, as of this process's last
+    operation on it, what it spent and has reserved (the database holds the truth)."""
+
+    __slots__ = ()
+
+
+class PgReservation(Reservation):
+    """A hold recorded in the ``reservations`` table under ``id``."""
+
+    __slots__ = ("id", "key")
+
+    def __init__(
+        self, account: Account, amount: tuple[float, ...], dims: tuple[int, ...], id: str
+    ) -> None:
+        super().__init__(account, amount, dims)
+        self.id = id
+        #: the step it is for, if the caller named one (settling books it once)
+        self.key: str | None = None
+
+
+def _holder() -> str:
+    """This process, as reservations name it: host, pid and a token of its own."""
+    return f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
+
+
+def holder_gone(holder: str) -> bool:
+    """Whether the process that holds reservations as ``holder`` is provably dead (it ran
+    on this host and is gone; see :func:`remit.journal.lease.holder_is_gone`)."""
+    host, _, rest = holder.partition("|")
+    pid = rest.partition("|")[0]
+    if not pid.isdigit():
+        return False
+    return holder_is_gone(Lease("", holder, int(pid), host, 0.0, 0.0, 0.0))
+
+
+class PostgresLedger(Ledger):
+    """The budget accounts of run ``run_id``, shared by every process that opens them."""
+
+    def __init__(
+        self,
+        url: str,
+        run_id: str,
+        *,
+        schema: str = "public",
+        reconnect_timeout: float = RECONNECT_TIMEOUT_S,
+    ) -> None:
+        super().__init__()
+        self.run_id = run_id
+        #: this process, as its reservations name it
+        self.holder = _holder()
+        self._db = _Database(url, schema, reconnect_timeout)
+
+    def close(self) -> None:
+        """Close the ledger's connection."""
+        self._db.close()
+
+    # --- the Ledger interface ---------------------------------------------------------
+
+    def open(self, name: str, budget: Budget, parent: Account | None = None) -> PgAccount:
+        """The account ``name`` under ``parent``, made with ``budget``'s limits unless it
+        exists (another process, or this run before a crash, made it): then it is the
+        same account, with what it has spent."""
+        account = PgAccount(name, budget, parent)
+        params = (self.run_id, name, None if parent is None else parent.name, *account.limits)
+
+        def body(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                sql(f"INSERT INTO accounts (run_id, name, parent, {_LIM})")
+                + " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                params,
+            )
+
+        self._db._tx(f"open account {name!r}", body)  # pyright: ignore[reportPrivateUsage]
+        return account
+
+    def reserve(self, account: Account, worst: Usage, key: str | None = None) -> PgReservation:
+        """Hold ``worst`` on ``account`` and every ancestor, in one transaction with their
+        rows locked, or raise :class:`~remit.errors.BudgetExceeded` holding nothing."""
+        amount = (worst.calls, worst.input_tokens, worst.output_tokens, worst.cost_usd)
+        dims = tuple(i for i in range(4) if amount[i])
+        chain = _chain(account)
+        rid = f"{self.holder}|{secrets.token_hex(8)}"
+
+        def body(conn: psycopg.Connection[Any]) -> None:
+            rows = self._lock_chain(conn, chain)
+            for name in chain:  # the account first: its refusal names the nearest limit
+                limits, spent, reserved = rows[name]
+                for i in dims:
+                    limit = limits[i]
+                    if limit is not None and spent[i] + reserved[i] + amount[i] > limit + _EPS:
+                        left = max(limit - spent[i] - reserved[i], 0)
+                        raise BudgetExceeded(
+                            f"budget.{DIMENSIONS[i]} of {name} would be exceeded: needs"
+                            f" {amount[i]:g}, {left:g} of {limit:g} left ({spent[i]:g} spent,"
+                            f" {reserved[i]:g} reserved, by every process of the run)",
+                            dimension=DIMENSIONS[i],
+                            account=name,
+                        )
+            conn.execute(_ADD, (0, 0, 0, 0, *amount, self.run_id, chain))
+            conn.execute(
+                "INSERT INTO reservations (run_id, id, holder, chain, amount, at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (self.run_id, rid, self.holder, chain, [float(a) for a in amount], time.time()),
+            )
+
+        self._db._tx(f"reserve on account {account.name!r}", body)  # pyright: ignore[reportPrivateUsage]
+        self._mirror(account, amount, None)
+        reservation = PgReservation(account, amount, dims, rid)
+        reservation.key = key
+        return reservation
+
+    def settle(self, reservation: Reservation, actual: Usage) -> None:
+        """Replace the hold by the actual use on the whole chain (once: settling or
+        releasing it again does nothing)."""
+        vec = (actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd)
+        self._end(reservation, vec)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give the whole hold back (the step did not spend)."""
+        self._end(reservation, None)
+
+    def charge(self, account: Account, actual: Usage, key: str | None = None) -> None:
+        """Book spend that already happened (a result served from the journal) on the
+        chain; with ``key``, only if nothing was booked under it yet."""
+        vec = (actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd)
+        if not any(vec):
+            return
+        chain = _chain(account)
+
+        def body(conn: psycopg.Connection[Any]) -> bool:
+            if key is not None and not self._book(conn, key):
+                return False
+            self._lock_chain(conn, chain)
+            conn.execute(_ADD, (*vec, 0, 0, 0, 0, self.run_id, chain))
+            return True
+
+        if self._db._tx(f"charge account {account.name!r}", body):  # pyright: ignore[reportPrivateUsage]
+            self._mirror(account, None, vec)
+
+    # --- beyond the interface ---------------------------------------------------------
+
+    def recover(self, is_gone: Callable[[str], bool] = holder_gone) -> int:
+        """Release every reservation of the run whose holder ``is_gone`` (by default: a
+        process of this host that no longer runs), and say how many. A resume calls it
+        before it carries the run on; see the module docstring for why it releases."""
+
+        def body(conn: psycopg.Connection[Any]) -> int:
+            holders = [
+                h
+                for (h,) in conn.execute(
+                    "SELECT DISTINCT holder FROM reservations WHERE run_id = %s", (self.run_id,)
+                )
+                if h != self.holder and is_gone(h)
+            ]
+            if not holders:
+                return 0
+            dead = conn.execute(
+                "SELECT chain, amount FROM reservations WHERE run_id = %s AND holder = ANY(%s)",
+                (self.run_id, holders),
+            ).fetchall()
+            self._lock_chain(conn, sorted({name for chain, _ in dead for name in chain}))
+            for chain, amount in dead:
+                conn.execute(_ADD, (0, 0, 0, 0, *(-a for a in amount), self.run_id, chain))
+            conn.execute(
+                "DELETE FROM reservations WHERE run_id = %s AND holder = ANY(%s)",
+                (self.run_id, holders),
+            )
+            return len(dead)
+
+        return self._db._tx("recover reservations", body)  # pyright: ignore[reportPrivateUsage]
+
+    def state(self, name: str) -> tuple[Usage, Usage]:
+        """Account ``name``'s (spent, reserved), by every process, as the database holds it."""
+
+        def body(conn: psycopg.Connection[Any]) -> Any:
+            return conn.execute(
+                sql(f"SELECT {_SPENT}, {_RES} FROM accounts WHERE run_id = %s AND name = %s"),
+                (self.run_id, name),
+            ).fetchone()
+
+        row = self._db._tx(f"read account {name!r}", body)  # pyright: ignore[reportPrivateUsage]
+        if row is None:
+            raise JournalError(f"no account {name!r} in run {self.run_id!r}")
+        return _usage(row[:4]), _usage(row[4:])
+
+    # --- inside a transaction -----------------------------------------------------------
+
+    def _lock_chain(
+        self, conn: psycopg.Connection[Any], chain: Sequence[str]
+    ) -> dict[str, tuple[tuple[float | None, ...], tuple[float, ...], tuple[float, ...]]]:
+        rows = {
+            r[0]: (tuple(r[1:5]), tuple(r[5:9]), tuple(r[9:13]))
+            for r in conn.execute(_LOCK_CHAIN, (self.run_id, list(chain)))
+        }
+        missing = [n for n in chain if n not in rows]
+        if missing:
+            raise JournalError(
+                f"ledger of run {self.run_id!r}: no account {missing[0]!r}; open() it first"
+            )
+        return rows
+
+    def _book(self, conn: psycopg.Connection[Any], key: str) -> bool:
+        cur = conn.execute(
+            "INSERT INTO booked (run_id, key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (self.run_id, key),
+        )
+        return cur.rowcount > 0
+
+    def _end(self, reservation: Reservation, actual: tuple[float, ...] | None) -> None:
+        if not reservation.open:
+            return
+        if not isinstance(reservation, PgReservation):
+            raise TypeError("this reservation was not made by a PostgresLedger")
+        key = reservation.key
+        chain = _chain(reservation.account)
+
+        def body(conn: psycopg.Connection[Any]) -> bool:
+            row = conn.execute(
+                "DELETE FROM reservations WHERE run_id = %s AND id = %s RETURNING amount",
+                (self.run_id, reservation.id),
+            ).fetchone()
+            if row is None:  # already settled, or released by recover()
+                return False
+            spend = actual
+            if spend is not None and key is not None and not self._book(conn, key):
+                spend = None  # booked already: only the hold goes
+            self._lock_chain(conn, chain)
+            spent = spend or (0, 0, 0, 0)
+            conn.execute(_ADD, (*spent, *(-a for a in row[0]), self.run_id, chain))
+            return True
+
+        if self._db._tx(f"settle on account {reservation.account.name!r}", body):  # pyright: ignore[reportPrivateUsage]
+            reservation.open = False
+            self._mirror(reservation.account, tuple(-a for a in reservation.amount), actual)
+        reservation.open = False
+
+    def _mirror(
+        self,
+        account: Account,
+        reserved: tuple[float, ...] | None,
+        spent: tuple[float, ...] | None,
+    ) -> None:
+        """Apply a committed change to this process's view of the chain's accounts."""
+        with self._lock:
+            acc: Account | None = account
+            while acc is not None:
+                for i in range(4):
+                    if reserved is not None:
+                        acc.reserved[i] += reserved[i]
+                    if spent is not None:
+                        acc.spent_vec[i] += spent[i]
+                acc = acc.parent
+
+
+def _chain(account: Account) -> list[str]:
+    names: list[str] = []
+    acc: Account | None = account
+    while acc is not None:
+        names.append(acc.name)
+        acc = acc.parent
+    return names
+
+
+def _usage(v: Sequence[float]) -> Usage:
+    return Usage(int(v[0]), int(v[1]), int(v[2]), float(v[3]))
