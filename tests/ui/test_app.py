@@ -109,3 +109,9 @@ def test_without_the_ui_extra_the_error_says_what_to_install(
         require_ui()
     out: Any = CliRunner().invoke(cli_app, ["ui", "--journal", str(journal)])
     assert out.exit_code == 2 and "MISSING_EXTRA" in out.output
+
+
+def test_a_postgresql_journal_is_refused_saying_what_reads_it() -> None:
+    out = CliRunner().invoke(cli_app, ["ui", "--journal", "postgresql://127.0.0.1:1/remit"])
+    assert out.exit_code == 2
+    assert "reads SQLite journals" in out.output and "remit show" in out.output
