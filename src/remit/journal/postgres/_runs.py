@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from remit.errors import JournalCorrupt, JournalError, RunNotFound
+from remit.journal._sealing import Held
 from remit.journal._store import Lease, RunRecord, RunStatus
 from remit.journal.postgres._connection import sql
 from remit.journal.postgres._leases import PUT_LEASE, lease_params
-from remit.journal.postgres._seals import SealQueries, _Held  # pyright: ignore[reportPrivateUsage]
+from remit.journal.postgres._seals import SealQueries
 
 if TYPE_CHECKING:
     import psycopg
@@ -64,7 +65,7 @@ class RunQueries(SealQueries):
 
         attempts = 0
 
-        def body(conn: psycopg.Connection[Any]) -> _Held | None:
+        def body(conn: psycopg.Connection[Any]) -> Held | None:
             nonlocal attempts
             attempts += 1
             self._lock_run(conn, run.run_id)

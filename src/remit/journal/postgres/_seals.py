@@ -28,11 +28,7 @@ journal itself never sees a key, only a callable that signs bytes.
 
 from __future__ import annotations
 
-import dataclasses
-import operator
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, LiteralString
 
 from remit.errors import JournalError
@@ -40,18 +36,23 @@ from remit.journal._chain import (
     STEP_FIELDS,
     ChainEntry,
     Checkpoint,
-    checkpoint_message,
-    fold,
     genesis,
     link,
     row_hash,
-    row_hash_of,
     run_hash,
+)
+from remit.journal._sealing import (
+    Held,
+    blob,
+    fields_of,
+    keep,
+    landed,
+    next_checkpoint,
+    predict,
 )
 from remit.journal._store import RunRecord, StepRecord
 from remit.journal.postgres._connection import sql
 from remit.journal.postgres._leases import LeaseQueries
-from remit.journal.sqlite._seals import blob
 
 if TYPE_CHECKING:
     import psycopg
@@ -85,50 +86,12 @@ _NOT_CHAINED: Final = sql(
     f"SELECT {_COLUMNS} FROM steps WHERE run_id = %s AND (n IS NULL OR n < 0) ORDER BY pos"
 )
 _SET_PLACE: Final = "UPDATE steps SET n = %s, entry = %s WHERE run_id = %s AND step_id = %s"
-_fields = operator.attrgetter(*STEP_FIELDS)
-#: a started row's state in the chain: the row, its place, its entry
-_Open = tuple[StepRecord, int, bytes]
-_UNSEEN: Final[Any] = object()
-
-
-def _placed(fields: tuple[Any, ...], n: int, entry: bytes) -> tuple[Any, ...]:
-    return (*fields, n, entry)
-
-
-def _link(entry: bytes, step_id: str) -> bytes:
-    return entry + step_id.encode("utf-8")  # see _chain.link
-
-
-@dataclass(slots=True)
-class _Held:
-    """What the owner of a sealed run knows of its chain."""
-
-    sign: Sign
-    k: int  # checkpoints so far
-    n: int  # the place the last checkpoint covers
-    head: bytes  # ... and the head there
-    run_hash: bytes
-    next_n: int  # the place the next write takes
-    open: dict[str, _Open] = field(default_factory=dict[str, _Open])
-    #: a transaction failed since this was read: read it again before the next write
-    stale: bool = False
-
-
-def _landed(row: StepRecord, r: StepRecord) -> StepRecord | None:
-    """What a write of ``r`` leaves of an existing ``row``, or None if it is ignored
-    (the journal's protocol: an intent never touches a row; the first result wins)."""
-    if row.status != "started" or (r.status == "started" and r.error is None):
-        return None
-    return dataclasses.replace(
-        row, status=r.status, output=r.output, error=r.error, spent=r.spent,
-        ended_at=r.ended_at, proof=row.proof if row.proof is not None else r.proof,
-    )  # fmt: skip
 
 
 class SealQueries(LeaseQueries):
     """Seals, the chain and its checkpoints (see the module docstring)."""
 
-    _held: dict[str, _Held]
+    _held: dict[str, Held]
 
     def seal(self, run_id: str, key: bytes, sign: Sign) -> None:
         """Chain run ``run_id``'s step writes from now on, and sign a checkpoint with
@@ -137,7 +100,7 @@ class SealQueries(LeaseQueries):
         continues the chain; another key is refused. The first checkpoint, signed here,
         covers the run's record as created."""
 
-        def body(conn: psycopg.Connection[Any]) -> _Held:
+        def body(conn: psycopg.Connection[Any]) -> Held:
             self._lock_run(conn, run_id)
             return self._seal_in(conn, run_id, key, sign)
 
@@ -149,7 +112,7 @@ class SealQueries(LeaseQueries):
         for held in self._held.values():
             held.stale = True
 
-    def _seal_in(self, conn: psycopg.Connection[Any], run_id: str, key: bytes, sign: Sign) -> _Held:
+    def _seal_in(self, conn: psycopg.Connection[Any], run_id: str, key: bytes, sign: Sign) -> Held:
         """:meth:`seal`, in ``conn``'s open transaction (``create_run`` seals a new run in
         its own); the caller keeps the state it returns once the transaction commits."""
         row = conn.execute("SELECT key FROM seals WHERE run_id = %s", (run_id,)).fetchone()
@@ -166,7 +129,7 @@ class SealQueries(LeaseQueries):
         self._checkpoint(conn, run_id, held, entries, force=held.k == 0)
         return held
 
-    def _load_held(self, conn: psycopg.Connection[Any], run_id: str, sign: Sign) -> _Held:
+    def _load_held(self, conn: psycopg.Connection[Any], run_id: str, sign: Sign) -> Held:
         last = conn.execute(_LAST_CHECKPOINT, (run_id,)).fetchone()
         k, n, head = (0, 0, genesis(run_id)) if last is None else last
         row = conn.execute(
@@ -175,7 +138,7 @@ class SealQueries(LeaseQueries):
             (run_id, run_id),
         ).fetchone()
         top = (row[0] if row is not None else None) or 0
-        held = _Held(sign, k, n, blob(head), self._run_hash(conn, run_id), top + 1)
+        held = Held(sign, k, n, blob(head), self._run_hash(conn, run_id), top + 1)
         for *values, place, entry in conn.execute(
             sql(f"SELECT {_COLUMNS}, n, entry FROM steps")
             + " WHERE run_id = %s AND status = 'started' AND n > 0",
@@ -223,82 +186,27 @@ class SealQueries(LeaseQueries):
         conn: psycopg.Connection[Any],
         run_id: str,
         records: Sequence[StepRecord],
-        held: _Held,
+        held: Held,
         entries: list[bytes],
     ) -> bool:
-        """The owner's fast path: chain from what it knows of its open rows, and check
-        the database changed exactly the rows expected (False: nothing was kept)."""
-        rows = list(map(_fields, records))
-        ids = [f[1] for f in rows]
-        if "started" not in [f[6] for f in rows] and held.open.keys().isdisjoint(ids):
-            # the common batch: results of calls that wrote no intent, tasks' ends; every
-            # row new, none left open (one hash per row, no bookkeeping)
-            hashes = list(map(row_hash_of, rows))
-            n = held.next_n
-            params = list(map(_placed, rows, range(n, n + len(rows)), hashes))
-            return self._commit_predicted(
-                conn, params, [], {}, held, entries, list(map(_link, hashes, ids))
-            )
-        opened: dict[str, _Open | None] = {}
-        superseded: list[tuple[str, int, str, bytes]] = []
-        params: list[tuple[Any, ...]] = []
-        mine: list[bytes] = []
-        n = held.next_n
-        # the hot path of a sealed run: names bound once, one hash per row
-        open_get, hash_of, put, add = held.open.get, row_hash_of, params.append, mine.append
-        for r, fields in zip(records, rows, strict=True):
-            sid = r.step_id
-            cur = opened.get(sid, _UNSEEN)
-            if cur is _UNSEEN:
-                cur = open_get(sid)
-            if cur is None:  # a new row, as far as this process knows
-                entry = hash_of(fields)
-                if r.status == "started":
-                    opened[sid] = (r, n, entry)
-            else:
-                eff = _landed(cur[0], r)
-                if eff is None:
-                    continue
-                superseded.append((run_id, cur[1], sid, cur[2]))
-                entry = row_hash(eff)
-                opened[sid] = (eff, n, entry) if eff.status == "started" else None
-            put((*fields, n, entry))
-            add(entry + sid.encode("utf-8"))  # its link (see _chain.link)
-            n += 1
-        return self._commit_predicted(conn, params, superseded, opened, held, entries, mine)
-
-    def _commit_predicted(
-        self,
-        conn: psycopg.Connection[Any],
-        params: list[tuple[Any, ...]],
-        superseded: list[tuple[str, int, str, bytes]],
-        opened: dict[str, _Open | None],
-        held: _Held,
-        entries: list[bytes],
-        mine: list[bytes],
-    ) -> bool:
-        """Write a predicted batch; keep what it predicted only if the database changed
-        exactly the rows expected."""
+        """The owner's fast path: chain from what it knows of its open rows (see
+        :func:`~remit.journal._sealing.predict`), and keep it only if the database
+        changed exactly the rows expected (False: nothing was kept)."""
+        p = predict(run_id, records, held)
         conn.execute("SAVEPOINT remit_chain")
         changed = 0
-        if params:
+        if p.params:
             cur = conn.cursor()
-            cur.executemany(UPSERT_SEALED, params)
+            cur.executemany(UPSERT_SEALED, p.params)
             changed = cur.rowcount
-        if changed != len(params):  # a row this process did not know of: chain exactly
+        if changed != len(p.params):  # a row this process did not know of: chain exactly
             conn.execute("ROLLBACK TO remit_chain")
             conn.execute("RELEASE remit_chain")
             return False
-        if superseded:
-            conn.cursor().executemany(_PUT_SUPERSEDED, superseded)
+        if p.superseded:
+            conn.cursor().executemany(_PUT_SUPERSEDED, p.superseded)
         conn.execute("RELEASE remit_chain")
-        for sid, state in opened.items():
-            if state is None:
-                held.open.pop(sid, None)
-            else:
-                held.open[sid] = state
-        held.next_n += len(params)
-        entries.extend(mine)
+        keep(held, p, entries)
         return True
 
     def _put_exact(
@@ -306,7 +214,7 @@ class SealQueries(LeaseQueries):
         conn: psycopg.Connection[Any],
         run_id: str,
         records: Sequence[StepRecord],
-        held: _Held | None,
+        held: Held | None,
         entries: list[bytes] | None = None,
     ) -> None:
         """Chain a batch from what the rows hold (``held`` None: not the owner, so the
@@ -324,7 +232,7 @@ class SealQueries(LeaseQueries):
             if cur is None:
                 eff = r
             else:
-                eff = _landed(cur[0], r)
+                eff = landed(cur[0], r)
                 if eff is None:
                     continue
                 if cur[1] is not None and cur[1] > 0 and cur[2] is not None:
@@ -341,14 +249,14 @@ class SealQueries(LeaseQueries):
                     held.open[sid] = (eff, place, entry)
                 else:
                     held.open.pop(sid, None)
-            conn.execute(UPSERT_SEALED, (*_fields(r), place, entry))
+            conn.execute(UPSERT_SEALED, (*fields_of(r), place, entry))
             rows[sid] = (eff, place, entry)
 
     def _chain_others(
         self,
         conn: psycopg.Connection[Any],
         run_id: str,
-        held: _Held,
+        held: Held,
         entries: list[bytes],
         query: LiteralString = _UNCHAINED,
     ) -> list[bytes]:
@@ -370,23 +278,16 @@ class SealQueries(LeaseQueries):
         self,
         conn: psycopg.Connection[Any],
         run_id: str,
-        held: _Held,
+        held: Held,
         entries: Sequence[bytes],
         *,
         force: bool = False,
     ) -> None:
         """Sign the head over ``entries`` (the links of the places after the last
         checkpoint)."""
-        if not entries and not force:
-            return
-        head = fold(held.head, entries)
-        n = held.n + len(entries)
-        signature = held.sign(checkpoint_message(run_id, n, head, held.run_hash))
-        held.k += 1
-        conn.execute(
-            _PUT_CHECKPOINT, (run_id, held.k, n, head, held.run_hash, signature, time.time())
-        )
-        held.n, held.head = n, head
+        row = next_checkpoint(run_id, held, entries, force=force)
+        if row is not None:
+            conn.execute(_PUT_CHECKPOINT, row)
 
     def _finish_checkpoint(self, conn: psycopg.Connection[Any], run_id: str) -> None:
         """The checkpoint that covers a run's outcome (its record changed)."""

@@ -1,0 +1,154 @@
+"""What the owner of a sealed run knows of its chain, and how it places a batch: the
+part of sealing that is the same on every backend (pure: no I/O here).
+
+A backend (``sqlite/_seals``, ``postgres/_seals``) writes what :func:`predict` planned
+and keeps it (:func:`keep`) only if the database changed exactly the rows expected;
+:func:`next_checkpoint` signs the head over what a batch added.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from remit.journal._chain import (
+    STEP_FIELDS,
+    checkpoint_message,
+    fold,
+    row_hash,
+    row_hash_of,
+)
+from remit.journal._store import StepRecord
+
+__all__ = ["Held", "Open", "Predicted", "blob", "keep", "landed", "next_checkpoint", "predict"]
+
+Sign = Callable[[bytes], bytes]
+fields_of = operator.attrgetter(*STEP_FIELDS)
+#: a started row's state in the chain: the row, its place, its entry
+Open = tuple[StepRecord, int, bytes]
+_UNSEEN: Final[Any] = object()
+
+
+def blob(value: object) -> bytes:
+    """A hash, signature or key column as bytes; text someone wrote there stays what it
+    is (its UTF-8 bytes), so it fails the check it is read for rather than the reading."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return b"" if value is None else str(value).encode("utf-8")
+
+
+@dataclass(slots=True)
+class Held:
+    """What the owner of a sealed run knows of its chain."""
+
+    sign: Sign
+    k: int  # checkpoints so far
+    n: int  # the place the last checkpoint covers
+    head: bytes  # ... and the head there
+    run_hash: bytes
+    next_n: int  # the place the next write takes
+    open: dict[str, Open] = field(default_factory=dict[str, Open])
+    #: a transaction failed since this was read: read it again before the next write
+    #: (a backend whose writes may be retried on a new connection sets it)
+    stale: bool = False
+
+
+def landed(row: StepRecord, r: StepRecord) -> StepRecord | None:
+    """What a write of ``r`` leaves of an existing ``row``, or None if it is ignored
+    (the journal's protocol: an intent never touches a row; the first result wins)."""
+    if row.status != "started" or (r.status == "started" and r.error is None):
+        return None
+    return dataclasses.replace(
+        row, status=r.status, output=r.output, error=r.error, spent=r.spent,
+        ended_at=r.ended_at, proof=row.proof if row.proof is not None else r.proof,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Predicted:
+    """A batch placed from what the owner knows: the rows to upsert (fields, place,
+    entry), the entries they replace, the open rows after it, and its links."""
+
+    params: list[tuple[Any, ...]]
+    superseded: list[tuple[str, int, str, bytes]]
+    opened: dict[str, Open | None]
+    links: list[bytes]
+
+
+def _placed(fields: tuple[Any, ...], n: int, entry: bytes) -> tuple[Any, ...]:
+    return (*fields, n, entry)
+
+
+def _link(entry: bytes, step_id: str) -> bytes:
+    return entry + step_id.encode("utf-8")  # see _chain.link
+
+
+def predict(run_id: str, records: Sequence[StepRecord], held: Held) -> Predicted:
+    """Place ``records`` after ``held``'s chain, from what the owner knows of its open
+    rows (the hot path of a sealed run: one hash per row)."""
+    rows = list(map(fields_of, records))
+    ids = [f[1] for f in rows]
+    if "started" not in [f[6] for f in rows] and held.open.keys().isdisjoint(ids):
+        # the common batch: results of calls that wrote no intent, tasks' ends; every
+        # row new, none left open (no bookkeeping)
+        hashes = list(map(row_hash_of, rows))
+        n = held.next_n
+        params = list(map(_placed, rows, range(n, n + len(rows)), hashes))
+        return Predicted(params, [], {}, list(map(_link, hashes, ids)))
+    opened: dict[str, Open | None] = {}
+    superseded: list[tuple[str, int, str, bytes]] = []
+    params = []
+    links: list[bytes] = []
+    n = held.next_n
+    open_get, hash_of, put, add = held.open.get, row_hash_of, params.append, links.append
+    for r, fields in zip(records, rows, strict=True):
+        sid = r.step_id
+        cur = opened.get(sid, _UNSEEN)
+        if cur is _UNSEEN:
+            cur = open_get(sid)
+        if cur is None:  # a new row, as far as this process knows
+            entry = hash_of(fields)
+            if r.status == "started":
+                opened[sid] = (r, n, entry)
+        else:
+            eff = landed(cur[0], r)
+            if eff is None:
+                continue
+            superseded.append((run_id, cur[1], sid, cur[2]))
+            entry = row_hash(eff)
+            opened[sid] = (eff, n, entry) if eff.status == "started" else None
+        put((*fields, n, entry))
+        add(_link(entry, sid))
+        n += 1
+    return Predicted(params, superseded, opened, links)
+
+
+def keep(held: Held, p: Predicted, entries: list[bytes]) -> None:
+    """The database took ``p`` as predicted: the owner's picture moves past it."""
+    for sid, state in p.opened.items():
+        if state is None:
+            held.open.pop(sid, None)
+        else:
+            held.open[sid] = state
+    held.next_n += len(p.params)
+    entries.extend(p.links)
+
+
+def next_checkpoint(
+    run_id: str, held: Held, entries: Sequence[bytes], *, force: bool = False
+) -> tuple[Any, ...] | None:
+    """The row of the checkpoint that signs the head over ``entries`` (the links of the
+    places after the last checkpoint), with ``held`` moved to it; None if there is
+    nothing to sign."""
+    if not entries and not force:
+        return None
+    head = fold(held.head, entries)
+    n = held.n + len(entries)
+    signature = held.sign(checkpoint_message(run_id, n, head, held.run_hash))
+    held.k += 1
+    held.n, held.head = n, head
+    return (run_id, held.k, n, head, held.run_hash, signature, time.time())
