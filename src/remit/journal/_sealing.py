@@ -19,12 +19,16 @@ from remit.journal._chain import (
     STEP_FIELDS,
     checkpoint_message,
     fold,
+    link,
     row_hash,
     row_hash_of,
 )
 from remit.journal._store import StepRecord
 
-__all__ = ["Held", "Open", "Predicted", "blob", "keep", "landed", "next_checkpoint", "predict"]
+__all__ = [
+    "Held", "Open", "Predicted", "blob", "keep", "landed", "next_checkpoint", "place",
+    "place_exact", "predict",
+]  # fmt: skip
 
 Sign = Callable[[bytes], bytes]
 fields_of = operator.attrgetter(*STEP_FIELDS)
@@ -136,6 +140,55 @@ def keep(held: Held, p: Predicted, entries: list[bytes]) -> None:
             held.open[sid] = state
     held.next_n += len(p.params)
     entries.extend(p.links)
+
+
+def place(held: Held, row: StepRecord, entry: bytes, entries: list[bytes]) -> int:
+    """Give ``row`` (as written, hashed ``entry``) the next place of ``held``'s chain."""
+    n = held.next_n
+    held.next_n += 1
+    if row.status == "started":
+        held.open[row.step_id] = (row, n, entry)
+    else:
+        held.open.pop(row.step_id, None)
+    entries.append(link(row.step_id, entry))
+    return n
+
+
+#: a step row as read back with its place and entry (None where never chained)
+Stored = tuple[StepRecord, "int | None", "bytes | None"]
+
+
+def place_exact(
+    run_id: str,
+    records: Sequence[StepRecord],
+    rows: dict[str, Stored],
+    held: Held | None,
+    entries: list[bytes] | None,
+    put_row: Callable[[tuple[Any, ...]], object],
+    put_superseded: Callable[[tuple[str, int, str, bytes]], object],
+) -> None:
+    """Chain a batch from what ``rows`` hold now (read back by step id), writing each
+    row with ``put_row`` and each entry it replaces with ``put_superseded``; with
+    ``held`` None (not the owner), the rows wait at place -1 for the owner to chain."""
+    for r in records:
+        sid = r.step_id
+        cur = rows.get(sid)
+        if cur is None:
+            eff = r
+        else:
+            eff = landed(cur[0], r)
+            if eff is None:
+                continue
+            if cur[1] is not None and cur[1] > 0 and cur[2] is not None:
+                put_superseded((run_id, cur[1], sid, blob(cur[2])))
+        entry = row_hash(eff)
+        if held is None:
+            n = -1
+        else:
+            assert entries is not None
+            n = place(held, eff, entry, entries)
+        put_row((*fields_of(r), n, entry))
+        rows[sid] = (eff, n, entry)
 
 
 def next_checkpoint(

@@ -37,17 +37,17 @@ from remit.journal._chain import (
     ChainEntry,
     Checkpoint,
     genesis,
-    link,
     row_hash,
     run_hash,
 )
 from remit.journal._sealing import (
     Held,
+    Stored,
     blob,
-    fields_of,
     keep,
-    landed,
     next_checkpoint,
+    place,
+    place_exact,
     predict,
 )
 from remit.journal._store import RunRecord, StepRecord
@@ -139,12 +139,12 @@ class SealQueries(LeaseQueries):
         ).fetchone()
         top = (row[0] if row is not None else None) or 0
         held = Held(sign, k, n, blob(head), self._run_hash(conn, run_id), top + 1)
-        for *values, place, entry in conn.execute(
+        for *values, at, entry in conn.execute(
             sql(f"SELECT {_COLUMNS}, n, entry FROM steps")
             + " WHERE run_id = %s AND status = 'started' AND n > 0",
             (run_id,),
         ):
-            held.open[values[1]] = (StepRecord(*values), place, blob(entry))
+            held.open[values[1]] = (StepRecord(*values), at, blob(entry))
         return held
 
     def _run_hash(self, conn: psycopg.Connection[Any], run_id: str) -> bytes:
@@ -220,37 +220,17 @@ class SealQueries(LeaseQueries):
         """Chain a batch from what the rows hold (``held`` None: not the owner, so the
         rows wait, ``n = -1``, for the owner to chain them)."""
         ids = list(dict.fromkeys(r.step_id for r in records))
-        rows: dict[str, tuple[StepRecord, int | None, bytes | None]] = {}
-        for *values, place, entry in conn.execute(
+        rows: dict[str, Stored] = {}
+        for *values, at, entry in conn.execute(
             sql(f"SELECT {_COLUMNS}, n, entry FROM steps WHERE run_id = %s AND step_id = ANY(%s)"),
             (run_id, ids),
         ):
-            rows[values[1]] = (StepRecord(*values), place, entry)
-        for r in records:
-            sid = r.step_id
-            cur = rows.get(sid)
-            if cur is None:
-                eff = r
-            else:
-                eff = landed(cur[0], r)
-                if eff is None:
-                    continue
-                if cur[1] is not None and cur[1] > 0 and cur[2] is not None:
-                    conn.execute(_PUT_SUPERSEDED, (run_id, cur[1], sid, blob(cur[2])))
-            entry = row_hash(eff)
-            if held is None:
-                place = -1
-            else:
-                place = held.next_n
-                held.next_n += 1
-                assert entries is not None
-                entries.append(link(sid, entry))
-                if eff.status == "started":
-                    held.open[sid] = (eff, place, entry)
-                else:
-                    held.open.pop(sid, None)
-            conn.execute(UPSERT_SEALED, (*fields_of(r), place, entry))
-            rows[sid] = (eff, place, entry)
+            rows[values[1]] = (StepRecord(*values), at, entry)
+        place_exact(
+            run_id, records, rows, held, entries,
+            lambda row: conn.execute(UPSERT_SEALED, row),
+            lambda old: conn.execute(_PUT_SUPERSEDED, old),
+        )  # fmt: skip
 
     def _chain_others(
         self,
@@ -264,14 +244,7 @@ class SealQueries(LeaseQueries):
         for values in conn.execute(query, (run_id,)).fetchall():
             row = StepRecord(*values)
             entry = row_hash(row)
-            place = held.next_n
-            held.next_n += 1
-            conn.execute(_SET_PLACE, (place, entry, run_id, row.step_id))
-            if row.status == "started":
-                held.open[row.step_id] = (row, place, entry)
-            else:
-                held.open.pop(row.step_id, None)
-            entries.append(link(row.step_id, entry))
+            conn.execute(_SET_PLACE, (place(held, row, entry, entries), entry, run_id, row.step_id))
         return entries
 
     def _checkpoint(
