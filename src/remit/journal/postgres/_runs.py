@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from remit.errors import JournalCorrupt, JournalError, RunNotFound
+from remit.errors import JournalError, RunNotFound
+from remit.journal._rows import checked_run
 from remit.journal._sealing import Held
 from remit.journal._store import Lease, RunRecord, RunStatus
 from remit.journal.postgres._connection import sql
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 RUN_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RunRecord))
 _RUN_COLUMNS: Final = ", ".join(RUN_FIELDS)
-_RUN_STATUSES: Final = frozenset({"running", "done", "failed"})
 _INSERT_RUN: Final = sql(
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join(['%s'] * len(RUN_FIELDS))})"
     " ON CONFLICT (run_id) DO NOTHING"
@@ -39,11 +39,7 @@ class RunQueries(SealQueries):
     """One row per run; a run's outcome is written under its lease."""
 
     def _run(self, row: Sequence[Any]) -> RunRecord:
-        if row[4] not in _RUN_STATUSES:
-            raise JournalCorrupt(
-                f"journal {self.where}: run {row[0]!r} is damaged: unknown status {row[4]!r}"
-            )
-        return RunRecord(*row)
+        return checked_run(row, str(self.where))
 
     def create_run(
         self,

@@ -14,9 +14,9 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final
 
-from remit.errors import JournalCorrupt
+from remit.journal._rows import STEP_STATUSES, checked_step
 from remit.journal._store import StepRecord
 from remit.journal.postgres._connection import sql
 from remit.journal.postgres._seals import SealQueries
@@ -30,7 +30,6 @@ __all__ = ["StepQueries", "load_json"]
 _STEP_JSON: Final = tuple(
     (i, f) for i, f in enumerate(STEP_FIELDS) if f in {"input", "output", "error", "spent"}
 )
-_STEP_STATUSES: Final = frozenset({"started", "ok", "error", "denied"})
 _step_params = operator.attrgetter(*STEP_FIELDS)
 
 _UPSERT_STEP: Final = sql(
@@ -52,23 +51,9 @@ _SELECT_STEPS_IN: Final = sql(
 class StepQueries(SealQueries):
     """One row per step; a batch is written under the run's lock and lease."""
 
-    def _corrupt_step(self, row: Sequence[Any], detail: str) -> NoReturn:
-        raise JournalCorrupt(
-            f"journal {self.where}: step {row[1]!r} of run {row[0]!r} is damaged: {detail}"
-        )
-
     def _step(self, row: Sequence[Any]) -> StepRecord:
         """A row as a record, after checking what a damaged row would get wrong."""
-        for i, field in _STEP_JSON:
-            text = row[i]
-            if text is not None:
-                try:
-                    load_json(text, where=field)
-                except JournalCorrupt as e:
-                    self._corrupt_step(row, f"{field} holds unreadable JSON ({e.__cause__})")
-        if row[6] not in _STEP_STATUSES:
-            self._corrupt_step(row, f"unknown status {row[6]!r}")
-        return StepRecord(*row)
+        return checked_step(row, str(self.where))
 
     def write(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         """Write intents and results in one transaction, durable on return (see
@@ -130,6 +115,6 @@ class StepQueries(SealQueries):
 def _first_bad(records: Sequence[StepRecord]) -> str:
     """Name the first record with an unknown status, for the error message only."""
     for r in records:
-        if r.status not in _STEP_STATUSES:
+        if r.status not in STEP_STATUSES:
             return f" (step {r.step_id!r} of run {r.run_id!r} has status {r.status!r})"
     return ""

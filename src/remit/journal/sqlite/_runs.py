@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from remit.errors import JournalCorrupt, JournalError, RunNotFound
+from remit.errors import JournalError, RunNotFound
+from remit.journal._rows import checked_run
 from remit.journal._store import Lease, RunRecord, RunStatus
 from remit.journal.sqlite._file import transaction
 from remit.journal.sqlite._leases import PUT_LEASE, lease_params
@@ -20,7 +21,6 @@ from remit.journal.sqlite._seals import SealQueries
 
 RUN_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RunRecord))
 _RUN_COLUMNS: Final = ", ".join(RUN_FIELDS)
-_RUN_STATUSES: Final = frozenset({"running", "done", "failed"})
 _INSERT_RUN: Final = (
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * len(RUN_FIELDS))})"
 )
@@ -35,11 +35,7 @@ class RunQueries(SealQueries):
     """One row per run; a run's outcome is written under its lease."""
 
     def _run(self, row: Sequence[Any]) -> RunRecord:
-        if row[4] not in _RUN_STATUSES:
-            raise JournalCorrupt(
-                f"journal {self.path}: run {row[0]!r} is damaged: unknown status {row[4]!r}"
-            )
-        return RunRecord(*row)
+        return checked_run(row, str(self.path))
 
     def create_run(
         self,

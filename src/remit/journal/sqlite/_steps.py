@@ -14,9 +14,10 @@ import json
 import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from remit.errors import JournalCorrupt
+from remit.journal._rows import STEP_STATUSES, checked_step
 from remit.journal._store import StepRecord
 from remit.journal.sqlite._file import rollback
 from remit.journal.sqlite._seals import SealQueries
@@ -25,11 +26,6 @@ from remit.journal.sqlite._seals import SealQueries
 
 STEP_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StepRecord))
 STEP_COLUMNS: Final = ", ".join(STEP_FIELDS)
-#: positions of the JSON columns in a row selected with STEP_COLUMNS
-_STEP_JSON: Final = tuple(
-    (i, f) for i, f in enumerate(STEP_FIELDS) if f in {"input", "output", "error", "spent"}
-)
-_STEP_STATUSES: Final = frozenset({"started", "ok", "error", "denied"})
 _step_params = operator.attrgetter(*STEP_FIELDS)
 
 # The WHERE clause carries the whole protocol: an intent never touches an existing
@@ -81,23 +77,9 @@ def load_json(text: str | None, *, where: str) -> Any:
 class StepQueries(SealQueries):
     """One row per step; a batch is written under the run's lease."""
 
-    def _corrupt_step(self, row: Sequence[Any], detail: str) -> NoReturn:
-        raise JournalCorrupt(
-            f"journal {self.path}: step {row[1]!r} of run {row[0]!r} is damaged: {detail}"
-        )
-
     def _step(self, row: Sequence[Any]) -> StepRecord:
         """A row as a record, after checking what a damaged row would get wrong."""
-        for i, field in _STEP_JSON:
-            text = row[i]
-            if text is not None:
-                try:
-                    _decode_json(text)
-                except (ValueError, TypeError) as e:
-                    self._corrupt_step(row, f"{field} holds unreadable JSON ({e})")
-        if row[6] not in _STEP_STATUSES:
-            self._corrupt_step(row, f"unknown status {row[6]!r}")
-        return StepRecord(*row)
+        return checked_step(row, str(self.path))
 
     def _put(self, conn: sqlite3.Connection, records: Sequence[StepRecord]) -> None:
         """The rows of a batch, in ``conn``'s open transaction: a sealed run's chained."""
@@ -224,6 +206,6 @@ class StepQueries(SealQueries):
 def _first_bad(records: Sequence[StepRecord]) -> str:
     """Name the first record with an unknown status, for the error message only."""
     for r in records:
-        if r.status not in _STEP_STATUSES:
+        if r.status not in STEP_STATUSES:
             return f" (step {r.step_id!r} of run {r.run_id!r} has status {r.status!r})"
     return ""
