@@ -17,6 +17,7 @@ from remit.core.remit import Budget, Remit
 from remit.gate import approvals
 from remit.journal import RunRecord, StepRecord
 from remit.trace.tree import RunTree, TaskView, build
+from remit.trace.tree._view import loads
 
 #: characters of a goal sent in a row (the detail has it whole)
 GOAL_CHARS: Final = 160
@@ -219,16 +220,6 @@ def detail(tree: RunTree, task_id: str, steps: Iterable[StepRecord]) -> dict[str
         "calls": calls,
         "approvals": asks,
     }
-
-
-def loads(text: str | None) -> Any:
-    """A JSON field of a row as a value (its text if it does not parse: shown, not judged)."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _remit(remit: Remit | None) -> dict[str, Any] | None:
