@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -81,6 +82,26 @@ def open_existing(journal: str) -> JournalStore:
     if not is_journal_url(journal) and not Path(journal).exists():
         die(f"[JOURNAL] no journal at {journal}; pass --journal PATH (runs create one)")
     return open_journal(journal)
+
+
+T = TypeVar("T")
+
+
+def read_view(journal: str, make: Callable[[JournalStore], T]) -> T:
+    """``make(store)`` on ``journal``, opened for it and closed after; a missing journal
+    or a failure is one line naming it (``user_errors``)."""
+    with user_errors():
+        store = open_existing(journal)
+        try:
+            return make(store)
+        finally:
+            store.close()
+
+
+def write_json(view: Any) -> None:
+    """A view as ``--json`` prints it: plain, since rich would wrap long strings at the
+    terminal's width."""
+    sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
 
 
 def show_hint(run_id: str, journal: str) -> str:

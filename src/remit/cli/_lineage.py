@@ -3,15 +3,22 @@ result came from and what depends on it)."""
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, open_existing, out, user_errors
+from remit.cli._common import (
+    DEFAULT_JOURNAL,
+    JournalOpt,
+    app,
+    open_existing,
+    out,
+    read_view,
+    user_errors,
+    write_json,
+)
 from remit.runtime import Runtime
 from remit.trace.lineage import lineage_view, render_lineage
 
@@ -52,13 +59,8 @@ def invalidate(
 
 def show_lineage(run_id: str, step: str, journal: str, as_json: bool) -> None:
     """``remit show RUN_ID --lineage STEP``."""
-    with user_errors():
-        store = open_existing(journal)
-        try:
-            view = lineage_view(store, run_id, step)
-        finally:
-            store.close()
+    view = read_view(journal, lambda store: lineage_view(store, run_id, step))
     if as_json:
-        sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        write_json(view)
         return
     out.print(render_lineage(view))

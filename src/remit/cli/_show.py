@@ -11,7 +11,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, open_existing, out, user_errors
+from remit.cli._common import (
+    DEFAULT_JOURNAL,
+    JournalOpt,
+    app,
+    open_existing,
+    out,
+    read_view,
+    user_errors,
+    write_json,
+)
 from remit.cli._lineage import show_lineage
 from remit.journal.lease import run_state
 from remit.trace.chain import chain_view
@@ -57,9 +66,7 @@ def runs(
             }
             for r, state in zip(records, states, strict=True)
         ]
-        # plain, as show --json: rich would wrap long strings at the terminal's width
-        view = {"journal": str(journal), "runs": rows_json}
-        sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        write_json({"journal": str(journal), "runs": rows_json})
         return
     if not records:
         out.print(f"no runs in {journal}")
@@ -152,14 +159,9 @@ def show(
 
 
 def _show_chain(run_id: str, step: str, journal: str, as_json: bool) -> None:
-    with user_errors():
-        store = open_existing(journal)
-        try:
-            view = chain_view(store, run_id, step)
-        finally:
-            store.close()
+    view = read_view(journal, lambda store: chain_view(store, run_id, step))
     if as_json:
-        sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        write_json(view)
         return
     head = Text()
     head.append(f"warrant chain of {step}", style="bold")

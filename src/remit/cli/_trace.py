@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
@@ -16,6 +14,7 @@ from remit.cli._common import (
     open_existing,
     out,
     user_errors,
+    write_json,
 )
 from remit.errors import InvalidInput
 from remit.trace.otel import console_exporter as make_console_exporter
@@ -77,7 +76,7 @@ def trace(
         if as_json:
             view = {"run": run_id, "trace_id": f"{trace_id_of(run_id):032x}",
                     "spans": [s.to_dict() for s in spans]}  # fmt: skip
-            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+            write_json(view)
             return
         require_otel()
         if console:
