@@ -117,6 +117,11 @@ class Reservation:
 class Ledger:
     """All accounts of a run. Thread-safe; every operation is all-or-nothing."""
 
+    #: the accounts live outside this process (other processes reserve on them too):
+    #: spend is booked once per step, under its key, and this process's view of an
+    #: account is only what it saw (see ``remit.journal.postgres.PostgresLedger``)
+    shared = False
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
@@ -124,10 +129,11 @@ class Ledger:
         """A new account under ``parent`` (its limits stay bounded by every ancestor)."""
         return Account(name, budget, parent)
 
-    def reserve(self, account: Account, worst: Usage) -> Reservation:
+    def reserve(self, account: Account, worst: Usage, key: str | None = None) -> Reservation:
         """Hold ``worst`` on ``account`` and all its ancestors, or raise ``BudgetExceeded``.
 
-        Nothing is held if any account on the chain would overshoot.
+        Nothing is held if any account on the chain would overshoot. ``key`` names the
+        step it is for (a shared ledger books a step's spend once).
         """
         amount = (worst.calls, worst.input_tokens, worst.output_tokens, worst.cost_usd)
         dims = _dims(amount)
@@ -169,9 +175,21 @@ class Ledger:
         """Give the whole reservation back (the step did not spend)."""
         self._finish(reservation, None, ())
 
-    def charge(self, account: Account, actual: Usage) -> None:
+    def charge(self, account: Account, actual: Usage, key: str | None = None) -> None:
         """Book spend that already happened (a result served from the journal)."""
         vec = (actual.calls, actual.input_tokens, actual.output_tokens, actual.cost_usd)
+        self.mirror(account, vec)
+
+    def spent_of(self, account: Account) -> Usage:
+        """What ``account`` and its subtree spent, as the ledger holds it."""
+        return account.spent
+
+    def close(self) -> None:
+        """Let go of what the ledger holds (nothing, in memory)."""
+
+    def mirror(self, account: Account, vec: tuple[float, ...]) -> None:
+        """Add spend to this process's view of ``account`` and its ancestors (for a
+        shared ledger: what another process booked, as it reported it)."""
         dims = _dims(vec)
         if not dims:
             return

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from remit.agents._agent import Agent, Context
-from remit.core.delegation import recorded_remit, recorded_remits, remits_record
+from remit.core.delegation import recorded_remit, recorded_remits
 from remit.core.ledger import Ledger, Usage
 from remit.core.remit import Remit
 from remit.core.schemas import validate as validate_schema
 from remit.core.tasks import ChildResult, Plan, Status, Subtask
+from remit.engine._phases import Executor, Inline, Outcome
 from remit.engine._tree import (
     cancel_subtree,
-    checked_plan,
     child_remits,
     child_result,
     dep_results,
@@ -36,9 +36,8 @@ from remit.errors import (
     Cancelled,
     ChildFailed,
     DeadlineExceeded,
-    EffectUncertain,
+    DelegationError,
     JournalError,
-    PlanError,
     RemitError,
 )
 from remit.errors import from_dict as error_from_dict
@@ -60,6 +59,7 @@ class Engine:
         *,
         concurrency: int = 64,
         observer: Observer | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -68,6 +68,8 @@ class Engine:
         self.ledger = ledger
         self.concurrency = concurrency
         self.observer = observer
+        #: where tasks' phases run (in this process unless given another)
+        self.executor: Executor = executor if executor is not None else Inline(gate, agent)
         #: how long cancelled branches may take to record their end once the run is over
         self.grace_s = 1.0
         #: how long a parent waits before it reads a child's end whose message was lost
@@ -80,8 +82,6 @@ class Engine:
         self._root: Node | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._turns = Turns()
-        #: children's remits derived by a plan step, for the spawn that follows it
-        self._remits: dict[str, list[Remit]] = {}
 
     async def run(self, root: Node) -> Node:
         """Drive ``root`` to a final status; raises only for failures of the runtime itself
@@ -154,7 +154,6 @@ class Engine:
             if node.status not in (Status.CANCELLED, Status.FAILED, Status.DONE):
                 node.move(Status.CANCELLED)
             return
-        gate, agent = self.gate, self.agent
         if node.status is Status.READY:
             node.move(Status.RUNNING)
             node.started_at = time.time()
@@ -164,82 +163,66 @@ class Engine:
                 node.deadline = end if node.deadline is None else min(node.deadline, end)
             if self.observer:
                 self.observer("start", node)
-            ctx = Context(gate, node, dep_results(node))
-            try:
-                gate.mint(node)
-                if node.remit.depth > 0:
-                    decision = await gate.role(node, "atomize", agent.atomize, ctx)
-                    if decision not in ("execute", "plan", True, False):
-                        raise PlanError(
-                            f"task {node.id}: atomize returned {decision!r}; "
-                            "expected 'execute' or 'plan'"
-                        )
-                else:
-                    decision = "execute"  # the depth cap forces execution
-                if decision in ("execute", True):
-                    value = await gate.role(node, "execute", agent.execute, ctx)
-                    self._finish(node, value)
-                else:
-                    plan_data = await gate.role(
-                        node, "plan", self._plan, node, ctx, normalize=False
-                    )
-                    # a fresh plan was validated in _plan; a replayed one is checked again
-                    plan = node.plan
-                    if node.stopped is not None:
-                        raise node.stopped
-                    if plan is None:
-                        plan = Plan.from_dict(plan_data, where=f"task {node.id} plan")
-                    self._spawn(node, plan, plan_data)
-            except JournalError:
-                raise
-            except EffectUncertain as e:
-                self._stop(e)  # the run halts for a person; the task has not failed
-            except RemitError as e:
-                self._fail(node, e)
+            self._apply(node, await self.executor.ready(node, dep_results(node)))
         elif node.status is Status.AGGREGATING:
+            gate = self.gate
             children = node.children or []
             results = [child_result(c, gate.receipts_of(c)) for c in children]
             gate.gather_receipts(node, results)
-            ctx = Context(gate, node, dep_results(node))
+            outcome = await self.executor.aggregate(node, dep_results(node), results)
+            self._apply(node, outcome)
+            if outcome.kind == "done":
+                # the children's results now live in the journal (and in this one's)
+                node.children = None
+                node.by_key = None
+                node.plan = None
+
+    def _apply(self, node: Node, outcome: Outcome) -> None:
+        """What follows from a phase's outcome: the task ends, or its children start."""
+        if outcome.spent is not None:  # it ran elsewhere: this process's view learns of it
+            self.ledger.mirror(node.account, outcome.spent)
+        if outcome.receipts:
+            self.gate.take_receipts(node, outcome.receipts)
+        kind = outcome.kind
+        if kind == "done":
+            self._finish(node, outcome.value)
+        elif kind == "plan":
             try:
-                value = await gate.role(node, "aggregate", agent.aggregate, ctx, results)
-            except JournalError:
-                raise
-            except EffectUncertain as e:
-                self._stop(e)
-                return
+                plan, remits = outcome.plan, outcome.remits
+                if plan is None or remits is None:
+                    # served from the journal, or decided by another process: checked
+                    # again here, where the children are made
+                    plan, remits = self._checked_recorded(node, outcome.value)
+                self._spawn(node, plan, remits)
             except RemitError as e:
                 self._fail(node, e)
-                return
-            self._finish(node, value)
-            # the children's results now live in the journal (and in this one's)
-            node.children = None
-            node.by_key = None
-            node.plan = None
+        elif kind == "halt":
+            assert outcome.error is not None
+            self._stop(outcome.error)  # the run halts for a person; the task has not failed
+        else:
+            assert outcome.error is not None
+            self._fail(node, outcome.error)
+
+    def _checked_recorded(self, node: Node, plan_data: Any) -> tuple[Plan, list[Remit]]:
+        plan = Plan.from_dict(plan_data, where=f"task {node.id} plan")
+        remits = recorded_remits(plan_data, len(plan.subtasks))
+        if remits is None:  # a plan row written before remits were recorded
+            return plan, child_remits(node, plan)
+        for sub, remit in zip(plan.subtasks, remits, strict=True):
+            wider = remit.is_within(node.remit)
+            if wider is not None:
+                raise DelegationError(
+                    f"task {node.id}: the recorded remit of subtask {sub.key!r} is wider "
+                    f"than the task's own in {wider}; the plan was altered"
+                )
+        return plan, remits
 
     # --- planning and delegation ---------------------------------------------------
 
-    async def _plan(self, node: Node, ctx: Context) -> dict[str, Any]:
-        """The plan step: ask the planner, validate, check every delegation."""
-        raw = self.agent.plan(ctx)
-        if asyncio.iscoroutine(raw):
-            raw = await raw
-        plan, remits = checked_plan(node, raw)
-        node.plan = plan
-        self._remits[node.id] = remits
-        # the plan row records each child's remit as derived now (deadlines resolved):
-        # a resume gives the children the same, and an audit checks each hop narrows
-        return {**plan.to_dict(), **remits_record(remits)}
-
-    def _spawn(self, node: Node, plan: Plan, plan_data: Any = None) -> None:
+    def _spawn(self, node: Node, plan: Plan, remits: list[Remit]) -> None:
         node.plan = plan
         children: list[Node] = []
         by_key: dict[str, Node] = {}
-        remits = (
-            self._remits.pop(node.id, None)
-            or recorded_remits(plan_data, len(plan.subtasks))
-            or child_remits(node, plan)  # a plan row written before remits were recorded
-        )
         for i, (sub, remit) in enumerate(zip(plan.subtasks, remits, strict=True)):
             child = make_child(self.ledger, node, i, sub, remit)
             children.append(child)
@@ -280,7 +263,15 @@ class Engine:
         rec = self.gate.recorded_end(node.id)
         if rec is None:
             return False
-        self.ledger.charge(node.account, Usage.from_dict(self.gate.decode(rec, "spent")))
+        spent = Usage.from_dict(self.gate.decode(rec, "spent"))
+        if self.ledger.shared:
+            # its calls' spend was booked, each under its own step, as they settled
+            self.ledger.mirror(
+                node.account,
+                (spent.calls, spent.input_tokens, spent.output_tokens, spent.cost_usd),
+            )
+        else:
+            self.ledger.charge(node.account, spent)
         self.tasks_replayed += 1
         self.gate.replayed += 1
         if rec.status == "ok":

@@ -72,7 +72,7 @@ class Execution(Injection):
             reservation = None
             if not worst.is_zero():
                 try:
-                    reservation = ledger.reserve(node.account, worst)
+                    reservation = ledger.reserve(node.account, worst, step_id)
                 except BudgetExceeded as e:
                     self._record_error(node, step_id, kind, name, e, spent, started, "denied")
                     self.denied += 1
@@ -150,7 +150,7 @@ class Execution(Injection):
         attempt = 0
         while True:
             try:
-                reservation = ledger.reserve(node.account, worst)
+                reservation = ledger.reserve(node.account, worst, step_id)
             except BudgetExceeded as e:
                 self.denied += 1
                 self._record_error(node, step_id, "tool", name, e, spent, started, "denied", valid)

@@ -70,9 +70,10 @@ class Lookup(Recording):
             return MISS
         self.replayed += 1
         if rec.spent:
-            self.ledger.charge(node.account, Usage.from_dict(self.decode(rec, "spent")))
+            self.ledger.charge(node.account, Usage.from_dict(self.decode(rec, "spent")), step_id)
         nested = self._role_spent.get(step_id) if self._role_spent else None
-        if nested is not None:
+        # (a shared ledger booked each call under its own step as it settled)
+        if nested is not None and not self.ledger.shared:
             # a role's calls are not looked up when the role itself is served: book them
             # here, so a resumed run is held to the budget an uninterrupted one would be
             self.ledger.charge(node.account, nested)

@@ -129,6 +129,13 @@ class Receipting(GateState):
                 got = c.receipts
                 mine.extend(got.calls if isinstance(got, Receipts) else got)
 
+    def take_receipts(self, node: Node, receipts: Iterable[Receipt | Call]) -> None:
+        """``node``'s subtree receipts take in those its phase made in another process."""
+        mine = node.receipts
+        if mine is None:
+            mine = node.receipts = []
+        mine.extend(receipts)
+
     async def check_quotes(self, node: Node, value: Any) -> list[QuoteCheck]:
         """The verdict on every quote of tool output in ``value`` (see
         :mod:`remit.core.quotes`), against the receipts of every call of this run and

@@ -182,7 +182,7 @@ class Routing(Execution):
                     self._tried.setdefault(sid.split("@", 1)[0], []).append(r)
         for r in self._tried.get(step_id, ()):
             if r.spent and r.status != "started":
-                self.ledger.charge(node.account, Usage.from_dict(json.loads(r.spent)))
+                self.ledger.charge(node.account, Usage.from_dict(json.loads(r.spent)), r.step_id)
             self._receipt_served(node, r)  # the alternative that served it has one
         self.replayed += 1
         if rec.status == "ok":
