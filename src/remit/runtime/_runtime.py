@@ -36,7 +36,9 @@ from remit.journal import Durability, JournalStore, RunRecord, open_journal
 from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
+from remit.executors import RayExecutor
 from remit.runtime._answers import Answers
+from remit.runtime._executors import check_ray_run, executor_of, ray_run, shared_ledger
 from remit.runtime._refs import agent_ref, load_agent
 from remit.runtime._run import Run, check_run_id, finished_run, new_run_id, recorded_receipts
 from remit.runtime._signals import stop_on_signals
@@ -93,6 +95,7 @@ class Runtime(Answers):
         faults: FaultPlan | None = None,
         models: Iterable[Model] = (),
         mcp: Iterable[McpServer] = (),
+        executor: RayExecutor | str | None = None,
     ) -> None:
         self._journal = journal
         self._durability: Durability = durability
@@ -123,6 +126,9 @@ class Runtime(Answers):
         if self.routes is not None:  # refused here, before a run is recorded
             self.routes.check_models({m.name for m in [*self.models, *([model] if model else [])]})
         self._signals = False
+        #: where tasks work: None in this process, else a Ray cluster (see remit.executors)
+        self.executor = executor_of(executor)
+        self._own_executor = self.executor is not None and not isinstance(executor, RayExecutor)
 
     @property
     def store(self) -> JournalStore:
@@ -335,6 +341,8 @@ class Runtime(Answers):
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        if self._own_executor and self.executor is not None:
+            self.executor.shutdown()
 
     def __enter__(self) -> Runtime:
         return self
@@ -364,9 +372,14 @@ class Runtime(Answers):
     ) -> Run:
         """Carry the run to its end; the caller holds ``lease`` and gives it up after."""
         started = time.perf_counter()
-        ledger = Ledger()
-        # every batch checks, in its own transaction, that this process still holds the run
         store = self.store
+        ray = self.executor
+        if ray is not None:
+            check_ray_run(store, faults=self.faults, mcp=self.mcp)
+            ledger = shared_ledger(store, run_id, resumed=bool(recorded))
+        else:
+            ledger = Ledger()
+        # every batch checks, in its own transaction, that this process still holds the run
         faults = self.faults
         if faults is not None and any(f.type == "journal_write_failure" for f in faults.faults):
             store = cast(JournalStore, FaultyJournal(store, faults))
@@ -393,9 +406,19 @@ class Runtime(Answers):
         if keys is not None:  # else a key of this process: receipts good while it runs
             gate.use_receipt_key(keys.receipt_key)
         self.last_gate = gate
+        executor = None
+        concurrency = concurrency or self.concurrency
+        if ray is not None:
+            executor = ray_run(ray, gate, store, agent=agent, tools=tools, model=self.model,
+                               models=self.models, owner=lease.owner, keys=keys, sealed=sealed,
+                               inputs_text=gate.inputs_text,
+                               max_output_bytes=self.max_output_bytes)  # fmt: skip
+            # enough phases in flight to fill every worker's batches
+            concurrency = max(concurrency, ray.capacity())
         engine = Engine(
-            gate, agent, ledger, concurrency=concurrency or self.concurrency, observer=self.observer
-        )
+            gate, agent, ledger, concurrency=concurrency, observer=self.observer,
+            executor=executor,
+        )  # fmt: skip
         rid = task_id(ROOT, 0, goal)
         root = Node(
             rid,
@@ -406,7 +429,11 @@ class Runtime(Answers):
             output_schema=output_schema,
             deadline=remit.deadline,
         )
-        if not gate.stale_spent.is_zero() and gate.recorded_end(rid) is None:
+        if (
+            not gate.stale_spent.is_zero()
+            and gate.recorded_end(rid) is None
+            and not ledger.shared  # (booked under each step as it settled)
+        ):
             # what invalidated generations spent was spent: the run's budget holds it
             ledger.charge(root.account, gate.stale_spent)
         loop = asyncio.get_running_loop()
@@ -421,6 +448,8 @@ class Runtime(Answers):
                 await engine.run(root)
         finally:
             lease.stop_heartbeat()
+            if executor is not None:
+                await executor.close()
             # the run's outcome is reported only once every record is on disk
             writer.close()
         ok = root.status is Status.DONE
@@ -433,6 +462,9 @@ class Runtime(Answers):
                 else {"code": "FAILED", "message": str(err)}
             )
         result_json = gate._encode(root.result, "run result") if ok else None  # pyright: ignore[reportPrivateUsage]
+        # (a shared ledger: what every process of the run booked, as the database holds it)
+        spent = ledger.spent_of(root.account)
+        ledger.close()
         self.store.finish_run(
             run_id,
             "done" if ok else "failed",
@@ -442,7 +474,7 @@ class Runtime(Answers):
         )
         return Run(
             run_id, "done" if ok else "failed", root.result if ok else None, error,
-            root.account.spent, gate.executed, gate.replayed, gate.denied, engine.tasks_total,
+            spent, gate.executed, gate.replayed, gate.denied, engine.tasks_total,
             time.perf_counter() - started, keys is not None, gate.receipts_of(root),
         )  # fmt: skip
 

@@ -13,14 +13,19 @@ to none. Nothing is held in memory that a crash would lose: a process killed mid
 leaves either its whole transaction or nothing (the server rolls back a transaction
 whose connection died).
 
-**A dead process's reservations are released, not settled** (:meth:`recover`, which
-a resume calls before it carries the run on): the step it reserved for either recorded
-its result in the journal (a resume then books the recorded spend, as the Gate does
-for any step served from the journal) or did not (the step runs again and reserves
-again). Settling at the worst case would charge the step twice. :meth:`charge` and
-:meth:`settle` take an optional ``key`` (the step id): a step booked once under its key
-is never booked again, so a resumed process replaying a step another process settled
-does not charge it twice.
+**A dead process's reservations are settled from the journal, or released**
+(:meth:`recover`, which a resume calls before it carries the run on, and the Ray
+executor when a worker dies). Each hold names its step (``key``), and the journal lives
+in the same database: a step whose result is recorded is booked at what the journal says
+it spent; any other hold is given back, and the step runs again and reserves again
+(settling it at the worst case would charge a step that never ran). :meth:`charge` and
+:meth:`settle` take the step id as ``key``: a step booked once under its key is never
+booked again, so a resumed process replaying a step another process settled does not
+charge it twice.
+
+Accounts are opened lazily: :meth:`open` queues the row and the next operation (or
+:meth:`flush`) writes every queued one in a single transaction, so a plan's thousand
+children cost one round trip, not a thousand.
 
 >>> ledger = PostgresLedger(url, "run-1")                  # doctest: +SKIP
 >>> root = ledger.open("root", Budget(calls=2))             # doctest: +SKIP
@@ -30,6 +35,7 @@ does not charge it twice.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -40,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from remit.core.ledger import DIMENSIONS, Account, Budget, Ledger, Reservation, Usage
 from remit.errors import BudgetExceeded, JournalError
-from remit.journal._store import Lease
+from remit.journal._store import FINAL_STATUSES, Lease
 from remit.journal.lease import holder_is_gone
 from remit.journal.postgres._connection import RECONNECT_TIMEOUT_S, require_psycopg, sql
 from remit.journal.postgres._schema import Migrations
@@ -57,6 +63,16 @@ _RES: Final = ", ".join(f"res_{d}" for d in DIMENSIONS)
 _LOCK_CHAIN: Final = sql(
     f"SELECT name, {_LIM}, {_SPENT}, {_RES} FROM accounts"
     " WHERE run_id = %s AND name = ANY(%s) ORDER BY name FOR UPDATE"
+)
+_OPEN: Final = sql(
+    f"INSERT INTO accounts (run_id, name, parent, {_LIM})"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+#: a dead holder's reservations, with what the journal recorded of each one's step
+_DEAD: Final = sql(
+    "SELECT r.chain, r.amount, r.key, s.status, s.spent FROM reservations r"
+    " LEFT JOIN steps s ON s.run_id = r.run_id AND s.step_id = r.key"
+    " WHERE r.run_id = %s AND r.holder = ANY(%s)"
 )
 _ADD: Final = sql(
     "UPDATE accounts SET "
@@ -127,6 +143,8 @@ def holder_gone(holder: str) -> bool:
 class PostgresLedger(Ledger):
     """The budget accounts of run ``run_id``, shared by every process that opens them."""
 
+    shared = True
+
     def __init__(
         self,
         url: str,
@@ -137,6 +155,8 @@ class PostgresLedger(Ledger):
     ) -> None:
         super().__init__()
         self.run_id = run_id
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_lock = threading.Lock()
         #: this process, as its reservations name it
         self.holder = _holder()
         self._db = _Database(url, schema, reconnect_timeout)
@@ -150,19 +170,33 @@ class PostgresLedger(Ledger):
     def open(self, name: str, budget: Budget, parent: Account | None = None) -> PgAccount:
         """The account ``name`` under ``parent``, made with ``budget``'s limits unless it
         exists (another process, or this run before a crash, made it): then it is the
-        same account, with what it has spent."""
+        same account, with what it has spent.
+
+        Written with the next operation of this ledger, or :meth:`flush`: a plan's
+        children are opened in one transaction, not one each."""
         account = PgAccount(name, budget, parent)
-        params = (self.run_id, name, None if parent is None else parent.name, *account.limits)
+        row = (self.run_id, name, None if parent is None else parent.name, *account.limits)
+        with self._pending_lock:
+            self._pending.append(row)
+        return account
+
+    def flush(self) -> None:
+        """Write the accounts opened since the last operation (before another process
+        reserves on them: the Ray executor flushes before it hands tasks out)."""
+        with self._pending_lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return
 
         def body(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(
-                sql(f"INSERT INTO accounts (run_id, name, parent, {_LIM})")
-                + " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                params,
-            )
+            conn.cursor().executemany(_OPEN, rows)
 
-        self._db._tx(f"open account {name!r}", body)  # pyright: ignore[reportPrivateUsage]
-        return account
+        try:
+            self._db._tx(f"open {len(rows)} accounts", body)  # pyright: ignore[reportPrivateUsage]
+        except BaseException:
+            with self._pending_lock:
+                self._pending[:0] = rows  # nothing was written: the next one tries again
+            raise
 
     def reserve(self, account: Account, worst: Usage, key: str | None = None) -> PgReservation:
         """Hold ``worst`` on ``account`` and every ancestor, in one transaction with their
@@ -171,6 +205,7 @@ class PostgresLedger(Ledger):
         dims = tuple(i for i in range(4) if amount[i])
         chain = _chain(account)
         rid = f"{self.holder}|{secrets.token_hex(8)}"
+        self.flush()
 
         def body(conn: psycopg.Connection[Any]) -> None:
             rows = self._lock_chain(conn, chain)
@@ -189,9 +224,10 @@ class PostgresLedger(Ledger):
                         )
             conn.execute(_ADD, (0, 0, 0, 0, *amount, self.run_id, chain))
             conn.execute(
-                "INSERT INTO reservations (run_id, id, holder, chain, amount, at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                (self.run_id, rid, self.holder, chain, [float(a) for a in amount], time.time()),
+                "INSERT INTO reservations (run_id, id, holder, chain, amount, at, key)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (self.run_id, rid, self.holder, chain, [float(a) for a in amount], time.time(),
+                 key),  # fmt: skip
             )
 
         self._db._tx(f"reserve on account {account.name!r}", body)  # pyright: ignore[reportPrivateUsage]
@@ -217,6 +253,7 @@ class PostgresLedger(Ledger):
         if not any(vec):
             return
         chain = _chain(account)
+        self.flush()
 
         def body(conn: psycopg.Connection[Any]) -> bool:
             if key is not None and not self._book(conn, key):
@@ -231,9 +268,13 @@ class PostgresLedger(Ledger):
     # --- beyond the interface ---------------------------------------------------------
 
     def recover(self, is_gone: Callable[[str], bool] = holder_gone) -> int:
-        """Release every reservation of the run whose holder ``is_gone`` (by default: a
-        process of this host that no longer runs), and say how many. A resume calls it
-        before it carries the run on; see the module docstring for why it releases."""
+        """Give back every reservation of the run whose holder ``is_gone`` (by default: a
+        process of this host that no longer runs), and say how many. A hold whose step's
+        result is in the journal is settled at what the journal says it spent (booked
+        once, under the step); any other is released (the step runs again, and reserves
+        again). A resume calls it before it carries the run on, and the Ray executor
+        when a worker dies."""
+        self.flush()
 
         def body(conn: psycopg.Connection[Any]) -> int:
             holders = [
@@ -245,13 +286,15 @@ class PostgresLedger(Ledger):
             ]
             if not holders:
                 return 0
-            dead = conn.execute(
-                "SELECT chain, amount FROM reservations WHERE run_id = %s AND holder = ANY(%s)",
-                (self.run_id, holders),
-            ).fetchall()
-            self._lock_chain(conn, sorted({name for chain, _ in dead for name in chain}))
-            for chain, amount in dead:
-                conn.execute(_ADD, (0, 0, 0, 0, *(-a for a in amount), self.run_id, chain))
+            dead = conn.execute(_DEAD, (self.run_id, holders)).fetchall()
+            self._lock_chain(conn, sorted({name for chain, *_ in dead for name in chain}))
+            for chain, amount, key, status, spent in dead:
+                vec = (0.0, 0.0, 0.0, 0.0)
+                if key is not None and status in FINAL_STATUSES and spent:
+                    used = Usage.from_dict(json.loads(spent))
+                    if self._book(conn, key):
+                        vec = (used.calls, used.input_tokens, used.output_tokens, used.cost_usd)
+                conn.execute(_ADD, (*vec, *(-a for a in amount), self.run_id, chain))
             conn.execute(
                 "DELETE FROM reservations WHERE run_id = %s AND holder = ANY(%s)",
                 (self.run_id, holders),
@@ -260,8 +303,13 @@ class PostgresLedger(Ledger):
 
         return self._db._tx("recover reservations", body)  # pyright: ignore[reportPrivateUsage]
 
+    def spent_of(self, account: Account) -> Usage:
+        """What ``account``'s subtree spent, by every process (read from the database)."""
+        return self.state(account.name)[0]
+
     def state(self, name: str) -> tuple[Usage, Usage]:
         """Account ``name``'s (spent, reserved), by every process, as the database holds it."""
+        self.flush()
 
         def body(conn: psycopg.Connection[Any]) -> Any:
             return conn.execute(

@@ -119,8 +119,21 @@ def _add_ledger(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+def _add_workers(conn: psycopg.Connection[Any]) -> None:
+    """Version 2 to 3: what workers in other processes need. A task's rows found by its
+    id (a worker handed a task an earlier attempt began reads what it journaled), and
+    each reservation's step, so that a dead process's hold on a step whose result is in
+    the journal is settled at what the journal says it spent, not given back."""
+    conn.execute("CREATE INDEX steps_by_task ON steps (run_id, task_id)")
+    conn.execute("ALTER TABLE reservations ADD COLUMN key TEXT")
+
+
 #: ``_MIGRATIONS[v]`` upgrades a version-``v`` schema to version ``v + 1``; append only.
-_MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [_create_v1, _add_ledger]
+_MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [
+    _create_v1,
+    _add_ledger,
+    _add_workers,
+]
 
 #: the schema version this code writes; a database with a higher version is refused
 SCHEMA_VERSION: Final[int] = len(_MIGRATIONS)
@@ -135,7 +148,7 @@ _EXPECTED_COLUMNS: Final[dict[str, frozenset[str]]] = {
     "superseded": frozenset({"run_id", "n", "step_id", "entry"}),
     "checkpoints": frozenset({"run_id", "k", "n", "head", "run_hash", "signature", "at"}),
     "accounts": frozenset({"run_id", "name", "parent", "spent_calls", "res_calls"}),
-    "reservations": frozenset({"run_id", "id", "holder", "chain", "amount"}),
+    "reservations": frozenset({"run_id", "id", "holder", "chain", "amount", "key"}),
     "booked": frozenset({"run_id", "key"}),
 }
 

@@ -46,6 +46,9 @@ _SELECT_STEP: Final = sql(f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = %s A
 _SELECT_STEPS_IN: Final = sql(
     f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = %s AND step_id = ANY(%s)"
 )
+_SELECT_TASK_STEPS: Final = sql(
+    f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = %s AND task_id = ANY(%s) ORDER BY pos"
+)
 
 
 class StepQueries(SealQueries):
@@ -109,6 +112,19 @@ class StepQueries(SealQueries):
             return conn.execute(_SELECT_STEPS_IN, (run_id, ids)).fetchall()
 
         rows = self._tx(f"read {len(ids)} steps of run {run_id!r}", body)
+        return {row[1]: self._step(row) for row in rows}
+
+    def task_steps(self, run_id: str, task_ids: Iterable[str]) -> dict[str, StepRecord]:
+        """Every row of the tasks ``task_ids``, by step id (one snapshot): what a worker
+        handed a task again reads of its earlier attempts."""
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return {}
+
+        def body(conn: psycopg.Connection[Any]) -> list[Any]:
+            return conn.execute(_SELECT_TASK_STEPS, (run_id, ids)).fetchall()
+
+        rows = self._tx(f"read the steps of {len(ids)} tasks of run {run_id!r}", body)
         return {row[1]: self._step(row) for row in rows}
 
 

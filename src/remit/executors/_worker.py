@@ -1,0 +1,252 @@
+"""The worker's side of a run whose tasks leave the driver's process.
+
+A worker holds, per run it serves, what the driver's process holds for itself: the
+agent, the tools and the model, a Gate of its own over the run's journal (every write
+fenced with the driver's lease: a driver that lost its run takes its workers' writes
+with it) and the run's shared ledger. For each task it is handed it checks the signed
+dispatch (:mod:`remit.trust.dispatch`) before anything else, rebuilds the task from
+what the dispatch says (nothing of the driver's memory is trusted beyond it), works the
+phase as the driver would (:mod:`remit.engine._phases`), waits until everything the
+phase wrote is on disk, and only then answers.
+
+Pure Python, no Ray: :mod:`remit.executors._ray` wraps a :class:`Worker` in an actor,
+and the tests drive one directly too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from remit.agents._agent import Agent
+from remit.core.ledger import Account, Budget, Ledger
+from remit.core.receipts import Receipt
+from remit.core.remit import Remit
+from remit.core.tasks import ChildResult, Status
+from remit.engine._phases import Outcome, aggregate_phase, ready_phase
+from remit.errors import JournalError, RemitError
+from remit.gate import Gate
+from remit.gate._node import Node
+from remit.journal._writer import JournalWriter
+from remit.journal._store import Durability, JournalStore, StepRecord
+from remit.models import Model
+from remit.core.routes import Routes
+from remit.tools import ToolRegistry
+from remit.trust.dispatch import Dispatch, GrantCheck, check_dispatch
+from remit.trust.warrant import AgentKey
+
+__all__ = ["Recipe", "Replies", "Reply", "TaskSpec", "Worker", "WorkerRun"]
+
+
+@dataclass(slots=True)
+class Recipe:
+    """What a worker needs to serve one run, sent once per worker and run."""
+
+    run_id: str
+    #: the journal every process of the run reaches (a ``postgresql://`` URL), its
+    #: schema and durability
+    journal: str
+    #: the driver's lease owner: every write is fenced with it
+    owner: str
+    agent: Agent
+    tools: ToolRegistry
+    model: Model | None
+    models: Sequence[Model] = ()
+    routes: Routes | None = None
+    max_output_bytes: int = 1 << 20
+    #: the run's journal is sealed (the driver chains the rows the workers write)
+    sealed: bool = False
+    #: the run's receipt key (the runtime's, which agents never see)
+    receipt_key: bytes | None = None
+    inputs_text: str | None = None
+    schema: str = "public"
+    durability: Durability = "full"
+
+
+@dataclass(slots=True)
+class TaskSpec:
+    """One phase of one task, as the driver hands it over (see :class:`Dispatch`)."""
+
+    phase: str  # "ready" or "aggregate"
+    task_id: str
+    goal: str
+    remit: Remit
+    number: int
+    expires: float
+    #: the run key's signature over the dispatch (None: the run is not signed)
+    signature: bytes | None
+    #: the account chain: the task's own first, then each ancestor's
+    accounts: tuple[str, ...]
+    key: str = "root"
+    position: int = 0
+    inputs: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    output_schema: Mapping[str, Any] | None = None
+    deadline: float | None = None
+    deps: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    attempt: int = 0
+    results: Sequence[ChildResult] | None = None
+    receipts: Sequence[Receipt] | None = None
+    #: the journal may hold rows of this task (a resume, or a worker that died with it)
+    lookup: bool = False
+
+
+#: an outcome as it travels back: (kind, value, error as a dict, spent, receipts)
+Reply = tuple[str, Any, dict[str, Any] | None, tuple[float, ...], list[Any] | None]
+#: a batch's replies and what its Gate counted meanwhile (executed, replayed, denied)
+Replies = tuple[list[Reply], tuple[int, int, int]]
+
+
+class WorkerRun:
+    """A worker's state for one run: a Gate of its own over the shared journal."""
+
+    def __init__(self, recipe: Recipe, key: AgentKey, ledger: Ledger | None = None) -> None:
+        self.recipe = recipe
+        self.key = key
+        from remit.journal.postgres import PostgresJournal, PostgresLedger
+
+        self.store: JournalStore = PostgresJournal(
+            recipe.journal, durability=recipe.durability, schema=recipe.schema
+        )
+        run = self.store.get_run(recipe.run_id)
+        meta: dict[str, Any] = json.loads(run.meta or "{}")
+        self.grant: GrantCheck | None = None
+        if recipe.sealed:
+            grant, principal = meta.get("grant"), meta.get("principal_key")
+            if not isinstance(grant, str) or not isinstance(principal, str):
+                raise JournalError(f"run {recipe.run_id}: its record holds no grant to check")
+            # the principal's key as the journal holds it, not as the driver says
+            self.grant = GrantCheck(grant, bytes.fromhex(principal), recipe.run_id)
+        if ledger is None:
+            ledger = PostgresLedger(recipe.journal, recipe.run_id, schema=recipe.schema)
+        self.ledger = ledger
+        self.writer = JournalWriter(self.store, owner=recipe.owner)
+        self.recorded: dict[str, StepRecord] = {}
+        gate = Gate(
+            run_id=recipe.run_id,
+            writer=self.writer,
+            ledger=ledger,
+            tools=recipe.tools,
+            model=recipe.model,
+            recorded=self.recorded,
+            max_output_bytes=recipe.max_output_bytes,
+        )
+        self.gate: Gate = gate
+        gate.recorded = self.recorded  # (an empty mapping given is not kept)
+        gate.inputs_text = recipe.inputs_text
+        gate.models.update({m.name: m for m in recipe.models})
+        gate.use_routes(recipe.routes)
+        gate.sealed = recipe.sealed
+        if recipe.receipt_key is not None:
+            gate.use_receipt_key(recipe.receipt_key)
+        self._accounts: dict[str, Account] = {}
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            close = getattr(self.ledger, "close", None)
+            if callable(close):
+                close()
+            self.store.close()
+
+    async def work(self, specs: Sequence[TaskSpec]) -> Replies:
+        """Work every phase of ``specs`` at once; answers once all they wrote is on disk."""
+        lookup = [s.task_id for s in specs if s.lookup]
+        if lookup:
+            self._load(lookup)
+        gate = self.gate
+        executed, replayed, denied = gate.executed, gate.replayed, gate.denied
+        replies = await asyncio.gather(*(self._one(s) for s in specs))
+        await self.writer.durable()
+        counts = (gate.executed - executed, gate.replayed - replayed, gate.denied - denied)
+        return list(replies), counts
+
+    def _load(self, task_ids: Sequence[str]) -> None:
+        """The rows earlier attempts at these tasks left, served as a resume serves them."""
+        rows = self.store.task_steps(self.recipe.run_id, task_ids)  # type: ignore[attr-defined]
+        self.recorded.update(rows)
+
+    def _authorize(self, spec: TaskSpec) -> Remit:
+        if self.grant is None:
+            return spec.remit  # an unsigned run: nothing crosses signed
+        if spec.signature is None:
+            raise RemitError(f"task {spec.task_id}: a signed run's dispatch came unsigned")
+        dispatch = Dispatch(self.recipe.run_id, spec.task_id, spec.phase, spec.number,
+                            spec.remit, self.key.public, spec.expires)  # fmt: skip
+        return check_dispatch(dispatch, spec.signature, self.grant, b"", self.key.public,
+                              now=time.time())  # fmt: skip
+
+    def _account(self, spec: TaskSpec, remit: Remit) -> Account:
+        """The task's account under its ancestors' (their limits live in the ledger)."""
+        parent: Account | None = None
+        for name in reversed(spec.accounts[1:]):
+            acc = self._accounts.get(name)
+            if acc is None or acc.parent is not parent:
+                acc = self._accounts[name] = Account(name, Budget(), parent)
+            parent = acc
+        return Account(spec.accounts[0], remit.budget, parent)
+
+    async def _one(self, spec: TaskSpec) -> Reply:
+        try:
+            remit = self._authorize(spec)
+        except RemitError as e:
+            return ("failed", None, e.to_dict(), (0.0, 0.0, 0.0, 0.0), None)
+        account = self._account(spec, remit)
+        node = Node(
+            spec.task_id,
+            spec.goal,
+            remit,
+            account,
+            key=spec.key,
+            position=spec.position,
+            inputs=spec.inputs,
+            output_schema=spec.output_schema,
+            deadline=spec.deadline,
+            attempt=spec.attempt,
+        )
+        node.status = Status.RUNNING if spec.phase == "ready" else Status.AGGREGATING
+        node.receipts = list(spec.receipts) if spec.receipts else None
+        made = len(node.receipts) if node.receipts else 0
+        gate, agent = self.gate, self.recipe.agent
+        if spec.phase == "ready":
+            out: Outcome = await ready_phase(gate, agent, node, spec.deps)
+        else:
+            out = await aggregate_phase(gate, agent, node, spec.deps, spec.results or ())
+        receipts = node.receipts[made:] if node.receipts else None
+        error = out.error.to_dict() if out.error is not None else None
+        return (out.kind, out.value, error, tuple(account.spent_vec), receipts or None)
+
+
+class Worker:
+    """One worker: its own key pair (the secret never leaves it) and the runs it serves."""
+
+    def __init__(self) -> None:
+        self.key = AgentKey.generate()
+        self.runs: dict[str, WorkerRun] = {}
+
+    @property
+    def public(self) -> bytes:
+        return self.key.public
+
+    def bind(self, recipe: Recipe) -> bytes:
+        """Serve run ``recipe.run_id`` (again: a new recipe replaces the old)."""
+        old = self.runs.pop(recipe.run_id, None)
+        if old is not None:
+            old.close()
+        self.runs[recipe.run_id] = WorkerRun(recipe, self.key)
+        return self.key.public
+
+    async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> Replies:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise RemitError(f"this worker does not serve run {run_id}; bind it first")
+        return await run.work(specs)
+
+    def release(self, run_id: str) -> None:
+        run = self.runs.pop(run_id, None)
+        if run is not None:
+            run.close()
