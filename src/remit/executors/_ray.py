@@ -20,6 +20,7 @@ business, as after any crash).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -170,10 +171,8 @@ class RayExecutor:
         """Stop the workers (and Ray, if this executor started it)."""
         ray = _ray()
         for s in self._slots:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(s.handle)
-            except Exception:  # already gone
-                pass
         self._slots = []
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
@@ -219,14 +218,10 @@ class RayRun:
     async def close(self) -> None:
         for t in list(self._sends):
             t.cancel()
-        ray = _ray()
         for s in self.executor._slots:  # pyright: ignore[reportPrivateUsage]
             if s.alive and s.public in self._bound:
-                try:
+                with contextlib.suppress(Exception):  # a dead worker holds nothing
                     await s.handle.release.remote(self.run_id)
-                except Exception:  # a dead worker holds nothing
-                    pass
-        del ray
 
     # --- handing out ------------------------------------------------------------------
 

@@ -26,15 +26,15 @@ from remit.agents._agent import Agent
 from remit.core.ledger import Account, Budget, Ledger
 from remit.core.receipts import Receipt
 from remit.core.remit import Remit
+from remit.core.routes import Routes
 from remit.core.tasks import ChildResult, Status
 from remit.engine._phases import Outcome, aggregate_phase, ready_phase
 from remit.errors import JournalError, RemitError
 from remit.gate import Gate
 from remit.gate._node import Node
-from remit.journal._writer import JournalWriter
 from remit.journal._store import Durability, JournalStore, StepRecord
+from remit.journal._writer import JournalWriter
 from remit.models import Model
-from remit.core.routes import Routes
 from remit.tools import ToolRegistry
 from remit.trust.dispatch import Dispatch, GrantCheck, check_dispatch
 from remit.trust.warrant import AgentKey

@@ -62,14 +62,12 @@ def check_ray_run(store: JournalStore, *, faults: object, mcp: Sequence[object])
     return url
 
 
-def shared_ledger(store: JournalStore, run_id: str, *, resumed: bool) -> Ledger:
+def shared_ledger(url: str, store: JournalStore, run_id: str, *, resumed: bool) -> Ledger:
     """The run's ledger in the journal's database; a resume first gives back the holds
     of processes that died (settled from the journal where their steps ended)."""
     from remit.journal.postgres import PostgresLedger
 
-    ledger = PostgresLedger(
-        getattr(store, "url"), run_id, schema=getattr(store, "schema", "public")
-    )
+    ledger = PostgresLedger(url, run_id, schema=getattr(store, "schema", "public"))
     if resumed:
         ledger.recover()
     return ledger
@@ -79,6 +77,7 @@ def ray_run(
     executor: RayExecutor,
     gate: Gate,
     store: JournalStore,
+    url: str,
     *,
     agent: Agent,
     tools: ToolRegistry,
@@ -98,7 +97,7 @@ def ray_run(
         )
     recipe = Recipe(
         run_id=gate.run_id,
-        journal=getattr(store, "url"),
+        journal=url,
         owner=owner,
         agent=agent,
         tools=tools,

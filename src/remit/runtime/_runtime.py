@@ -28,6 +28,7 @@ from remit.core.routes import Routes
 from remit.core.tasks import ROOT, Status, task_id
 from remit.engine._engine import Engine, Observer
 from remit.errors import AgentNotFound, JournalError, RemitError, RunNotFound
+from remit.executors import RayExecutor
 from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
 from remit.gate._faults import FaultyJournal
 from remit.gate._node import Node
@@ -36,7 +37,6 @@ from remit.journal import Durability, JournalStore, RunRecord, open_journal
 from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
-from remit.executors import RayExecutor
 from remit.runtime._answers import Answers
 from remit.runtime._executors import check_ray_run, executor_of, ray_run, shared_ledger
 from remit.runtime._refs import agent_ref, load_agent
@@ -374,9 +374,10 @@ class Runtime(Answers):
         started = time.perf_counter()
         store = self.store
         ray = self.executor
+        url = ""
         if ray is not None:
-            check_ray_run(store, faults=self.faults, mcp=self.mcp)
-            ledger = shared_ledger(store, run_id, resumed=bool(recorded))
+            url = check_ray_run(store, faults=self.faults, mcp=self.mcp)
+            ledger = shared_ledger(url, store, run_id, resumed=bool(recorded))
         else:
             ledger = Ledger()
         # every batch checks, in its own transaction, that this process still holds the run
@@ -409,7 +410,7 @@ class Runtime(Answers):
         executor = None
         concurrency = concurrency or self.concurrency
         if ray is not None:
-            executor = ray_run(ray, gate, store, agent=agent, tools=tools, model=self.model,
+            executor = ray_run(ray, gate, store, url, agent=agent, tools=tools, model=self.model,
                                models=self.models, owner=lease.owner, keys=keys, sealed=sealed,
                                inputs_text=gate.inputs_text,
                                max_output_bytes=self.max_output_bytes)  # fmt: skip

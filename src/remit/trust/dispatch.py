@@ -45,8 +45,8 @@ from remit.errors import (
     WarrantNotHolder,
     WarrantWidening,
 )
-from remit.trust._keys import AgentKey, sig_ok
 from remit.trust._chain import Warrant
+from remit.trust._keys import AgentKey, sig_ok
 from remit.trust._verifier import Verifier
 
 __all__ = ["Dispatch", "GrantCheck", "check_dispatch"]

@@ -226,8 +226,15 @@ class PostgresLedger(Ledger):
             conn.execute(
                 "INSERT INTO reservations (run_id, id, holder, chain, amount, at, key)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (self.run_id, rid, self.holder, chain, [float(a) for a in amount], time.time(),
-                 key),  # fmt: skip
+                (
+                    self.run_id,
+                    rid,
+                    self.holder,
+                    chain,
+                    [float(a) for a in amount],
+                    time.time(),
+                    key,
+                ),
             )
 
         self._db._tx(f"reserve on account {account.name!r}", body)  # pyright: ignore[reportPrivateUsage]
