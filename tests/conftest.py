@@ -14,7 +14,8 @@ from remit import Runtime
 from remit.journal import SQLiteJournal, StepRecord
 
 # the throwaway PostgreSQL server of the `postgres` tests (pg_server, pg_url, pg_schema)
-pytest_plugins = ["tests.postgres_server"]
+# and the local Ray cluster of the `ray` tests (ray_executor)
+pytest_plugins = ["tests.postgres_server", "tests.ray_cluster"]
 
 
 @pytest.fixture
