@@ -283,6 +283,15 @@ def run(
             show_default=False,
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="Where tasks work: local (this process), ray (a local Ray cluster), or a "
+            "Ray cluster's address (ray://host:10001, auto). Ray needs a postgresql:// "
+            "journal (see docs/scale.md).",
+        ),
+    ] = "local",
     otel: Annotated[bool, typer.Option("--otel", help=OTEL_HELP)] = False,
 ) -> None:
     """Start a run and carry it to its end."""
@@ -306,7 +315,8 @@ def run(
                      concurrency=concurrency, durability=durable,
                      observer=progress.observe, model=load_model(model),
                      principal_key=load_principal_key(principal_key) if principal_key
-                     else None, routes=table, faults=plan, mcp=servers)  # fmt: skip
+                     else None, routes=table, faults=plan, mcp=servers,
+                     executor=executor)  # fmt: skip
         progress.runtime = rt
         rt.on_approval = progress.on_approval(approval_hint(rid, journal))
         try:
@@ -347,6 +357,15 @@ def resume(
             show_default=False,
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="Where tasks work: local (this process), ray (a local Ray cluster), or a "
+            "Ray cluster's address (ray://host:10001, auto). Ray needs a postgresql:// "
+            "journal (see docs/scale.md).",
+        ),
+    ] = "local",
     otel: Annotated[bool, typer.Option("--otel", help=OTEL_HELP)] = False,
 ) -> None:
     """Carry an interrupted run to its end; recorded steps are served, not redone."""
@@ -367,7 +386,8 @@ def resume(
         # the model the run was started with (recorded in its meta by the Runtime)
         rt = Runtime(journal=live.tap(store) if live else store, observer=progress.observe,
                      model=_recorded_model(rec.meta), faults=plan,
-                     mcp=[McpServer.parse(m) for m in mcp or ()])  # fmt: skip
+                     mcp=[McpServer.parse(m) for m in mcp or ()],
+                     executor=executor)  # fmt: skip
         progress.runtime = rt
         rt.on_approval = progress.on_approval(approval_hint(run_id, journal))
         already = rec.status != "running"

@@ -63,7 +63,7 @@ class _Actor:
     def pid(self) -> int:
         return os.getpid()
 
-    def bind(self, recipe: Recipe) -> bytes:
+    def bind(self, recipe: Recipe) -> str | None:
         return self.worker.bind(recipe)
 
     async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> Replies:
@@ -140,9 +140,9 @@ class RayExecutor:
         ray = _ray()
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if self.address is None:
-                # the workers import what the driver imports (the agent's module, the
-                # tools'): they get its search path
+            if self.address in (None, "auto"):
+                # workers on this host import what the driver imports (the agent's
+                # module, the tools'): they get its search path
                 paths = [p for p in sys.path if p and os.path.isdir(p)]
                 options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
             options.update(self.init_options)
@@ -194,7 +194,8 @@ class RayRun:
         self.run_id = recipe.run_id
         self._queue: list[_Pending] = []
         self._kicked = False
-        self._bound: set[bytes] = set()
+        #: the workers bound to this run, and the names their ledger holds go by
+        self._bound: dict[bytes, str | None] = {}
         self._numbers: dict[tuple[str, str], int] = {}
         self._sends: set[asyncio.Task[None]] = set()
         self._space = asyncio.Event()
@@ -296,8 +297,7 @@ class RayRun:
         ray = _ray()
         try:
             if slot.public not in self._bound:
-                await slot.handle.bind.remote(self.recipe)
-                self._bound.add(slot.public)
+                self._bound[slot.public] = await slot.handle.bind.remote(self.recipe)
             for p in batch:
                 self._sign(slot, p)
             replies, counts = await slot.handle.work.remote(self.run_id, [p.spec for p in batch])
@@ -335,7 +335,9 @@ class RayRun:
         if slot.alive:
             slot.alive = False
             self.executor.workers_lost += 1
-            self._bound.discard(slot.public)
+            holder = self._bound.pop(slot.public, None)
+            if holder is not None:
+                self._give_back(holder)
             self._spawn_replacement()
         again: list[_Pending] = []
         for p in batch:
@@ -351,6 +353,23 @@ class RayRun:
             p.spec.lookup = True  # what the dead worker journaled is served, not redone
             again.append(p)
         self._queue[:0] = again
+
+    def _give_back(self, holder: str) -> None:
+        """The dead worker's budget holds: settled where the journal has the step's
+        result, released where it has not (the step runs again and reserves again)."""
+        recover = getattr(self.gate.ledger, "recover", None)
+        if not callable(recover):
+            return
+
+        def is_gone(h: str) -> bool:
+            return h == holder
+
+        async def give_back() -> None:
+            await asyncio.to_thread(recover, is_gone)
+
+        task = asyncio.get_running_loop().create_task(give_back())
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     def _spawn_replacement(self) -> None:
         async def start() -> None:

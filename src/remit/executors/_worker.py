@@ -34,12 +34,12 @@ from remit.gate import Gate
 from remit.gate._node import Node
 from remit.journal._store import Durability, JournalStore, StepRecord
 from remit.journal._writer import JournalWriter
-from remit.models import Model
+from remit.models import Model, load_model
 from remit.tools import ToolRegistry
 from remit.trust.dispatch import Dispatch, GrantCheck, check_dispatch
 from remit.trust.warrant import AgentKey
 
-__all__ = ["Recipe", "Replies", "Reply", "TaskSpec", "Worker", "WorkerRun"]
+__all__ = ["Recipe", "Replies", "Reply", "TaskSpec", "Worker", "WorkerRun", "portable"]
 
 
 @dataclass(slots=True)
@@ -54,8 +54,10 @@ class Recipe:
     owner: str
     agent: Agent
     tools: ToolRegistry
-    model: Model | None
-    models: Sequence[Model] = ()
+    #: a model travels as its spec when it has one (the embedded model's weights are
+    #: loaded by each worker, not pickled): see :func:`portable`
+    model: Model | str | None
+    models: Sequence[Model | str] = ()
     routes: Routes | None = None
     max_output_bytes: int = 1 << 20
     #: the run's journal is sealed (the driver chains the rows the workers write)
@@ -130,14 +132,14 @@ class WorkerRun:
             writer=self.writer,
             ledger=ledger,
             tools=recipe.tools,
-            model=recipe.model,
+            model=_built(recipe.model),
             recorded=self.recorded,
             max_output_bytes=recipe.max_output_bytes,
         )
         self.gate: Gate = gate
         gate.recorded = self.recorded  # (an empty mapping given is not kept)
         gate.inputs_text = recipe.inputs_text
-        gate.models.update({m.name: m for m in recipe.models})
+        gate.models.update({m.name: m for m in map(_built, recipe.models) if m is not None})
         gate.use_routes(recipe.routes)
         gate.sealed = recipe.sealed
         if recipe.receipt_key is not None:
@@ -221,6 +223,17 @@ class WorkerRun:
         return (out.kind, out.value, error, tuple(account.spent_vec), receipts or None)
 
 
+def portable(model: Model | None) -> Model | str | None:
+    """``model`` as it travels to a worker: its spec, if it has one (see
+    :func:`remit.models.load_model`), else the model itself (which must pickle)."""
+    spec = getattr(model, "spec", None)
+    return spec if isinstance(spec, str) else model
+
+
+def _built(model: Model | str | None) -> Model | None:
+    return load_model(model) if isinstance(model, str) else model
+
+
 class Worker:
     """One worker: its own key pair (the secret never leaves it) and the runs it serves."""
 
@@ -232,13 +245,16 @@ class Worker:
     def public(self) -> bytes:
         return self.key.public
 
-    def bind(self, recipe: Recipe) -> bytes:
-        """Serve run ``recipe.run_id`` (again: a new recipe replaces the old)."""
+    def bind(self, recipe: Recipe) -> str | None:
+        """Serve run ``recipe.run_id`` (again: a new recipe replaces the old); returns
+        the name its reservations go by in the shared ledger (a driver that sees this
+        worker die gives them back: ``PostgresLedger.recover``)."""
         old = self.runs.pop(recipe.run_id, None)
         if old is not None:
             old.close()
-        self.runs[recipe.run_id] = WorkerRun(recipe, self.key)
-        return self.key.public
+        run = self.runs[recipe.run_id] = WorkerRun(recipe, self.key)
+        holder = getattr(run.ledger, "holder", None)
+        return holder if isinstance(holder, str) else None
 
     async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> Replies:
         run = self.runs.get(run_id)

@@ -18,6 +18,7 @@ from remit.core.ledger import Ledger
 from remit.engine._phases import Executor
 from remit.errors import InvalidInput
 from remit.executors import RayExecutor, Recipe
+from remit.executors._worker import portable
 from remit.gate import Gate
 from remit.journal import JournalStore
 from remit.models import Model
@@ -101,8 +102,8 @@ def ray_run(
         owner=owner,
         agent=agent,
         tools=tools,
-        model=model,
-        models=tuple(models),
+        model=portable(model),
+        models=tuple(portable(m) or m for m in models),
         routes=gate.routes,
         max_output_bytes=max_output_bytes,
         sealed=sealed,
