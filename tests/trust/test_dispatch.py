@@ -98,9 +98,9 @@ def test_a_grant_from_another_principal_or_run_is_refused(keys) -> None:
     with pytest.raises(WarrantError):
         check_dispatch(d, d.sign(run_key), grant_of(AgentKey.generate(), run_key),
                        principal.public, worker.public, now=NOW)  # fmt: skip
+    elsewhere = GrantCheck(grant_of(principal, run_key, "run-2"), principal.public, "run-1")
     with pytest.raises(WarrantWrongRun):
-        check_dispatch(d, d.sign(run_key), GrantCheck(grant_of(principal, run_key, "run-2"),
-                       principal.public, "run-1"), principal.public, worker.public, now=NOW)  # fmt: skip
+        check_dispatch(d, d.sign(run_key), elsewhere, principal.public, worker.public, now=NOW)
 
 
 def test_an_expired_dispatch_is_refused(keys) -> None:

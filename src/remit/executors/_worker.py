@@ -147,12 +147,15 @@ class WorkerRun:
         self._accounts: dict[str, Account] = {}
 
     def close(self) -> None:
+        # a write failure already raised to the batch that met it is not raised again
+        reported = self.writer.failure is not None
         try:
             self.writer.close()
+        except BaseException:
+            if not reported:
+                raise
         finally:
-            close = getattr(self.ledger, "close", None)
-            if callable(close):
-                close()
+            self.ledger.close()
             self.store.close()
 
     async def work(self, specs: Sequence[TaskSpec]) -> Replies:
