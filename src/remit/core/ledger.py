@@ -187,6 +187,9 @@ class Ledger:
     def close(self) -> None:
         """Let go of what the ledger holds (nothing, in memory)."""
 
+    def flush(self) -> None:
+        """Write what is waiting to be written (nothing, in memory)."""
+
     def mirror(self, account: Account, vec: tuple[float, ...]) -> None:
         """Add spend to this process's view of ``account`` and its ancestors (for a
         shared ledger: what another process booked, as it reported it)."""

@@ -246,6 +246,7 @@ class RayRun:
             expires=node.deadline if node.deadline is not None else now + DEFAULT_TTL_S,
             signature=None,
             accounts=_chain(node.account),
+            limits=_limits(node.account),
             key=node.key,
             position=node.position,
             inputs=node.inputs,
@@ -270,9 +271,7 @@ class RayRun:
         """Hand out what is queued, a batch per worker with room, least loaded first."""
         self._kicked = False
         ex = self.executor
-        flush = getattr(self.gate.ledger, "flush", None)
-        if callable(flush):
-            flush()  # the accounts the workers reserve on exist before they do
+        self.gate.ledger.flush()  # the accounts the workers reserve on exist before they do
         while self._queue:
             slots = [s for s in ex._slots if s.alive and s.in_flight < ex.in_flight]  # pyright: ignore[reportPrivateUsage]
             if not slots:
@@ -394,6 +393,15 @@ class RayRun:
         task = asyncio.get_running_loop().create_task(start())
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
+
+
+def _limits(account: Account) -> tuple[tuple[float | None, ...], ...]:
+    out: list[tuple[float | None, ...]] = []
+    acc: Account | None = account
+    while acc is not None:
+        out.append(acc.limits)
+        acc = acc.parent
+    return tuple(out)
 
 
 def _chain(account: Account) -> tuple[str, ...]:

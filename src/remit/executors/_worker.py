@@ -81,8 +81,10 @@ class TaskSpec:
     expires: float
     #: the run key's signature over the dispatch (None: the run is not signed)
     signature: bytes | None
-    #: the account chain: the task's own first, then each ancestor's
+    #: the account chain: the task's own first, then each ancestor's, and their limits
+    #: (the ledger checks limits in the database; a chain nothing limits needs no check)
     accounts: tuple[str, ...]
+    limits: tuple[tuple[float | None, ...], ...] = ()
     key: str = "root"
     position: int = 0
     inputs: Mapping[str, Any] = field(default_factory=dict[str, Any])
@@ -167,6 +169,7 @@ class WorkerRun:
         executed, replayed, denied = gate.executed, gate.replayed, gate.denied
         replies = await asyncio.gather(*(self._one(s) for s in specs))
         await self.writer.durable()
+        self.ledger.flush()  # the spend booked in a batch (see PostgresLedger.flush)
         counts = (gate.executed - executed, gate.replayed - replayed, gate.denied - denied)
         return list(replies), counts
 
@@ -186,14 +189,19 @@ class WorkerRun:
                               now=time.time())  # fmt: skip
 
     def _account(self, spec: TaskSpec, remit: Remit) -> Account:
-        """The task's account under its ancestors' (their limits live in the ledger)."""
+        """The task's account under its ancestors' (their limits as the driver holds
+        them; the database holds what each spent and has reserved)."""
         parent: Account | None = None
-        for name in reversed(spec.accounts[1:]):
+        names, limits = spec.accounts, spec.limits
+        for i in range(len(names) - 1, 0, -1):
+            name = names[i]
             acc = self._accounts.get(name)
             if acc is None or acc.parent is not parent:
                 acc = self._accounts[name] = Account(name, Budget(), parent)
+                if i < len(limits):
+                    acc.limits = limits[i]
             parent = acc
-        return Account(spec.accounts[0], remit.budget, parent)
+        return Account(names[0], remit.budget, parent)
 
     async def _one(self, spec: TaskSpec) -> Reply:
         try:

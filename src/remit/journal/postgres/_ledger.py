@@ -89,7 +89,11 @@ class _Database(Migrations):
 
     def __init__(self, url: str, schema: str, reconnect_timeout: float) -> None:
         require_psycopg()
-        self.url, self.schema, self.durability = url, schema, "full"
+        # the ledger's commits need not wait for the disk: a hold or a booking lost in a
+        # crash is made again from the journal (recover() settles from it, a replayed
+        # step is booked under its key), and what one process commits the others see
+        # at once, durable or not
+        self.url, self.schema, self.durability = url, schema, "normal"
         self.reconnect_timeout = reconnect_timeout
         self._lock = threading.RLock()
         self._conn = None
@@ -156,6 +160,8 @@ class PostgresLedger(Ledger):
         super().__init__()
         self.run_id = run_id
         self._pending: list[tuple[Any, ...]] = []
+        #: spend on chains nothing limits, booked with the next flush
+        self._bookings: list[tuple[str | None, tuple[str, ...], tuple[float, ...]]] = []
         self._pending_lock = threading.Lock()
         #: this process, as its reservations name it
         self.holder = _holder()
@@ -185,24 +191,75 @@ class PostgresLedger(Ledger):
         reserves on them: the Ray executor flushes before it hands tasks out)."""
         with self._pending_lock:
             rows, self._pending = self._pending, []
-        if not rows:
+            bookings, self._bookings = self._bookings, []
+        if not rows and not bookings:
             return
 
         def body(conn: psycopg.Connection[Any]) -> None:
-            conn.cursor().executemany(_OPEN, rows)
+            if rows:
+                conn.cursor().executemany(_OPEN, rows)
+            if bookings:
+                self._write_bookings(conn, bookings)
 
         try:
-            self._db._tx(f"open {len(rows)} accounts", body)  # pyright: ignore[reportPrivateUsage]
+            self._db._tx(f"open {len(rows)} accounts, book {len(bookings)} steps", body)  # pyright: ignore[reportPrivateUsage]
         except BaseException:
             with self._pending_lock:
-                self._pending[:0] = rows  # nothing was written: the next one tries again
+                # nothing was written: the next one tries again
+                self._pending[:0] = rows
+                self._bookings[:0] = bookings
             raise
+
+    def _book_later(self, key: str | None, chain: Sequence[str], vec: tuple[float, ...]) -> None:
+        with self._pending_lock:
+            self._bookings.append((key, tuple(chain), vec))
+
+    def _write_bookings(
+        self,
+        conn: psycopg.Connection[Any],
+        bookings: Sequence[tuple[str | None, tuple[str, ...], tuple[float, ...]]],
+    ) -> None:
+        """Book spend on unlimited chains: each step once (by its key), one update per
+        account, in name order (as ``_lock_chain`` locks: no deadlock)."""
+        first: dict[str, int] = {}
+        for i, (key, _, _) in enumerate(bookings):
+            if key is not None:
+                first.setdefault(key, i)
+        fresh: set[str] = set()
+        if first:
+            fresh = {
+                k
+                for (k,) in conn.execute(
+                    "INSERT INTO booked (run_id, key) SELECT %s, unnest(%s::text[])"
+                    " ON CONFLICT DO NOTHING RETURNING key",
+                    (self.run_id, list(first)),
+                )
+            }
+        totals: dict[str, list[float]] = {}
+        for i, (key, chain, vec) in enumerate(bookings):
+            if key is not None and (key not in fresh or first[key] != i):
+                continue
+            for name in chain:
+                t = totals.setdefault(name, [0.0, 0.0, 0.0, 0.0])
+                for d in range(4):
+                    t[d] += vec[d]
+        if totals:
+            conn.cursor().executemany(
+                _ADD, [(*t, 0, 0, 0, 0, self.run_id, [n]) for n, t in sorted(totals.items())]
+            )
 
     def reserve(self, account: Account, worst: Usage, key: str | None = None) -> PgReservation:
         """Hold ``worst`` on ``account`` and every ancestor, in one transaction with their
         rows locked, or raise :class:`~remit.errors.BudgetExceeded` holding nothing."""
         amount = (worst.calls, worst.input_tokens, worst.output_tokens, worst.cost_usd)
         dims = tuple(i for i in range(4) if amount[i])
+        if _unlimited(account, dims):
+            # no account on the chain limits what this holds: nothing to check, no row to
+            # lock; the hold is this process's own and the spend is booked in a batch
+            local = PgReservation(account, amount, dims, "")
+            local.key = key
+            self._mirror(account, amount, None)
+            return local
         chain = _chain(account)
         rid = f"{self.holder}|{secrets.token_hex(8)}"
         self.flush()
@@ -260,6 +317,10 @@ class PostgresLedger(Ledger):
         if not any(vec):
             return
         chain = _chain(account)
+        if _unlimited(account, tuple(i for i in range(4) if vec[i])):
+            self._book_later(key, chain, vec)
+            self._mirror(account, None, vec)
+            return
         self.flush()
 
         def body(conn: psycopg.Connection[Any]) -> bool:
@@ -359,6 +420,12 @@ class PostgresLedger(Ledger):
             raise TypeError("this reservation was not made by a PostgresLedger")
         key = reservation.key
         chain = _chain(reservation.account)
+        if not reservation.id:  # held by this process alone (nothing limits it)
+            reservation.open = False
+            if actual is not None and any(actual):
+                self._book_later(key, chain, actual)
+            self._mirror(reservation.account, tuple(-a for a in reservation.amount), actual)
+            return
 
         def body(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(
@@ -396,6 +463,18 @@ class PostgresLedger(Ledger):
                     if spent is not None:
                         acc.spent_vec[i] += spent[i]
                 acc = acc.parent
+
+
+def _unlimited(account: Account, dims: Sequence[int]) -> bool:
+    """Whether no account on ``account``'s chain limits any of ``dims``."""
+    acc: Account | None = account
+    while acc is not None:
+        limits = acc.limits
+        for i in dims:
+            if limits[i] is not None:
+                return False
+        acc = acc.parent
+    return True
 
 
 def _chain(account: Account) -> list[str]:

@@ -226,11 +226,16 @@ class SealQueries(LeaseQueries):
             (run_id, ids),
         ):
             rows[values[1]] = (StepRecord(*values), at, entry)
-        place_exact(
-            run_id, records, rows, held, entries,
-            lambda row: conn.execute(UPSERT_SEALED, row),
-            lambda old: conn.execute(_PUT_SUPERSEDED, old),
-        )  # fmt: skip
+        # sent together, in order (a result after its intent in one batch lands on it):
+        # a worker's batch is one round trip, not one per row
+        puts: list[tuple[Any, ...]] = []
+        olds: list[tuple[str, int, str, bytes]] = []
+        place_exact(run_id, records, rows, held, entries, puts.append, olds.append)
+        cur = conn.cursor()
+        if olds:
+            cur.executemany(_PUT_SUPERSEDED, olds)
+        if puts:
+            cur.executemany(UPSERT_SEALED, puts)
 
     def _chain_others(
         self,
@@ -241,10 +246,13 @@ class SealQueries(LeaseQueries):
         query: LiteralString = _UNCHAINED,
     ) -> list[bytes]:
         """Chain the rows other processes wrote since (``n = -1``), as they stand."""
+        places: list[tuple[Any, ...]] = []
         for values in conn.execute(query, (run_id,)).fetchall():
             row = StepRecord(*values)
             entry = row_hash(row)
-            conn.execute(_SET_PLACE, (place(held, row, entry, entries), entry, run_id, row.step_id))
+            places.append((place(held, row, entry, entries), entry, run_id, row.step_id))
+        if places:
+            conn.cursor().executemany(_SET_PLACE, places)
         return entries
 
     def _checkpoint(
