@@ -15,12 +15,15 @@ The result of a task is the sum of its leaves' indexes, in closed form: ``expect
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
 from typing import Any
 
 from remit import Agent, ChildResult, Plan, Subtask, tool
+from remit.gate import idempotency_key as key_of
+from remit.journal import JournalStore
 
 EFFECTS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, task TEXT NOT NULL,"
@@ -64,9 +67,12 @@ def index(n: int) -> int:
 
 
 @tool(idempotent=True)
-def effect(db: str, task: str, value: int, idempotency_key: str) -> int:
-    """Apply ``value`` once per key (a retry with the same key is a no-op), log the try."""
+async def effect(db: str, task: str, value: int, pause: float, idempotency_key: str) -> int:
+    """Apply ``value`` once per key (a retry with the same key is a no-op), log the try;
+    ``pause``: seconds the call takes first (a remote API's latency)."""
     at = time.time()
+    if pause:
+        await asyncio.sleep(pause)
     conn = open_effects(db)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -108,7 +114,8 @@ class Tree(Agent):
         value = leaf_index(list(inputs.get("path", [])), inputs["branching"])
         db = inputs.get("effects")
         if db:
-            return await ctx.call("effect", db=db, task=ctx.task_id, value=value)
+            return await ctx.call("effect", db=db, task=ctx.task_id, value=value,
+                                  pause=float(inputs.get("pause", 0.0)))  # fmt: skip
         return await ctx.call("index", n=value)
 
     def aggregate(self, ctx: Any, results: list[ChildResult]) -> Any:
@@ -116,3 +123,35 @@ class Tree(Agent):
         if bad:
             raise RuntimeError(f"{len(bad)} children failed: {bad[0].error}")
         return sum(r.value for r in results)
+
+
+def audit(store: JournalStore, run_id: str, db: str, leaves: int) -> dict[str, int]:
+    """What the effects log and the journal say happened to run ``run_id``:
+
+    - ``steps_redone``: attempts at a call that began after its result was recorded;
+    - ``effects_duplicated``: tasks whose effect was applied under more than one key;
+    - ``steps_lost``: tasks that did not end ok, calls left without a result, and
+      leaves without a recorded call;
+    - ``effects`` applied and ``attempts`` made.
+    """
+    rows = list(store.steps(run_id))
+    ended = {
+        key_of(run_id, r.step_id): r.ended_at for r in rows if r.kind == "tool" and r.status == "ok"
+    }
+    conn = sqlite3.connect(db)
+    try:
+        attempts = conn.execute("SELECT key, at FROM attempts").fetchall()
+        per_task = conn.execute("SELECT task, COUNT(*) FROM effects GROUP BY task").fetchall()
+    finally:
+        conn.close()
+    redone = sum(1 for key, at in attempts if key in ended and at > (ended[key] or 0.0))
+    ends = [r for r in rows if r.step_id.endswith(":end")]
+    lost = sum(1 for r in ends if r.status != "ok") + sum(1 for r in rows if r.status == "started")
+    lost += max(0, leaves - len(ended))
+    return {
+        "steps_redone": redone,
+        "effects_duplicated": sum(1 for _, n in per_task if n > 1),
+        "steps_lost": lost,
+        "effects": len(per_task),
+        "attempts": len(attempts),
+    }

@@ -29,7 +29,6 @@ import pytest
 
 from remit import Remit, Runtime
 from remit.executors import RayExecutor
-from remit.gate import idempotency_key
 from remit.journal import JournalStore
 from remit.journal.postgres import PostgresJournal
 from remit.journal.postgres.throwaway import ThrowawayServer
@@ -61,28 +60,7 @@ def _by_value() -> None:
 
 
 def audit(store: JournalStore, run_id: str, db: Path, leaves: int) -> dict[str, int]:
-    """What the effects log and the journal say happened (see the module docstring)."""
-    rows = list(store.steps(run_id))
-    ended = {
-        idempotency_key(run_id, r.step_id): r.ended_at
-        for r in rows
-        if r.kind == "tool" and r.status == "ok"
-    }
-    conn = sqlite3.connect(db)
-    attempts = conn.execute("SELECT key, at FROM attempts").fetchall()
-    per_task = conn.execute("SELECT task, COUNT(*) FROM effects GROUP BY task").fetchall()
-    conn.close()
-    redone = sum(1 for key, at in attempts if key in ended and at > (ended[key] or 0.0))
-    ends = [r for r in rows if r.step_id.endswith(":end")]
-    lost = sum(1 for r in ends if r.status != "ok") + sum(1 for r in rows if r.status == "started")
-    lost += max(0, leaves - len(ended))
-    return {
-        "steps_redone": redone,
-        "effects_duplicated": sum(1 for _, n in per_task if n > 1),
-        "steps_lost": lost,
-        "effects": len(per_task),
-        "attempts": len(attempts),
-    }
+    return tree.audit(store, run_id, str(db), leaves)
 
 
 def test_killed_workers_lose_nothing_and_redo_nothing(
