@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ class Leaves(Agent):
             return done
         if verb == "fail":
             raise RemitError(arg)
+        if verb == "later":  # fail, once its siblings are under way
+            await asyncio.sleep(0.5)
+            raise RemitError(arg)
         if verb == "int":
             return int(arg)
         if verb == "str":
@@ -171,6 +175,17 @@ def test_a_failed_child_fails_its_parent_under_the_fail_policy(on: Make) -> None
     assert run.status == "failed" and run.error is not None
     assert run.error["code"] == "CHILD_FAILED" and "boom" in run.error["message"]
     assert code(steps(rt, run.id)[f"{ROOT_ID}:end"]) == "CHILD_FAILED"
+
+
+def test_a_failed_child_stops_its_running_siblings(on: Make) -> None:
+    rt = on(agent=Leaves())
+    subs = [{"key": "slow", "goal": "hang"}, {"key": "boom", "goal": "later boom"}]
+    started = time.monotonic()
+    run = run_of(rt, subs, remit=Remit(tools={"wait_forever": {}}, depth=1))
+    assert time.monotonic() - started < 5, "a cancelled sibling kept the run waiting"
+    assert run.status == "failed" and run.error is not None
+    assert run.error["code"] == "CHILD_FAILED" and "boom" in run.error["message"]
+    assert code(steps(rt, run.id)[f"{child_id(0, 'hang')}:end"]) == "CANCELLED"
 
 
 def test_the_aggregate_policy_reports_failures_and_fails_dependents(on: Make) -> None:

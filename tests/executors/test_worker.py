@@ -13,6 +13,7 @@ import pytest
 from remit import Agent, Remit, Runtime
 from remit.errors import LeaseLost
 from remit.executors import Recipe, TaskSpec, Worker
+from remit.executors._worker import Replies
 from remit.journal.postgres import PostgresJournal
 from remit.tools import ToolRegistry
 from remit.trust.dispatch import Dispatch
@@ -20,6 +21,10 @@ from remit.trust.provenance import KeyFiles, RunKeys
 from remit.trust.warrant import AgentKey
 
 pytestmark = pytest.mark.postgres
+
+
+async def collect(worker: Worker, run_id: str, specs: list[TaskSpec]) -> list[Replies]:
+    return [r async for r in worker.work(run_id, specs)]
 
 
 class Echo(Agent):
@@ -62,14 +67,15 @@ def test_a_worker_refuses_what_the_run_key_did_not_sign_for_it(
         )),
         ("REMIT_ERROR", spec()),  # unsigned, for a signed run
     ]  # fmt: skip
-    replies, _ = asyncio.run(worker.work(run.id, [c for _, c in cases]))
-    for (want, _), (kind, _, error, _, _) in zip(cases, replies, strict=True):
+    replies = sorted(r for chunk, _ in asyncio.run(collect(worker, run.id, [c for _, c in cases]))
+                     for r in chunk)  # fmt: skip
+    for (want, _), (_, kind, _, error, _, _) in zip(cases, replies, strict=True):
         assert kind == "failed" and error is not None and error["code"] == want, error
     assert not [s for s in journal.steps(run.id) if s.task_id == task]
     # the control: signed for this worker, the task is worked, and what it writes is
     # fenced by the lease its recipe names (here none: the run is over)
     with pytest.raises(LeaseLost):
-        asyncio.run(worker.work(run.id, [spec(signature=signed_for(worker.public))]))
+        asyncio.run(collect(worker, run.id, [spec(signature=signed_for(worker.public))]))
     worker.release(run.id)
     rt.close()
     journal.close()

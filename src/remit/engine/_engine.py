@@ -184,6 +184,9 @@ class Engine:
         if outcome.receipts:
             self.gate.take_receipts(node, outcome.receipts)
         kind = outcome.kind
+        if node.cancelled and outcome.remote and kind in ("done", "plan"):
+            # it ended elsewhere before the word to stop reached it: cancelled all the same
+            kind, outcome.error = "failed", Cancelled(f"task {node.id} was cancelled")
         if kind == "done":
             self._finish(node, outcome.value)
         elif kind == "plan":
@@ -324,7 +327,9 @@ class Engine:
         if node.cancelled and not isinstance(error, Cancelled):
             error = Cancelled(f"task {node.id} was cancelled ({error.message})")
         node.error = error
-        cancel_subtree(node)
+        running = cancel_subtree(node)
+        if running:
+            self.executor.cancel(running)
         node.move(Status.FAILED)
         node.warrant = node.agent_key = None
         self.gate.end(node, False, None, error)

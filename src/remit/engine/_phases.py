@@ -41,6 +41,8 @@ class Outcome:
     spent: tuple[float, ...] | None = None
     #: receipts the phase's calls are owed, when it ran in another process
     receipts: list[Any] | None = field(default=None)
+    #: it ran in another process (a cancel may have reached it too late)
+    remote: bool = False
 
 
 class Executor(Protocol):
@@ -54,6 +56,10 @@ class Executor(Protocol):
         self, node: Node, deps: Mapping[str, Any], results: Sequence[ChildResult]
     ) -> Outcome:
         """Aggregate the children's ``results``."""
+        ...
+
+    def cancel(self, nodes: Sequence[Node]) -> None:
+        """``nodes`` were cancelled while their phase ran: stop them where they run."""
         ...
 
     async def close(self) -> None:
@@ -144,6 +150,9 @@ class Inline:
         self, node: Node, deps: Mapping[str, Any], results: Sequence[ChildResult]
     ) -> Outcome:
         return await aggregate_phase(self.gate, self.agent, node, deps, results)
+
+    def cancel(self, nodes: Sequence[Node]) -> None:
+        return None  # (their step's scope was fired where they run: here)
 
     async def close(self) -> None:
         return None

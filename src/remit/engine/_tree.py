@@ -87,13 +87,15 @@ def child_result(c: Node, receipts: Sequence[Receipt] = ()) -> ChildResult:
     )
 
 
-def cancel_subtree(node: Node) -> None:
+def cancel_subtree(node: Node) -> list[Node]:
     """Cancel what runs below ``node``: pending children never start, running ones are
-    told to stop (their step's timeout scope fires now), timers are dropped."""
+    told to stop (their step's timeout scope fires now), timers are dropped. Returns
+    the ones that were running (an executor elsewhere is told to stop them too)."""
     if node.timer is not None:
         node.timer.cancel()
         node.timer = None
     loop = asyncio.get_running_loop()
+    running: list[Node] = []
     stack = list(node.children or ())
     while stack:
         c = stack.pop()
@@ -105,11 +107,14 @@ def cancel_subtree(node: Node) -> None:
             c.timer = None
         if c.status in (Status.PENDING, Status.READY):
             c.status = Status.CANCELLED
-        elif c.scope is not None and not c.scope.expired():
-            # an expiring scope is already on its way out
-            with contextlib.suppress(RuntimeError):
-                c.scope.reschedule(loop.time())
+        else:
+            running.append(c)
+            if c.scope is not None and not c.scope.expired():
+                # an expiring scope is already on its way out
+                with contextlib.suppress(RuntimeError):
+                    c.scope.reschedule(loop.time())
         stack.extend(c.children or ())
+    return running
 
 
 def checked_plan(node: Node, raw: Any) -> tuple[Plan, list[Remit]]:

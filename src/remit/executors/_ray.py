@@ -24,14 +24,14 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from remit.core.ledger import Account
 from remit.core.tasks import ChildResult
 from remit.engine._phases import Outcome
-from remit.errors import MissingExtra, RemitError
+from remit.errors import Cancelled, MissingExtra, RemitError
 from remit.errors import from_dict as error_from_dict
 from remit.executors._worker import Recipe, Replies, TaskSpec, Worker
 from remit.gate import Gate
@@ -66,8 +66,12 @@ class _Actor:
     def bind(self, recipe: Recipe) -> str | None:
         return self.worker.bind(recipe)
 
-    async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> Replies:
-        return await self.worker.work(run_id, specs)
+    async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> AsyncIterator[Replies]:
+        async for replies in self.worker.work(run_id, specs):
+            yield replies
+
+    def cancel(self, run_id: str, task_ids: Sequence[str]) -> None:
+        self.worker.cancel(run_id, task_ids)
 
     def release(self, run_id: str) -> None:
         self.worker.release(run_id)
@@ -198,7 +202,8 @@ class RayRun:
         self._bound: dict[bytes, str | None] = {}
         self._numbers: dict[tuple[str, str], int] = {}
         self._sends: set[asyncio.Task[None]] = set()
-        self._space = asyncio.Event()
+        #: the worker each task handed out is with, until it answers
+        self._holding: dict[str, _Slot] = {}
         self.batches = 0
 
     # --- the engine's Executor --------------------------------------------------------
@@ -215,6 +220,27 @@ class RayRun:
             for r in results
         ]
         return await self._submit(node, "aggregate", deps, plain)
+
+    def cancel(self, nodes: Sequence[Node]) -> None:
+        """Cancelled while their phase waits here or runs on a worker: the waiting ones
+        never leave, the running ones are told to stop (an answer already on its way is
+        taken as cancelled by the engine)."""
+        ids = {n.id for n in nodes}
+        kept: list[_Pending] = []
+        for p in self._queue:
+            if p.spec.task_id in ids and not p.future.done():
+                p.future.set_result(Outcome("failed", error=Cancelled(
+                    f"task {p.spec.task_id} was cancelled")))  # fmt: skip
+            else:
+                kept.append(p)
+        self._queue = kept
+        by_slot: dict[int, tuple[_Slot, list[str]]] = {}
+        for tid in ids:
+            slot = self._holding.get(tid)
+            if slot is not None and slot.alive:
+                by_slot.setdefault(id(slot), (slot, []))[1].append(tid)
+        for slot, tids in by_slot.values():
+            slot.handle.cancel.remote(self.run_id, tids)  # answered by the outcome
 
     async def close(self) -> None:
         for t in list(self._sends):
@@ -299,9 +325,15 @@ class RayRun:
                 self._bound[slot.public] = await slot.handle.bind.remote(self.recipe)
             for p in batch:
                 self._sign(slot, p)
-            replies, counts = await slot.handle.work.remote(self.run_id, [p.spec for p in batch])
+                self._holding[p.spec.task_id] = slot
+            # answers stream back as phases end: a long one holds nobody else's back
+            stream = slot.handle.work.options(num_returns="streaming").remote(
+                self.run_id, [p.spec for p in batch]
+            )
+            async for ref in stream:
+                self._answer(batch, await ref)
         except ray.exceptions.RayActorError:
-            self._lost(slot, batch)
+            self._lost(slot, [p for p in batch if not p.future.done()])
             return
         except asyncio.CancelledError:
             raise
@@ -312,17 +344,24 @@ class RayRun:
             return
         finally:
             slot.in_flight -= 1
+            for p in batch:
+                if self._holding.get(p.spec.task_id) is slot:
+                    del self._holding[p.spec.task_id]
             if self._queue and not self._kicked:
                 self._kicked = True
                 asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _answer(self, batch: list[_Pending], replies: Replies) -> None:
+        chunk, counts = replies
         gate = self.gate
         gate.executed += counts[0]
         gate.replayed += counts[1]
         gate.denied += counts[2]
-        for p, (kind, value, error, spent, receipts) in zip(batch, replies, strict=True):
+        for i, kind, value, error, spent, receipts in chunk:
+            p = batch[i]
             if p.future.done():
                 continue
-            out = Outcome(kind, value)  # type: ignore[arg-type]
+            out = Outcome(kind, value, remote=True)  # type: ignore[arg-type]
             if error is not None:
                 out.error = error_from_dict(error)
             out.spent = spent if any(spent) else None

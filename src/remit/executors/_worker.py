@@ -16,9 +16,10 @@ and the tests drive one directly too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,9 +99,11 @@ class TaskSpec:
     lookup: bool = False
 
 
-#: an outcome as it travels back: (kind, value, error as a dict, spent, receipts)
-Reply = tuple[str, Any, dict[str, Any] | None, tuple[float, ...], list[Any] | None]
-#: a batch's replies and what its Gate counted meanwhile (executed, replayed, denied)
+#: an outcome as it travels back: (its spec's place in the batch, kind, value, error as
+#: a dict, spent, receipts)
+Reply = tuple[int, str, Any, dict[str, Any] | None, tuple[float, ...], list[Any] | None]
+#: replies that are ready together, and what the Gate counted meanwhile (executed,
+#: replayed, denied)
 Replies = tuple[list[Reply], tuple[int, int, int]]
 
 
@@ -147,6 +150,22 @@ class WorkerRun:
         if recipe.receipt_key is not None:
             gate.use_receipt_key(recipe.receipt_key)
         self._accounts: dict[str, Account] = {}
+        #: the tasks whose phase runs here now, by id (a cancel reaches them)
+        self._live: dict[str, Node] = {}
+
+    def cancel(self, task_ids: Sequence[str]) -> None:
+        """The driver cancelled these tasks: their step in flight stops now (as in the
+        driver's own process: the step's timeout scope fires), and nothing more starts."""
+        loop = asyncio.get_running_loop()
+        for tid in task_ids:
+            node = self._live.get(tid)
+            if node is None:
+                continue
+            node.cancelled = True
+            scope = node.scope
+            if scope is not None and not scope.expired():
+                with contextlib.suppress(RuntimeError):
+                    scope.reschedule(loop.time())
 
     def close(self) -> None:
         # a write failure already raised to the batch that met it is not raised again
@@ -160,18 +179,31 @@ class WorkerRun:
             self.ledger.close()
             self.store.close()
 
-    async def work(self, specs: Sequence[TaskSpec]) -> Replies:
-        """Work every phase of ``specs`` at once; answers once all they wrote is on disk."""
+    async def work(self, specs: Sequence[TaskSpec]) -> AsyncIterator[Replies]:
+        """Work every phase of ``specs`` at once, answering as they end: whatever has
+        ended goes back together, once all it wrote is on disk (a phase that takes long
+        holds nobody else's answer back; answers that end together travel together)."""
         lookup = [s.task_id for s in specs if s.lookup]
         if lookup:
             self._load(lookup)
         gate = self.gate
-        executed, replayed, denied = gate.executed, gate.replayed, gate.denied
-        replies = await asyncio.gather(*(self._one(s) for s in specs))
-        await self.writer.durable()
-        self.ledger.flush()  # the spend booked in a batch (see PostgresLedger.flush)
-        counts = (gate.executed - executed, gate.replayed - replayed, gate.denied - denied)
-        return list(replies), counts
+        counted = _counts(gate)
+        pending = {asyncio.ensure_future(self._one(i, s)) for i, s in enumerate(specs)}
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                await self.writer.durable()  # (meanwhile more may end: they go too)
+                more = {t for t in pending if t.done()}
+                pending -= more
+                if not pending:
+                    self.ledger.flush()  # the spend booked per batch (PostgresLedger.flush)
+                now = _counts(gate)
+                counts = (now[0] - counted[0], now[1] - counted[1], now[2] - counted[2])
+                counted = now
+                yield [t.result() for t in (*done, *more)], counts
+        finally:
+            for t in pending:  # the driver stopped listening: the run is over
+                t.cancel()
 
     def _load(self, task_ids: Sequence[str]) -> None:
         """The rows earlier attempts at these tasks left, served as a resume serves them."""
@@ -203,11 +235,11 @@ class WorkerRun:
             parent = acc
         return Account(names[0], remit.budget, parent)
 
-    async def _one(self, spec: TaskSpec) -> Reply:
+    async def _one(self, i: int, spec: TaskSpec) -> Reply:
         try:
             remit = self._authorize(spec)
         except RemitError as e:
-            return ("failed", None, e.to_dict(), (0.0, 0.0, 0.0, 0.0), None)
+            return (i, "failed", None, e.to_dict(), (0.0, 0.0, 0.0, 0.0), None)
         account = self._account(spec, remit)
         node = Node(
             spec.task_id,
@@ -225,13 +257,24 @@ class WorkerRun:
         node.receipts = list(spec.receipts) if spec.receipts else None
         made = len(node.receipts) if node.receipts else 0
         gate, agent = self.gate, self.recipe.agent
-        if spec.phase == "ready":
-            out: Outcome = await ready_phase(gate, agent, node, spec.deps)
-        else:
-            out = await aggregate_phase(gate, agent, node, spec.deps, spec.results or ())
+        self._live[node.id] = node
+        try:
+            if spec.phase == "ready":
+                out: Outcome = await ready_phase(gate, agent, node, spec.deps)
+            else:
+                out = await aggregate_phase(gate, agent, node, spec.deps, spec.results or ())
+        finally:
+            del self._live[node.id]
         receipts = node.receipts[made:] if node.receipts else None
         error = out.error.to_dict() if out.error is not None else None
-        return (out.kind, out.value, error, tuple(account.spent_vec), receipts or None)
+        return (i, out.kind, out.value, error, tuple(account.spent_vec), receipts or None)
+
+
+def _counts(gate: Gate) -> tuple[int, int, int]:
+    executed: int = gate.executed
+    replayed: int = gate.replayed
+    denied: int = gate.denied
+    return executed, replayed, denied
 
 
 def portable(model: Model | None) -> Model | str | None:
@@ -267,11 +310,18 @@ class Worker:
         holder = getattr(run.ledger, "holder", None)
         return holder if isinstance(holder, str) else None
 
-    async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> Replies:
+    async def work(self, run_id: str, specs: Sequence[TaskSpec]) -> AsyncIterator[Replies]:
+        """Work ``specs`` for run ``run_id``: replies as they end (see WorkerRun.work)."""
         run = self.runs.get(run_id)
         if run is None:
             raise RemitError(f"this worker does not serve run {run_id}; bind it first")
-        return await run.work(specs)
+        async for replies in run.work(specs):
+            yield replies
+
+    def cancel(self, run_id: str, task_ids: Sequence[str]) -> None:
+        run = self.runs.get(run_id)
+        if run is not None:
+            run.cancel(task_ids)
 
     def release(self, run_id: str) -> None:
         run = self.runs.pop(run_id, None)

@@ -87,10 +87,14 @@ def ray_run(
     owner: str,
     keys: RunKeys | None,
     sealed: bool,
-    inputs_text: str | None,
     max_output_bytes: int,
 ) -> Executor:
     """The engine's executor for one run on ``executor``'s workers."""
+    if gate.generations:
+        raise InvalidInput(
+            f"run {gate.run_id} has invalidated results to re-run; resume it with the "
+            "local executor (generations do not travel to Ray workers yet)"
+        )
     if keys is not None and not sealed:
         raise InvalidInput(
             "this run was signed per hop (before journals were chained); resume it with "
@@ -108,7 +112,7 @@ def ray_run(
         max_output_bytes=max_output_bytes,
         sealed=sealed,
         receipt_key=keys.receipt_key if keys is not None else None,
-        inputs_text=inputs_text,
+        inputs_text=gate.inputs_text,
         schema=getattr(store, "schema", "public"),
         durability=store.durability,
     )

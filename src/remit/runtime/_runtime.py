@@ -380,104 +380,116 @@ class Runtime(Answers):
             ledger = shared_ledger(url, store, run_id, resumed=bool(recorded))
         else:
             ledger = Ledger()
-        # every batch checks, in its own transaction, that this process still holds the run
-        faults = self.faults
-        if faults is not None and any(f.type == "journal_write_failure" for f in faults.faults):
-            store = cast(JournalStore, FaultyJournal(store, faults))
-        writer = JournalWriter(store, owner=lease.owner)
-        gate = Gate(
-            run_id=run_id,
-            writer=writer,
-            ledger=ledger,
-            tools=tools,
-            model=self.model,
-            recorded=recorded,
-            max_output_bytes=self.max_output_bytes,
-        )
-        gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
-        gate.on_approval = self.on_approval
-        gate.models.update({m.name: m for m in self.models})
-        gate.use_routes(routes if routes is not None else self.routes)
-        gate.use_faults(faults)
-        if sealed:
-            gate.sealed = True  # the journal's chain and checkpoints carry the proof
-        elif keys is not None:
-            # a run signed before journals were chained: a hop per task, a proof per call
-            gate.signer = Signer(run_id, keys, principal)
-        if keys is not None:  # else a key of this process: receipts good while it runs
-            gate.use_receipt_key(keys.receipt_key)
-        self.last_gate = gate
-        executor = None
-        concurrency = concurrency or self.concurrency
-        if ray is not None:
-            executor = ray_run(ray, gate, store, url, agent=agent, tools=tools, model=self.model,
-                               models=self.models, owner=lease.owner, keys=keys, sealed=sealed,
-                               inputs_text=gate.inputs_text,
-                               max_output_bytes=self.max_output_bytes)  # fmt: skip
-            # enough phases in flight to fill every worker's batches
-            concurrency = max(concurrency, ray.capacity())
-        engine = Engine(
-            gate, agent, ledger, concurrency=concurrency, observer=self.observer,
-            executor=executor,
-        )  # fmt: skip
-        rid = task_id(ROOT, 0, goal)
-        root = Node(
-            rid,
-            goal,
-            remit,
-            ledger.open(rid, remit.budget),
-            inputs=inputs,
-            output_schema=output_schema,
-            deadline=remit.deadline,
-        )
-        if (
-            not gate.stale_spent.is_zero()
-            and gate.recorded_end(rid) is None
-            and not ledger.shared  # (booked under each step as it settled)
-        ):
-            # what invalidated generations spent was spent: the run's budget holds it
-            ledger.charge(root.account, gate.stale_spent)
-        loop = asyncio.get_running_loop()
-
-        def lost(error: BaseException) -> None:  # from the heartbeat's thread
-            with contextlib.suppress(RuntimeError):  # the loop may be closing
-                loop.call_soon_threadsafe(engine.interrupt, error)
-
-        lease.start_heartbeat(lost)
         try:
-            with stop_on_signals(loop, engine, run_id, active=self._signals):
-                await engine.run(root)
-        finally:
-            lease.stop_heartbeat()
-            if executor is not None:
-                await executor.close()
-            # the run's outcome is reported only once every record is on disk
-            writer.close()
-        ok = root.status is Status.DONE
-        error = None
-        if not ok:
-            err = root.error
-            error = (
-                err.to_dict()
-                if isinstance(err, RemitError)
-                else {"code": "FAILED", "message": str(err)}
+            # every batch checks, in its own transaction, that this process still holds the run
+            faults = self.faults
+            if faults is not None and any(f.type == "journal_write_failure" for f in faults.faults):
+                store = cast(JournalStore, FaultyJournal(store, faults))
+            writer = JournalWriter(store, owner=lease.owner)
+            gate = Gate(
+                run_id=run_id,
+                writer=writer,
+                ledger=ledger,
+                tools=tools,
+                model=self.model,
+                recorded=recorded,
+                max_output_bytes=self.max_output_bytes,
             )
-        result_json = gate._encode(root.result, "run result") if ok else None  # pyright: ignore[reportPrivateUsage]
-        # (a shared ledger: what every process of the run booked, as the database holds it)
-        spent = ledger.spent_of(root.account)
-        ledger.close()
-        self.store.finish_run(
-            run_id,
-            "done" if ok else "failed",
-            result_json,
-            json.dumps(error) if error else None,
-            owner=lease.owner,
-        )
-        return Run(
-            run_id, "done" if ok else "failed", root.result if ok else None, error,
-            spent, gate.executed, gate.replayed, gate.denied, engine.tasks_total,
-            time.perf_counter() - started, keys is not None, gate.receipts_of(root),
-        )  # fmt: skip
+            gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
+            gate.on_approval = self.on_approval
+            gate.models.update({m.name: m for m in self.models})
+            gate.use_routes(routes if routes is not None else self.routes)
+            gate.use_faults(faults)
+            if sealed:
+                gate.sealed = True  # the journal's chain and checkpoints carry the proof
+            elif keys is not None:
+                # a run signed before journals were chained: a hop per task, a proof per call
+                gate.signer = Signer(run_id, keys, principal)
+            if keys is not None:  # else a key of this process: receipts good while it runs
+                gate.use_receipt_key(keys.receipt_key)
+            self.last_gate = gate
+            executor = None
+            concurrency = concurrency or self.concurrency
+            if ray is not None:
+                executor = ray_run(
+                    ray,
+                    gate,
+                    store,
+                    url,
+                    agent=agent,
+                    tools=tools,
+                    model=self.model,
+                    models=self.models,
+                    owner=lease.owner,
+                    keys=keys,
+                    sealed=sealed,
+                    max_output_bytes=self.max_output_bytes,
+                )
+                # enough phases in flight to fill every worker's batches
+                concurrency = max(concurrency, ray.capacity())
+            engine = Engine(
+                gate, agent, ledger, concurrency=concurrency, observer=self.observer,
+                executor=executor,
+            )  # fmt: skip
+            rid = task_id(ROOT, 0, goal)
+            root = Node(
+                rid,
+                goal,
+                remit,
+                ledger.open(rid, remit.budget),
+                inputs=inputs,
+                output_schema=output_schema,
+                deadline=remit.deadline,
+            )
+            if (
+                not gate.stale_spent.is_zero()
+                and gate.recorded_end(rid) is None
+                and not ledger.shared  # (booked under each step as it settled)
+            ):
+                # what invalidated generations spent was spent: the run's budget holds it
+                ledger.charge(root.account, gate.stale_spent)
+            loop = asyncio.get_running_loop()
+
+            def lost(error: BaseException) -> None:  # from the heartbeat's thread
+                with contextlib.suppress(RuntimeError):  # the loop may be closing
+                    loop.call_soon_threadsafe(engine.interrupt, error)
+
+            lease.start_heartbeat(lost)
+            try:
+                with stop_on_signals(loop, engine, run_id, active=self._signals):
+                    await engine.run(root)
+            finally:
+                lease.stop_heartbeat()
+                if executor is not None:
+                    await executor.close()
+                # the run's outcome is reported only once every record is on disk
+                writer.close()
+            ok = root.status is Status.DONE
+            error = None
+            if not ok:
+                err = root.error
+                error = (
+                    err.to_dict()
+                    if isinstance(err, RemitError)
+                    else {"code": "FAILED", "message": str(err)}
+                )
+            result_json = gate._encode(root.result, "run result") if ok else None  # pyright: ignore[reportPrivateUsage]
+            # (a shared ledger: what every process of the run booked, as the database holds it)
+            spent = ledger.spent_of(root.account)
+            self.store.finish_run(
+                run_id,
+                "done" if ok else "failed",
+                result_json,
+                json.dumps(error) if error else None,
+                owner=lease.owner,
+            )
+            return Run(
+                run_id, "done" if ok else "failed", root.result if ok else None, error,
+                spent, gate.executed, gate.replayed, gate.denied, engine.tasks_total,
+                time.perf_counter() - started, keys is not None, gate.receipts_of(root),
+            )  # fmt: skip
+        finally:
+            ledger.close()
 
     @contextlib.contextmanager
     def _on_signals(self) -> Generator[None]:
