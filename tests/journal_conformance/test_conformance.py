@@ -519,3 +519,45 @@ def test_writes_fenced_by_a_lost_lease_write_nothing(journal: JournalStore) -> N
     journal.finish_run("run-1", "done", '"ok"', None, owner="b")
     assert journal.get_run("run-1").status == "done"
     assert journal.get_lease("run-1") is None, "finishing a run gives up its lease"
+
+
+# --- a sealed run's chain -----------------------------------------------------------------
+
+
+def test_an_owner_reading_its_chain_again_places_after_it_while_others_rows_wait(
+    journal_factory: Callable[[], JournalStore],
+) -> None:
+    """Rows another process writes wait unchained (at no place) for the owner. An owner
+    that reads its chain again (a resume, or a retry after a lost connection) while only
+    such rows exist chains them from place 1, and every checkpoint verifies."""
+    from nacl.signing import SigningKey
+
+    from remit.journal._chain import fold, genesis, link
+
+    key = SigningKey(b"\x05" * 32)
+
+    def sign(message: bytes) -> bytes:
+        return key.sign(message).signature
+
+    owner = journal_factory()
+    owner.create_run(run(), None, (bytes(key.verify_key), sign))
+    other = journal_factory()  # a worker, or a person answering an approval
+    other.write([intent("w1"), result("w2")])
+    other.write([result("w1")])
+    other.close()
+    owner.close()
+    again = journal_factory()  # the owner's picture of its chain, read again
+    again.seal("run-1", bytes(key.verify_key), sign)
+    again.write([result("own")])
+    again.finish_run("run-1", "done", '"ok"', None)
+    entries = again.chain("run-1")
+    assert [e.n for e in entries] == list(range(1, len(entries) + 1))
+    assert {e.step_id for e in entries} == {"w1", "w2", "own"}
+    head, prev = genesis("run-1"), 0
+    for cp in again.checkpoints("run-1"):
+        head = fold(head, [link(e.step_id, e.entry) for e in entries[prev : cp.n]])
+        prev = cp.n
+        assert head == cp.head
+        key.verify_key.verify(cp.message(), cp.signature)
+    assert prev == len(entries)
+    again.close()

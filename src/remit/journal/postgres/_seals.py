@@ -133,7 +133,8 @@ class SealQueries(LeaseQueries):
         last = conn.execute(_LAST_CHECKPOINT, (run_id,)).fetchone()
         k, n, head = (0, 0, genesis(run_id)) if last is None else last
         row = conn.execute(
-            "SELECT GREATEST((SELECT MAX(n) FROM steps WHERE run_id = %s),"
+            # (rows another process wrote wait at n = -1: they hold no place yet)
+            "SELECT GREATEST((SELECT MAX(n) FROM steps WHERE run_id = %s AND n > 0),"
             " (SELECT MAX(n) FROM superseded WHERE run_id = %s))",
             (run_id, run_id),
         ).fetchone()

@@ -116,7 +116,10 @@ class SealQueries(LeaseQueries):
         last = conn.execute(_LAST_CHECKPOINT, (run_id,)).fetchone()
         k, n, head = (0, 0, genesis(run_id)) if last is None else last
         top = max(
-            conn.execute(f"SELECT MAX(n) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0]
+            # (rows another process wrote wait at n = -1: they hold no place yet)
+            conn.execute(
+                f"SELECT MAX(n) FROM {table} WHERE run_id = ? AND n > 0", (run_id,)
+            ).fetchone()[0]
             or 0
             for table in ("steps", "superseded")
         )
