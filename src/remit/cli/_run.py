@@ -188,6 +188,18 @@ def _outcome(run: Run, goal: str, remit: Remit | None, journal: str, *, quiet: b
     return code
 
 
+#: where tasks work (run and resume)
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where tasks work: local (this process), ray (a local Ray cluster), or a Ray "
+        "cluster's address (ray://host:10001, auto). Ray needs a postgresql:// journal "
+        "(see docs/scale.md).",
+    ),
+]
+
+
 @app.command()
 def run(
     goal: Annotated[
@@ -283,15 +295,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            help="Where tasks work: local (this process), ray (a local Ray cluster), or a "
-            "Ray cluster's address (ray://host:10001, auto). Ray needs a postgresql:// "
-            "journal (see docs/scale.md).",
-        ),
-    ] = "local",
+    executor: ExecutorOpt = "local",
     otel: Annotated[bool, typer.Option("--otel", help=OTEL_HELP)] = False,
 ) -> None:
     """Start a run and carry it to its end."""
@@ -357,15 +361,7 @@ def resume(
             show_default=False,
         ),
     ] = None,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            help="Where tasks work: local (this process), ray (a local Ray cluster), or a "
-            "Ray cluster's address (ray://host:10001, auto). Ray needs a postgresql:// "
-            "journal (see docs/scale.md).",
-        ),
-    ] = "local",
+    executor: ExecutorOpt = "local",
     otel: Annotated[bool, typer.Option("--otel", help=OTEL_HELP)] = False,
 ) -> None:
     """Carry an interrupted run to its end; recorded steps are served, not redone."""

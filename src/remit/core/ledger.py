@@ -92,6 +92,15 @@ class Account:
         s = self.spent_vec
         return Usage(int(s[0]), int(s[1]), int(s[2]), float(s[3]))
 
+    def ancestry(self) -> list[Account]:
+        """This account, then each ancestor up to the root's."""
+        out: list[Account] = []
+        acc: Account | None = self
+        while acc is not None:
+            out.append(acc)
+            acc = acc.parent
+        return out
+
     def remaining(self, dimension: str) -> float | None:
         """What is left in one dimension on this account alone (None if unlimited)."""
         i = DIMENSIONS.index(dimension)

@@ -10,7 +10,7 @@ its own (``remit.executors``), and both give the engine the same :class:`Outcome
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -69,50 +69,7 @@ class Executor(Protocol):
 
 async def ready_phase(gate: Gate, agent: Agent, node: Node, deps: Mapping[str, Any]) -> Outcome:
     """Atomize ``node`` (unless its depth forces execution), then execute or plan it."""
-    ctx = Context(gate, node, deps)
-    try:
-        gate.mint(node)
-        if node.remit.depth > 0:
-            decision = await gate.role(node, "atomize", agent.atomize, ctx)
-            if decision not in ("execute", "plan", True, False):
-                raise PlanError(
-                    f"task {node.id}: atomize returned {decision!r}; expected 'execute' or 'plan'"
-                )
-        else:
-            decision = "execute"  # the depth cap forces execution
-        if decision in ("execute", True):
-            value = await gate.role(node, "execute", agent.execute, ctx)
-            if node.stopped is not None:
-                return Outcome("failed", error=node.stopped)  # a "stop" the role swallowed
-            return Outcome("done", value)
-        decided: list[tuple[Plan, list[Remit]]] = []
-
-        async def plan_step() -> dict[str, Any]:
-            """The plan step: ask the planner, validate, check every delegation."""
-            raw = agent.plan(ctx)
-            if asyncio.iscoroutine(raw):
-                raw = await raw
-            plan, remits = checked_plan(node, raw)
-            decided.append((plan, remits))
-            # the plan row records each child's remit as derived now (deadlines
-            # resolved): a resume gives the children the same, and an audit checks
-            # each hop narrows
-            return {**plan.to_dict(), **remits_record(remits)}
-
-        plan_data = await gate.role(node, "plan", plan_step, normalize=False)
-        if node.stopped is not None:
-            raise node.stopped
-        if decided:
-            plan, remits = decided[0]
-            return Outcome("plan", plan_data, plan=plan, remits=remits)
-        # served from the journal: checked again by whoever spawns it
-        return Outcome("plan", plan_data)
-    except JournalError:
-        raise
-    except EffectUncertain as e:
-        return Outcome("halt", error=e)
-    except RemitError as e:
-        return Outcome("failed", error=e)
+    return await _ended(_ready(gate, agent, node, deps))
 
 
 async def aggregate_phase(
@@ -123,15 +80,70 @@ async def aggregate_phase(
     results: Sequence[ChildResult],
 ) -> Outcome:
     """Aggregate ``node``'s children's ``results`` into its own."""
-    ctx = Context(gate, node, deps)
+    return await _ended(_aggregate(gate, agent, node, deps, results))
+
+
+async def _ended(work: Awaitable[Outcome]) -> Outcome:
+    """How a phase ended, as an outcome: a failure of the task's is one; a journal that
+    cannot be written stops the run, and is raised."""
     try:
-        value = await gate.role(node, "aggregate", agent.aggregate, ctx, list(results))
+        return await work
     except JournalError:
         raise
     except EffectUncertain as e:
         return Outcome("halt", error=e)
     except RemitError as e:
         return Outcome("failed", error=e)
+
+
+async def _ready(gate: Gate, agent: Agent, node: Node, deps: Mapping[str, Any]) -> Outcome:
+    ctx = Context(gate, node, deps)
+    gate.mint(node)
+    if node.remit.depth > 0:
+        decision = await gate.role(node, "atomize", agent.atomize, ctx)
+        if decision not in ("execute", "plan", True, False):
+            raise PlanError(
+                f"task {node.id}: atomize returned {decision!r}; expected 'execute' or 'plan'"
+            )
+    else:
+        decision = "execute"  # the depth cap forces execution
+    if decision in ("execute", True):
+        value = await gate.role(node, "execute", agent.execute, ctx)
+        if node.stopped is not None:
+            return Outcome("failed", error=node.stopped)  # a "stop" the role swallowed
+        return Outcome("done", value)
+    decided: list[tuple[Plan, list[Remit]]] = []
+
+    async def plan_step() -> dict[str, Any]:
+        """The plan step: ask the planner, validate, check every delegation."""
+        raw = agent.plan(ctx)
+        if asyncio.iscoroutine(raw):
+            raw = await raw
+        plan, remits = checked_plan(node, raw)
+        decided.append((plan, remits))
+        # the plan row records each child's remit as derived now (deadlines resolved):
+        # a resume gives the children the same, and an audit checks each hop narrows
+        return {**plan.to_dict(), **remits_record(remits)}
+
+    plan_data = await gate.role(node, "plan", plan_step, normalize=False)
+    if node.stopped is not None:
+        raise node.stopped
+    if decided:
+        plan, remits = decided[0]
+        return Outcome("plan", plan_data, plan=plan, remits=remits)
+    # served from the journal: checked again by whoever spawns it
+    return Outcome("plan", plan_data)
+
+
+async def _aggregate(
+    gate: Gate,
+    agent: Agent,
+    node: Node,
+    deps: Mapping[str, Any],
+    results: Sequence[ChildResult],
+) -> Outcome:
+    ctx = Context(gate, node, deps)
+    value = await gate.role(node, "aggregate", agent.aggregate, ctx, list(results))
     if node.stopped is not None:
         return Outcome("failed", error=node.stopped)
     return Outcome("done", value)

@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from remit.core.ledger import Account
 from remit.core.tasks import ChildResult
 from remit.engine._phases import Outcome
 from remit.errors import Cancelled, MissingExtra, RemitError
@@ -271,8 +270,8 @@ class RayRun:
             number=0,
             expires=node.deadline if node.deadline is not None else now + DEFAULT_TTL_S,
             signature=None,
-            accounts=_chain(node.account),
-            limits=_limits(node.account),
+            accounts=tuple(a.name for a in node.account.ancestry()),
+            limits=tuple(a.limits for a in node.account.ancestry()),
             key=node.key,
             position=node.position,
             inputs=node.inputs,
@@ -432,21 +431,3 @@ class RayRun:
         task = asyncio.get_running_loop().create_task(start())
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
-
-
-def _limits(account: Account) -> tuple[tuple[float | None, ...], ...]:
-    out: list[tuple[float | None, ...]] = []
-    acc: Account | None = account
-    while acc is not None:
-        out.append(acc.limits)
-        acc = acc.parent
-    return tuple(out)
-
-
-def _chain(account: Account) -> tuple[str, ...]:
-    names: list[str] = []
-    acc: Account | None = account
-    while acc is not None:
-        names.append(acc.name)
-        acc = acc.parent
-    return tuple(names)

@@ -467,23 +467,11 @@ class PostgresLedger(Ledger):
 
 def _unlimited(account: Account, dims: Sequence[int]) -> bool:
     """Whether no account on ``account``'s chain limits any of ``dims``."""
-    acc: Account | None = account
-    while acc is not None:
-        limits = acc.limits
-        for i in dims:
-            if limits[i] is not None:
-                return False
-        acc = acc.parent
-    return True
+    return all(a.limits[i] is None for a in account.ancestry() for i in dims)
 
 
 def _chain(account: Account) -> list[str]:
-    names: list[str] = []
-    acc: Account | None = account
-    while acc is not None:
-        names.append(acc.name)
-        acc = acc.parent
-    return names
+    return [a.name for a in account.ancestry()]
 
 
 def _usage(v: Sequence[float]) -> Usage:
