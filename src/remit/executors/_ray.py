@@ -128,7 +128,7 @@ class RayExecutor:
     batch: int = 64
     in_flight: int = 2
     #: how many times a task is handed out again after the worker holding it died
-    max_redispatch: int = 3
+    max_redispatch: int = 8
     #: passed on to ``ray.init`` when this executor starts the connection
     init_options: dict[str, Any] = field(default_factory=dict[str, Any])
     _slots: list[_Slot] = field(default_factory=list[_Slot], init=False, repr=False)
