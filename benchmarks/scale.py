@@ -238,7 +238,9 @@ def chaos(args: argparse.Namespace, server: ThrowawayServer, mine: set[int]) -> 
                     break
                 # a task outlived max_redispatch workers: the driver stops, the run is
                 # left running, and a person (here: this loop) resumes it
-                why = driver.stderr.read()[-300:]  # type: ignore[union-attr]
+                err = driver.stderr.read()  # type: ignore[union-attr]
+                why = next((ln for ln in reversed(err.splitlines()) if ln.startswith("remit")),
+                           err[-300:])  # fmt: skip
                 print(f"  the driver stopped ({why.strip()}); resuming", file=sys.stderr)
                 stopped += 1
                 if stopped > 5:
