@@ -22,6 +22,7 @@ from remit.journal._chain import (
     link,
     row_hash,
     row_hash_of,
+    row_hashes,
 )
 from remit.journal._store import StepRecord
 
@@ -83,10 +84,6 @@ class Predicted:
     links: list[bytes]
 
 
-def _placed(fields: tuple[Any, ...], n: int, entry: bytes) -> tuple[Any, ...]:
-    return (*fields, n, entry)
-
-
 def _link(entry: bytes, step_id: str) -> bytes:
     return entry + step_id.encode("utf-8")  # see _chain.link
 
@@ -98,11 +95,14 @@ def predict(run_id: str, records: Sequence[StepRecord], held: Held) -> Predicted
     ids = [f[1] for f in rows]
     if "started" not in [f[6] for f in rows] and held.open.keys().isdisjoint(ids):
         # the common batch: results of calls that wrote no intent, tasks' ends; every
-        # row new, none left open (no bookkeeping)
-        hashes = list(map(row_hash_of, rows))
+        # row new, none left open (no bookkeeping), so the whole batch is placed by C
+        # loops: a tuple per row is its fields, then its place and entry
+        hashes = row_hashes(rows)
         n = held.next_n
-        params = list(map(_placed, rows, range(n, n + len(rows)), hashes))
-        return Predicted(params, [], {}, list(map(_link, hashes, ids)))
+        places = zip(range(n, n + len(rows)), hashes, strict=True)
+        params = list(map(tuple.__add__, rows, places))
+        links = list(map(bytes.__add__, hashes, map(str.encode, ids)))  # see _chain.link
+        return Predicted(params, [], {}, links)
     opened: dict[str, Open | None] = {}
     superseded: list[tuple[str, int, str, bytes]] = []
     params = []
