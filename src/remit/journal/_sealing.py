@@ -76,7 +76,13 @@ def landed(row: StepRecord, r: StepRecord) -> StepRecord | None:
 @dataclass(slots=True)
 class Predicted:
     """A batch placed from what the owner knows: the rows to upsert (fields, place,
-    entry), the entries they replace, the open rows after it, and its links."""
+    entry), the entries they replace, the open rows after it, and its links.
+
+    Each entry in ``params`` is a ``bytearray``: the same BLOB to the database, but
+    Python's sqlite3 binds a bytearray as it is, while for ``bytes`` it first looks for
+    an adapter, failing two attribute look-ups that each format an error message
+    (measured: 0.8 µs a row added to an ``executemany``, against 0.1 for the
+    bytearray and its copy). psycopg takes either as ``bytea``."""
 
     params: list[tuple[Any, ...]]
     superseded: list[tuple[str, int, str, bytes]]
@@ -99,7 +105,7 @@ def predict(run_id: str, records: Sequence[StepRecord], held: Held) -> Predicted
         # loops: a tuple per row is its fields, then its place and entry
         hashes = row_hashes(rows)
         n = held.next_n
-        places = zip(range(n, n + len(rows)), hashes, strict=True)
+        places = zip(range(n, n + len(rows)), map(bytearray, hashes), strict=True)
         params = list(map(tuple.__add__, rows, places))
         links = list(map(bytes.__add__, hashes, map(str.encode, ids)))  # see _chain.link
         return Predicted(params, [], {}, links)
@@ -125,7 +131,7 @@ def predict(run_id: str, records: Sequence[StepRecord], held: Held) -> Predicted
             superseded.append((run_id, cur[1], sid, cur[2]))
             entry = row_hash(eff)
             opened[sid] = (eff, n, entry) if eff.status == "started" else None
-        put((*fields, n, entry))
+        put((*fields, n, bytearray(entry)))
         add(_link(entry, sid))
         n += 1
     return Predicted(params, superseded, opened, links)
