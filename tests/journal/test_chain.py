@@ -191,6 +191,17 @@ def test_a_run_is_sealed_in_the_transaction_that_creates_it(tmp_path: Path) -> N
     s.close()
 
 
+def test_a_new_runs_seal_chains_what_the_file_already_holds_of_its_id(tmp_path: Path) -> None:
+    """A run just created starts its chain at once, unless rows of its id are already
+    there (left by a run whose record is gone): those are chained first, as seal() does."""
+    s = SQLiteJournal(tmp_path / "k.db", durability="normal")
+    s.write([StepRecord("r3", "s0", "t", 0, "tool", "calc", "ok", "{}")])
+    s.create_run(RunRecord("r3", "g", "a", "{}"), seal=(bytes(KEY.verify_key), sign))
+    assert [(e.n, e.step_id) for e in s.chain("r3")] == [(1, "s0")]
+    assert [(c.k, c.n) for c in s.checkpoints("r3")] == [(1, 1)] and verifies(s, "r3")
+    s.close()
+
+
 # --- the row's byte form, as the docstring of row_hash_of states it ----------------------
 
 
