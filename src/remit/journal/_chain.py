@@ -43,6 +43,7 @@ __all__ = [
     "ChainEntry",
     "Checkpoint",
     "checkpoint_message",
+    "column_hashes",
     "fold",
     "genesis",
     "link",
@@ -152,7 +153,19 @@ def row_hash_of(fields: Sequence[Any]) -> bytes:
 
 
 def row_hashes(rows: Sequence[Sequence[Any]]) -> list[bytes]:
-    """``[row_hash_of(r) for r in rows]``, computed a column at a time.
+    """``[row_hash_of(r) for r in rows]`` (see :func:`column_hashes`)."""
+    if not rows:
+        return []
+    try:
+        columns = list(zip(*rows, strict=True))
+    except ValueError:  # rows of different lengths: none is a row as written
+        return list(map(row_hash_of, rows))
+    return column_hashes(columns)
+
+
+def column_hashes(columns: Sequence[Sequence[Any]]) -> list[bytes]:
+    """The hashes of the rows whose fields ``columns`` holds, a column per field in
+    :data:`STEP_FIELDS` order: ``[row_hash_of(r) for r in zip(*columns)]``.
 
     A sealed run hashes every row it writes, and per row the Python around the one
     SHA-256 call costs more than the call: here the byte forms of a whole batch are
@@ -161,10 +174,8 @@ def row_hashes(rows: Sequence[Sequence[Any]]) -> list[bytes]:
     well-formed shape (see :func:`row_hash_of`) is hashed row by row, so every row
     gets exactly the bytes :func:`row_hash_of` gives it.
     """
-    if not rows:
-        return []
     try:
-        run_id, step_id, task_id, seq, kind, name, status, inp, out, err, spent, started, ended, proof = zip(*rows, strict=True)  # fmt: skip  # noqa: E501
+        run_id, step_id, task_id, seq, kind, name, status, inp, out, err, spent, started, ended, proof = columns  # fmt: skip  # noqa: E501
         text = list(map("\x00".join, zip(
             run_id, step_id, task_id, map(str, seq), kind, name, status,
             [v or "" for v in inp], [v or "" for v in out], [v or "" for v in err],
@@ -174,10 +185,10 @@ def row_hashes(rows: Sequence[Sequence[Any]]) -> list[bytes]:
             _TIMES(s, e) if e is not None else _TIME(s) for s, e in zip(started, ended, strict=True)
         ]
     except (TypeError, ValueError, struct.error):  # a field of another type: an edited row
-        return list(map(row_hash_of, rows))
+        return list(map(row_hash_of, zip(*columns, strict=True)))
     # every row's text holds exactly its 11 separators (then all together hold 11 each)
-    if "".join(text).count("\x00") != 11 * len(text) or set(map(type, seq)) != {int}:
-        return list(map(row_hash_of, rows))
+    if "".join(text).count("\x00") != 11 * len(text) or set(map(type, seq)) - {int}:
+        return list(map(row_hash_of, zip(*columns, strict=True)))
     nulls = [
         _NULLS[a is None, b is None, c is None, d is None, e is None, f is None]
         for a, b, c, d, e, f in zip(inp, out, err, spent, proof, ended, strict=True)

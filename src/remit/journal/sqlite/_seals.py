@@ -195,8 +195,8 @@ class SealQueries(LeaseQueries):
         changed exactly the rows expected (False: nothing was kept)."""
         p = predict(run_id, records, held)
         conn.execute("SAVEPOINT remit_chain")
-        changed = conn.executemany(UPSERT_SEALED, p.params).rowcount if p.params else 0
-        if changed != len(p.params):  # a row this process did not know of: chain exactly
+        changed = conn.executemany(UPSERT_SEALED, p.params).rowcount if p.count else 0
+        if changed != p.count:  # a row this process did not know of: chain exactly
             conn.execute("ROLLBACK TO remit_chain")
             conn.execute("RELEASE remit_chain")
             return False
