@@ -232,10 +232,9 @@ def fold(head: bytes, links: Iterable[bytes]) -> bytes:
     """The head after one checkpoint's span of the chain: ``H(head || link || link ...)``
     over the links (see :func:`link`) of the entries it adds, in order. One hash per
     checkpoint, not per entry: the chain is checked where it is signed."""
-    h = _sha256(head)
-    for item in links:
-        h.update(item)
-    return h.digest()
+    # one update of the joined bytes, not one a link: the same digest, and a batch of
+    # a few hundred links costs a few microseconds, not a call a link
+    return _sha256(head + b"".join(links)).digest()
 
 
 def checkpoint_message(run_id: str, n: int, head: bytes, run_hash: bytes) -> bytes:
