@@ -13,12 +13,23 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from remit.errors import JournalError
 from remit.journal import RunRecord, SQLiteJournal, StepRecord
 from remit.journal import _chain as chain_module
-from remit.journal._chain import fold, genesis, link, row_hash, run_hash
+from remit.journal._chain import (
+    fold,
+    genesis,
+    link,
+    row_hash,
+    row_hash_of,
+    row_hashes,
+    run_hash,
+    step_fields,
+)
 
 RUN = "r1"
 KEY = SigningKey(b"k" * 32)
@@ -180,6 +191,17 @@ def test_a_run_is_sealed_in_the_transaction_that_creates_it(tmp_path: Path) -> N
     s.close()
 
 
+def test_a_new_runs_seal_chains_what_the_file_already_holds_of_its_id(tmp_path: Path) -> None:
+    """A run just created starts its chain at once, unless rows of its id are already
+    there (left by a run whose record is gone): those are chained first, as seal() does."""
+    s = SQLiteJournal(tmp_path / "k.db", durability="normal")
+    s.write([StepRecord("r3", "s0", "t", 0, "tool", "calc", "ok", "{}")])
+    s.create_run(RunRecord("r3", "g", "a", "{}"), seal=(bytes(KEY.verify_key), sign))
+    assert [(e.n, e.step_id) for e in s.chain("r3")] == [(1, "s0")]
+    assert [(c.k, c.n) for c in s.checkpoints("r3")] == [(1, 1)] and verifies(s, "r3")
+    s.close()
+
+
 # --- the row's byte form, as the docstring of row_hash_of states it ----------------------
 
 
@@ -259,3 +281,48 @@ def test_a_field_of_another_type_hashes_apart_from_the_row_as_written(
     good = StepRecord(RUN, "s", "t", 0, "tool", "calc", "ok", output="2", started_at=1.0)
     edited = dataclasses.replace(good, **{field: value})
     assert row_hash(edited) != row_hash(good)
+
+
+# --- a batch hashed at once is hashed as each of its rows --------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+_maybe = st.one_of(st.none(), _text)
+_time = st.floats(allow_nan=False, allow_infinity=False)
+#: a row as a writer makes it
+_row = st.tuples(
+    _text, _text, _text, st.integers(), _text, _text,
+    st.sampled_from(["started", "ok", "error", "denied"]),
+    _maybe, _maybe, _maybe, _maybe, _time, st.one_of(st.none(), _time), _maybe,
+).map(list)  # fmt: skip
+#: what an edit of the file can leave in a column instead
+_edit = st.one_of(
+    st.none(), st.integers(), st.booleans(), st.binary(max_size=4), _time,
+    st.text(max_size=4).map(lambda t: t + "\x00"),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_row, max_size=6), st.lists(st.tuples(st.integers(0, 13), _edit), max_size=2))
+def test_a_batch_hashes_as_its_rows_one_by_one(
+    rows: list[list[object]], edits: list[tuple[int, object]]
+) -> None:
+    for i, (column, value) in enumerate(edits):  # an edited row among well-formed ones
+        if rows:
+            rows[i % len(rows)][column] = value
+    batch = [tuple(r) for r in rows]
+    assert row_hashes(batch) == [row_hash_of(r) for r in batch]
+
+
+def test_a_batch_of_written_rows_hashes_as_its_rows() -> None:
+    rows = [
+        step_fields(r)
+        for i in range(40)
+        for r in (
+            dataclasses.replace(step(i, output=str(i), proof=f"n{i}", ended_at=2.0), input=None),
+            step(i, "started", spent='{"calls": 1}'),
+            step(i, "error", error='{"code": "X"}', ended_at=3),
+        )
+    ]
+    assert row_hashes(rows) == [row_hash_of(r) for r in rows]
+    rows.append(step_fields(step(99, error="x\x00y")))  # a NUL: that row hashes apart
+    assert row_hashes(rows) == [row_hash_of(r) for r in rows]

@@ -196,11 +196,11 @@ class SealQueries(LeaseQueries):
         p = predict(run_id, records, held)
         conn.execute("SAVEPOINT remit_chain")
         changed = 0
-        if p.params:
+        if p.count:
             cur = conn.cursor()
             cur.executemany(UPSERT_SEALED, p.params)
             changed = cur.rowcount
-        if changed != len(p.params):  # a row this process did not know of: chain exactly
+        if changed != p.count:  # a row this process did not know of: chain exactly
             conn.execute("ROLLBACK TO remit_chain")
             conn.execute("RELEASE remit_chain")
             return False

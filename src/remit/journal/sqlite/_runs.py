@@ -70,7 +70,9 @@ class RunQueries(SealQueries):
                     conn.execute(_INSERT_RUN, params)
                     if lease is not None:
                         conn.execute(PUT_LEASE, lease_params(lease))
-                    held = self._seal_in(conn, run.run_id, *seal) if seal is not None else None
+                    held = (
+                        None if seal is None else self._seal_in(conn, run.run_id, *seal, new=True)
+                    )
                 if held is not None:
                     self._held[run.run_id] = held
             except sqlite3.IntegrityError as e:

@@ -76,6 +76,14 @@ _NOT_CHAINED: Final = (
     f"SELECT {_COLUMNS} FROM steps WHERE run_id = ? AND (n IS NULL OR n < 0) ORDER BY pos"
 )
 _SET_PLACE: Final = "UPDATE steps SET n = ?, entry = ? WHERE run_id = ? AND step_id = ?"
+#: whether the file holds anything of a run besides its record (a run just created holds
+#: nothing: then its seal needs none of the queries that continue a chain)
+_ANY_OF_RUN: Final = (
+    "SELECT EXISTS (SELECT 1 FROM seals WHERE run_id = ?1)"
+    " OR EXISTS (SELECT 1 FROM steps WHERE run_id = ?1)"
+    " OR EXISTS (SELECT 1 FROM superseded WHERE run_id = ?1)"
+    " OR EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ?1)"
+)
 
 
 class SealQueries(LeaseQueries):
@@ -95,9 +103,20 @@ class SealQueries(LeaseQueries):
                 held = self._seal_in(conn, run_id, key, sign)
             self._held[run_id] = held
 
-    def _seal_in(self, conn: sqlite3.Connection, run_id: str, key: bytes, sign: Sign) -> Held:
+    def _seal_in(
+        self, conn: sqlite3.Connection, run_id: str, key: bytes, sign: Sign, *, new: bool = False
+    ) -> Held:
         """:meth:`seal`, in ``conn``'s open transaction (``create_run`` seals a new run in
-        its own); the caller keeps the state it returns once the transaction commits."""
+        its own, ``new``); the caller keeps the state it returns once the transaction
+        commits."""
+        if new and not conn.execute(_ANY_OF_RUN, (run_id,)).fetchone()[0]:
+            # the chain starts here: one query in place of the six that read where an
+            # existing chain stands (each prepared anew on a fresh connection, so about
+            # 0.3 ms of a short run's start)
+            conn.execute("INSERT INTO seals (run_id, key) VALUES (?, ?)", (run_id, key))
+            held = Held(sign, 0, 0, genesis(run_id), self._run_hash(conn, run_id), 1)
+            self._checkpoint(conn, run_id, held, [], force=True)
+            return held
         row = conn.execute("SELECT key FROM seals WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             conn.execute("INSERT INTO seals (run_id, key) VALUES (?, ?)", (run_id, key))
@@ -179,8 +198,8 @@ class SealQueries(LeaseQueries):
         changed exactly the rows expected (False: nothing was kept)."""
         p = predict(run_id, records, held)
         conn.execute("SAVEPOINT remit_chain")
-        changed = conn.executemany(UPSERT_SEALED, p.params).rowcount if p.params else 0
-        if changed != len(p.params):  # a row this process did not know of: chain exactly
+        changed = conn.executemany(UPSERT_SEALED, p.params).rowcount if p.count else 0
+        if changed != p.count:  # a row this process did not know of: chain exactly
             conn.execute("ROLLBACK TO remit_chain")
             conn.execute("RELEASE remit_chain")
             return False

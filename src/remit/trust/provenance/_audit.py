@@ -26,8 +26,9 @@ chain makes every row as tamper-evident as a signature would. What is checked:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import nacl.exceptions
@@ -46,14 +47,37 @@ from remit.trust.warrant import Warrant, verify
 __all__ = ["Delegations", "audit_sealed", "nonce_of"]
 
 
+def _own_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 (``_sha2`` from 3.12, ``_sha256`` before), else hashlib's.
+
+    A sealed run makes a nonce once per tool call, between other work. hashlib's
+    SHA-256 is OpenSSL's, which sets up each hash through its provider machinery: a
+    long path that such a call finds cold (2.0 to 3.3 us a nonce in a 2,000-call run,
+    0.8 in a tight loop). CPython's own has far less to set up (1.4 to 2.3 us in the
+    same run, 0.6 in a loop); the bytes are the same. OpenSSL's is the faster on long
+    inputs, so row hashes, made a batch at a time, keep it."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            return importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+    return hashlib.sha256
+
+
+_nonce_sha256 = _own_sha256()
+
+
 def nonce_of(step_id: str) -> str:
     """A call's nonce as its row records it: derived from its step id, so a resumed run
     that repeats an unfinished call uses the same one, and no two calls share one.
+    ``"nonce:"`` and the first 16 bytes of the id's SHA-256, in hex.
 
     >>> nonce_of("s1") == nonce_of("s1") != nonce_of("s2")
     True
+    >>> nonce_of("s1") == "nonce:" + hashlib.sha256(b"s1").hexdigest()[:32]
+    True
     """
-    return "nonce:" + hashlib.sha256(step_id.encode("utf-8")).hexdigest()[:32]
+    return "nonce:" + _nonce_sha256(step_id.encode("utf-8")).digest()[:16].hex()
 
 
 def audit_sealed(

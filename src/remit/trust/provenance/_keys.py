@@ -24,13 +24,14 @@ class RunKeys:
     ``principal`` overrides the derived principal key with the user's own.
     """
 
-    __slots__ = ("_secret", "principal")
+    __slots__ = ("_run", "_secret", "principal")
 
     def __init__(self, secret: bytes, principal: AgentKey | None = None) -> None:
         if len(secret) != 32:
             raise ValueError(f"a run secret is 32 bytes, got {len(secret)}")
         self._secret = bytes(secret)
         self.principal = principal or AgentKey.from_seed(self._derive(b"principal", b""))
+        self._run: AgentKey | None = None
 
     def _derive(self, person: bytes, data: bytes) -> bytes:
         return hashlib.blake2b(data, key=self._secret, person=person, digest_size=32).digest()
@@ -39,7 +40,9 @@ class RunKeys:
     def run(self) -> AgentKey:
         """The run's own key: the principal grants it the run's remit, and it signs the
         journal's checkpoints (the same on every resume)."""
-        return AgentKey.from_seed(self._derive(b"run", b""))
+        if self._run is None:  # made once: a key pair costs a scalar multiplication
+            self._run = AgentKey.from_seed(self._derive(b"run", b""))
+        return self._run
 
     def agent(self, task_id: str) -> AgentKey:
         """The agent key of task ``task_id`` (the same on every resume)."""
