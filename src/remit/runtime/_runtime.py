@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from remit.agents._agent import Agent
 from remit.core.faults import FaultPlan
@@ -30,22 +30,21 @@ from remit.engine._engine import Engine, Observer
 from remit.errors import AgentNotFound, JournalError, RemitError, RunNotFound
 from remit.executors import RayExecutor
 from remit.gate import DEFAULT_MAX_OUTPUT_BYTES, Gate
-from remit.gate._faults import FaultyJournal
 from remit.gate._node import Node
 from remit.gate._resume import check_authority, halt_for, uncertain_effects
 from remit.journal import Durability, JournalStore, RunRecord, open_journal
-from remit.journal._writer import JournalWriter
 from remit.journal.lease import LEASE_TTL_S, RunLease
 from remit.models import Model
 from remit.runtime._answers import Answers
 from remit.runtime._executors import check_ray_run, executor_of, ray_run, shared_ledger
+from remit.runtime._gate import run_gate
 from remit.runtime._refs import agent_ref, load_agent
 from remit.runtime._run import Run, check_run_id, finished_run, new_run_id, recorded_receipts
 from remit.runtime._signals import stop_on_signals
-from remit.runtime._tools import check_tools, recorded_servers
-from remit.tools import Tool, ToolRegistry, calculator, files
+from remit.runtime._tools import check_tools, recorded_servers, registry
+from remit.tools import Tool, ToolRegistry
 from remit.tools.mcp import McpServer, open_servers
-from remit.trust.provenance import KeyFiles, RunKeys, Signer, grant
+from remit.trust.provenance import KeyFiles, RunKeys, grant
 from remit.trust.warrant import AgentKey
 
 
@@ -182,7 +181,7 @@ class Runtime(Answers):
     ) -> Run:
         """``arun`` with the MCP servers' tools in hand."""
         agent = self._need_agent()
-        tools = self._registry(agent, self.workspace)
+        tools = registry(agent, self.workspace, [*self._mcp_tools, *self.extra_tools])
         check_tools(remit, tools)
         rid = check_run_id(run_id) if run_id is not None else new_run_id()
         meta: dict[str, Any] = {"workspace": str(self.workspace), "concurrency": self.concurrency}
@@ -286,7 +285,7 @@ class Runtime(Answers):
         agent = self.agent or (load_agent(rec.agent) if rec.agent else self._need_agent())
         meta: dict[str, Any] = json.loads(rec.meta or "{}")
         workspace = Path(meta.get("workspace", self.workspace))
-        tools = self._registry(agent, workspace)
+        tools = registry(agent, workspace, [*self._mcp_tools, *self.extra_tools])
         remit = Remit.from_json(rec.remit)
         recorded = {s.step_id: s for s in self.store.steps(run_id)}
         inputs = json.loads(rec.inputs or "{}")
@@ -381,32 +380,11 @@ class Runtime(Answers):
         else:
             ledger = Ledger()
         try:
-            # every batch checks, in its own transaction, that this process still holds the run
-            faults = self.faults
-            if faults is not None and any(f.type == "journal_write_failure" for f in faults.faults):
-                store = cast(JournalStore, FaultyJournal(store, faults))
-            writer = JournalWriter(store, owner=lease.owner)
-            gate = Gate(
-                run_id=run_id,
-                writer=writer,
-                ledger=ledger,
-                tools=tools,
-                model=self.model,
-                recorded=recorded,
-                max_output_bytes=self.max_output_bytes,
-            )
-            gate.inputs_text = goal + "\n" + json.dumps(dict(inputs), ensure_ascii=False)
-            gate.on_approval = self.on_approval
-            gate.models.update({m.name: m for m in self.models})
-            gate.use_routes(routes if routes is not None else self.routes)
-            gate.use_faults(faults)
-            if sealed:
-                gate.sealed = True  # the journal's chain and checkpoints carry the proof
-            elif keys is not None:
-                # a run signed before journals were chained: a hop per task, a proof per call
-                gate.signer = Signer(run_id, keys, principal)
-            if keys is not None:  # else a key of this process: receipts good while it runs
-                gate.use_receipt_key(keys.receipt_key)
+            gate = run_gate(
+                self, run_id, store, lease.owner, ledger, tools, recorded,
+                goal=goal, inputs=inputs, routes=routes, keys=keys, principal=principal,
+                sealed=sealed,
+            )  # fmt: skip
             self.last_gate = gate
             executor = None
             concurrency = concurrency or self.concurrency
@@ -463,7 +441,7 @@ class Runtime(Answers):
                 if executor is not None:
                     await executor.close()
                 # the run's outcome is reported only once every record is on disk
-                writer.close()
+                gate.writer.close()
             ok = root.status is Status.DONE
             error = None
             if not ok:
@@ -517,9 +495,3 @@ class Runtime(Answers):
                 yield
             finally:
                 self._mcp_tools = ()
-
-    def _registry(self, agent: Agent, workspace: Path) -> ToolRegistry:
-        # later entries replace earlier ones of the same name: an agent may bring its own
-        # read_file; the runtime's extra tools have the last word
-        tools = [*files(workspace), calculator, *agent.tools, *self._mcp_tools, *self.extra_tools]
-        return ToolRegistry({t.name: t for t in tools}.values())

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
+from remit.agents._agent import Agent
 from remit.core.remit import Remit
 from remit.errors import RemitError, UnknownToolError
 from remit.journal import JournalStore
-from remit.tools import ToolRegistry
+from remit.tools import Tool, ToolRegistry, calculator, files
 from remit.tools.mcp import McpServer
 
 __all__ = ["check_tools", "recorded_servers"]
@@ -47,3 +50,12 @@ def recorded_servers(store: JournalStore, run_id: str) -> list[McpServer]:
     if not isinstance(table, dict):
         return []
     return [McpServer.from_dict(str(n), d) for n, d in table.items() if isinstance(d, dict)]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+
+
+def registry(agent: Agent, workspace: Path, extra: Sequence[Tool]) -> ToolRegistry:
+    """The tools a run knows: the file tools confined to ``workspace``, the calculator,
+    the agent's own, then ``extra`` (MCP servers', the runtime's). Later entries replace
+    earlier ones of the same name: an agent may bring its own read_file; the runtime's
+    extra tools have the last word. Knowing grants nothing: the remit does."""
+    tools = [*files(workspace), calculator, *agent.tools, *extra]
+    return ToolRegistry({t.name: t for t in tools}.values())
