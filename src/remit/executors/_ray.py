@@ -203,7 +203,6 @@ class RayRun:
         self._sends: set[asyncio.Task[None]] = set()
         #: the worker each task handed out is with, until it answers
         self._holding: dict[str, _Slot] = {}
-        self.batches = 0
 
     # --- the engine's Executor --------------------------------------------------------
 
