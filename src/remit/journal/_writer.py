@@ -8,13 +8,17 @@ own thread because the sqlite3 module needs the GIL for every row it binds: a wr
 thread binding rows would get the GIL once per switch interval while the run computes,
 and fall ever further behind.
 
-While the loop computes (a CPU-bound fan-out), the helper's commit waits for the GIL
-too, a switch interval at a time, and a loop that never waits may never turn to start
-a batch. So the writer watches how busy the loop's thread is: a busy loop lets a batch
-grow for ``FLUSH_AFTER_S`` rather than pay a commit per turn; a record that has waited
-that long is committed from ``add`` itself; and once a helper's commit is found starved,
-batches are committed on the loop's own thread until the loop idles again. Records thus
-reach the disk within about ``FLUSH_AFTER_S`` however the run spends its time.
+While the loop computes (a CPU-bound fan-out, a chain of steps that never wait), a loop
+that never waits may never turn to start a batch, and the helper's commit needs the GIL
+twice (to start the COMMIT and to return from it). At Python's default switch interval
+(5 ms) a computing loop would hold it that long each time, and a commit would take three
+times the fsync. So while a commit is in flight the writer shortens the switch interval
+(``SWITCH_INTERVAL_S``; it only costs anything while a thread waits for the GIL): the
+helper gets the GIL within a fraction of a millisecond, and the fsync overlaps the work
+whatever the loop does. A busy loop lets a batch grow for ``FLUSH_AFTER_S`` rather than
+pay a commit per turn, and a record that has waited that long starts its batch from
+``add`` itself, since no turn may come to start one. Records thus reach the disk within
+about ``FLUSH_AFTER_S`` plus an fsync however the run spends its time.
 
 Batches commit in the order they were queued, each one transaction, so the journal on
 disk is always a *prefix* of what was queued: if a step's record survives a crash, so
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,10 +58,38 @@ FLUSH_RECORDS = 4096
 #: ``FLUSH_AFTER_S``, so that such a batch is never taken for one nobody started
 IDLE_BATCH_S = FLUSH_AFTER_S / 2
 #: the loop is busy when its thread computed for more than this share of the time since
-#: the last look; a commit in flight on the helper thread is starved of the GIL when it
-#: stays pending that long while the loop is busy (then batches are committed on the
-#: loop's own thread, every ``FLUSH_AFTER_S``, until the loop idles again)
+#: the last look
 BUSY_SHARE = 0.5
+#: the switch interval while a commit is in flight (see the module's docstring): short
+#: enough that the helper's two GIL hand-overs cost far less than an fsync
+SWITCH_INTERVAL_S = 0.0002
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = _switch_ours = 0.0
+
+
+def _shorten_switch_interval() -> None:
+    """One more writer has a commit in flight: the first one shortens the interval."""
+    global _switch_users, _switch_saved, _switch_ours
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            if _switch_saved > SWITCH_INTERVAL_S:
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
+            # as the interpreter holds it (whole microseconds): how to know it is ours
+            _switch_ours = sys.getswitchinterval()
+        _switch_users += 1
+
+
+def _restore_switch_interval() -> None:
+    """A writer's commit landed: the last one puts the interval back as it found it."""
+    global _switch_users
+    with _switch_lock:
+        _switch_users -= 1
+        # unless someone changed it meanwhile: theirs stands
+        if _switch_users == 0 and sys.getswitchinterval() == _switch_ours:
+            sys.setswitchinterval(_switch_saved)
 
 
 class JournalWriter:
@@ -80,10 +114,7 @@ class JournalWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
-        self._inflight_at = self._inflight_cpu = 0.0
         self._turn_at, self._turn_cpu = time.monotonic(), time.thread_time()
-        #: commits on the helper thread were found starved of the GIL: batch here
-        self._starving = False
         self._buf_since = time.monotonic()
         self.batches = 0
         #: the write error that broke this writer; every later call re-raises it
@@ -102,8 +133,14 @@ class JournalWriter:
             self._buf_since = now
         self._buf.append(record)
         self._queued += 1
-        if len(self._buf) >= FLUSH_RECORDS or self._overdue(now):
-            self._flush_now()
+        if len(self._buf) >= FLUSH_RECORDS:
+            self._flush_now()  # the disk is this far behind: wait for it here
+        elif self._overdue(now):
+            fut = self._inflight
+            if fut is not None:  # landed; its callback has not come round yet
+                self._inflight = None
+                self._committed(fut, self._inflight_upto, direct=True)
+            self._kick(from_loop=False)
         if not self._kicked:
             # one batch per loop turn
             self._kicked = True
@@ -159,31 +196,20 @@ class JournalWriter:
     # --- batching --------------------------------------------------------------------
 
     def _overdue(self, now: float) -> bool:
-        """Whether queued records have waited too long for a batch nobody will start:
-        no commit is in flight and no loop turn came to start one, or the one in flight
-        is starved of the GIL (pending for a while, the loop's thread computing most of
-        that time; a commit that is merely slow, on a slow disk, is left to overlap)."""
+        """Whether queued records have waited too long for a batch nobody will start: no
+        commit is in flight (one that is, kicks the next batch as it lands) and no loop
+        turn came to start one."""
         if not self._buf or now - self._buf_since <= FLUSH_AFTER_S:
             return False
         fut = self._inflight
-        if fut is None or fut.done():
-            return True
-        pending = now - self._inflight_at
-        return (
-            pending > FLUSH_AFTER_S
-            and time.thread_time() - self._inflight_cpu > BUSY_SHARE * pending
-        )
+        return fut is None or fut.done()
 
     def _flush_now(self) -> None:
-        """Commit the queue here and now, on the loop's thread (it is busy computing, so
-        a commit on the helper thread would wait for the GIL). Waiting for a commit
-        still in flight hands the helper the GIL at once."""
+        """Commit the queue here and now, on the loop's thread, after the commit still in
+        flight (``FLUSH_RECORDS`` are waiting: the disk is that far behind)."""
         fut = self._inflight
         if fut is not None:
             self._inflight = None
-            # it had to be waited for: the helper is starved while the loop computes,
-            # so batches stay on this thread until a commit lands on its own again
-            self._starving = self._starving or not fut.done()
             self._committed(fut, self._inflight_upto, direct=True)
         if self.failure is not None or not self._buf:
             return
@@ -210,15 +236,11 @@ class JournalWriter:
             self._kicked = False
         if from_loop and not idle_wait:
             now = time.monotonic()
-            if self._overdue(now):
-                self._flush_now()
-                return
             if self._inflight is None and self._buf and self.failure is None:
                 cpu = time.thread_time()
                 busy = cpu - self._turn_cpu > BUSY_SHARE * (now - self._turn_at)
                 self._turn_at, self._turn_cpu = now, cpu
                 if not busy:
-                    self._starving = False  # the loop idles: the helper gets the GIL
                     if not self._waiters and now - self._buf_since <= IDLE_BATCH_S:
                         # it waits on I/O: let the batch grow, unless someone waits
                         self._kicked = self._idle_wait = True
@@ -231,9 +253,6 @@ class JournalWriter:
                     self._kicked = True
                     assert self._loop is not None
                     self._loop.call_later(FLUSH_AFTER_S, self._kick)
-                    return
-                elif self._starving:
-                    self._flush_now()  # the helper would wait for the GIL
                     return
         if self._inflight is not None or not self._buf or self.failure is not None:
             return  # the commit in flight kicks again when it lands
@@ -256,9 +275,17 @@ class JournalWriter:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remit-journal")
-        fut = self._pool.submit(self.store.commit_staged)  # type: ignore[attr-defined]
+        commit = self.store.commit_staged  # type: ignore[attr-defined]
+
+        def commit_quickly() -> None:
+            try:
+                commit()
+            finally:
+                _restore_switch_interval()
+
+        _shorten_switch_interval()
+        fut = self._pool.submit(commit_quickly)
         self._inflight, self._inflight_upto = fut, upto
-        self._inflight_at, self._inflight_cpu = time.monotonic(), time.thread_time()
         loop = self._loop
 
         def landed(f: Future[None]) -> None:
