@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from remit.core._json import encoder
 from remit.core.schemas import validate as validate_schema
 from remit.errors import InvalidInput, SchemaError
 
@@ -122,10 +123,14 @@ class Vote:
                 return Sample(None, flag=f"{_name(check)}: {reason}")
         try:
             key = self.canonical(value) if self.canonical is not None else value
-            form = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            form = _canonical_json(key)
         except Exception as e:  # no canonical form: the sample cannot vote
             return Sample(None, flag=f"canonical: {type(e).__name__}: {e}")
         return Sample(form, value)
+
+
+#: a canonical form's text: sorted keys, no spaces (the encoder built once)
+_canonical_json = encoder(sort_keys=True, separators=(",", ":"))
 
 
 def _name(check: Callable[..., Any]) -> str:
