@@ -17,8 +17,11 @@ times the fsync. So while a commit is in flight the writer shortens the switch i
 helper gets the GIL within a fraction of a millisecond, and the fsync overlaps the work
 whatever the loop does. A busy loop lets a batch grow for ``FLUSH_AFTER_S`` rather than
 pay a commit per turn, and a record that has waited that long starts its batch from
-``add`` itself, since no turn may come to start one. Records thus reach the disk within
-about ``FLUSH_AFTER_S`` plus an fsync however the run spends its time.
+``add`` itself, since no turn may come to start one. A commit can still be starved (a
+loop thread that drops and retakes the GIL in its own I/O restarts the helper's wait);
+one in flight for ``STARVED_AFTER_S`` is waited for, and the next batch committed on the
+loop's thread. Records thus reach the disk within tens of milliseconds however the run
+spends its time, and the fsync rarely costs the loop anything.
 
 Batches commit in the order they were queued, each one transaction, so the journal on
 disk is always a *prefix* of what was queued: if a step's record survives a crash, so
@@ -60,6 +63,11 @@ IDLE_BATCH_S = FLUSH_AFTER_S / 2
 #: the loop is busy when its thread computed for more than this share of the time since
 #: the last look
 BUSY_SHARE = 0.5
+#: a commit in flight this long while records wait is starved after all (the loop
+#: thread, dropping and retaking the GIL itself in its own I/O, restarts the helper's
+#: wait for it): the loop then waits for it, which hands the helper the GIL at once,
+#: and commits the next batch itself. It bounds how late a record reaches the disk
+STARVED_AFTER_S = 4 * FLUSH_AFTER_S
 #: the switch interval while a commit is in flight (see the module's docstring): short
 #: enough that the helper's two GIL hand-overs cost far less than an fsync
 SWITCH_INTERVAL_S = 0.0002
@@ -114,6 +122,7 @@ class JournalWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future[None] | None = None
         self._inflight_upto = 0
+        self._inflight_at = self._inflight_cpu = 0.0
         self._turn_at, self._turn_cpu = time.monotonic(), time.thread_time()
         self._buf_since = time.monotonic()
         self.batches = 0
@@ -137,6 +146,9 @@ class JournalWriter:
             self._flush_now()  # the disk is this far behind: wait for it here
         elif self._overdue(now):
             fut = self._inflight
+            if fut is not None and not fut.done():
+                self._flush_now()  # starved: see STARVED_AFTER_S
+                return
             if fut is not None:  # landed; its callback has not come round yet
                 self._inflight = None
                 self._committed(fut, self._inflight_upto, direct=True)
@@ -198,15 +210,23 @@ class JournalWriter:
     def _overdue(self, now: float) -> bool:
         """Whether queued records have waited too long for a batch nobody will start: no
         commit is in flight (one that is, kicks the next batch as it lands) and no loop
-        turn came to start one."""
+        turn came to start one; or the one in flight is starved (a commit that is merely
+        slow, on a slow disk while the loop waits, is left to overlap)."""
         if not self._buf or now - self._buf_since <= FLUSH_AFTER_S:
             return False
         fut = self._inflight
-        return fut is None or fut.done()
+        if fut is None or fut.done():
+            return True
+        # starved, not merely slow: the loop's thread computed most of the time it waited
+        pending = now - self._inflight_at
+        return (
+            pending > STARVED_AFTER_S
+            and time.thread_time() - self._inflight_cpu > BUSY_SHARE * pending
+        )
 
     def _flush_now(self) -> None:
         """Commit the queue here and now, on the loop's thread, after the commit still in
-        flight (``FLUSH_RECORDS`` are waiting: the disk is that far behind)."""
+        flight (``FLUSH_RECORDS`` are waiting, or that commit was starved)."""
         fut = self._inflight
         if fut is not None:
             self._inflight = None
@@ -286,6 +306,7 @@ class JournalWriter:
         _shorten_switch_interval()
         fut = self._pool.submit(commit_quickly)
         self._inflight, self._inflight_upto = fut, upto
+        self._inflight_at, self._inflight_cpu = time.monotonic(), time.thread_time()
         loop = self._loop
 
         def landed(f: Future[None]) -> None:
