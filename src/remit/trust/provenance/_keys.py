@@ -119,6 +119,9 @@ class KeyFiles:
             else:
                 # O_EXCL: never overwrite the secret a journal's signatures depend on
                 _write_secret(path, secret)
+            # the file's name is on disk too, before the journal records the run: a
+            # power cut must not leave a sealed run whose key is gone
+            _sync_dir(self.dir)
         except FileExistsError:
             raise JournalError(
                 f"run {run_id}: a key file already exists at {path}; a run of this id may "
@@ -197,6 +200,14 @@ def _write_secret(path: Path, secret: bytes) -> None:
         f.write(secret.hex() + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_principal_key(path: str | os.PathLike[str]) -> AgentKey:
