@@ -15,6 +15,12 @@ chain); chunks form a chain under the root. Every step is journaled with durabil
 ``full`` and signed provenance on (the default). ``errors`` counts moves that differ
 from the optimal solution, checked after the run.
 
+``--k`` defaults to the smallest ``k`` that keeps the run's expected number of wrong
+moves that win their vote under 0.01 (:func:`k_for`; the principle of the million-step
+Hanoi work: the margin grows with the length of the task, slowly). It uses the solver's
+stated error rate and the number of wrong moves it spreads them over, as one would use an
+error rate measured on a sample of steps; it never looks at a step's answer.
+
 ``--kill-at F``: the run works in a subprocess that is killed with SIGKILL once a
 fraction ``F`` of the moves are journaled; this process then resumes it and reports
 ``redrawn``: samples the resumed run drew again although the journal held them (0).
@@ -244,6 +250,33 @@ class Hanoi(Agent):
         return {"pegs": results[-1].value["pegs"], "moves": [r.value["move"] for r in results]}
 
 
+# --- how far ahead a vote must be -------------------------------------------------------
+
+
+def k_for(steps: int, p_error: float, p_malformed: float, wrong_moves: int,
+          expected_errors: float = 0.01) -> int:  # fmt: skip
+    """The smallest ``k`` for which first-to-ahead-by-``k`` lets fewer than
+    ``expected_errors`` wrong moves through in ``steps`` votes.
+
+    A vote is a race between the right answer (a sample is right with probability
+    ``q``) and each wrong one (``w``: the error rate spread over ``wrong_moves``); a
+    given wrong answer wins about as often as a gambler ``k`` steps from ruin with odds
+    ``q : w`` (flagged samples do not vote), so ``wrong_moves / (1 + (q / w) ** k)`` per
+    step.
+
+    >>> k_for(2**16 - 1, 0.01, 0.001, 6 * 16 - 1), k_for(2**10 - 1, 0.01, 0.001, 59)
+    (3, 2)
+    """
+    q = 1.0 - p_error - p_malformed
+    if p_error <= 0:
+        return 1
+    w = p_error / wrong_moves
+    k = 1
+    while steps * wrong_moves / (1.0 + (q / w) ** k) > expected_errors:
+        k += 1
+    return k
+
+
 # --- running it -------------------------------------------------------------------------
 
 
@@ -360,7 +393,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--disks", type=int, default=10)
     ap.add_argument("--p-error", type=float, default=0.01)
-    ap.add_argument("--k", type=int, default=2, help="first-to-ahead-by-k")
+    ap.add_argument("--k", type=int, default=None, help="first-to-ahead-by-k (default: see k_for)")
     ap.add_argument("--max-samples", type=int, default=12)
     ap.add_argument("--chunk", type=int, default=256, help="moves per chunk task")
     ap.add_argument("--seed", type=int, default=0)
@@ -369,6 +402,8 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--journal", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.k is None:
+        args.k = k_for(2**args.disks - 1, args.p_error, args.p_error / 10, 6 * args.disks - 1)
     if args.child:
         _child(args)
         return

@@ -38,8 +38,17 @@ def test_ten_disks_with_errors_voted_away() -> None:
     # 5% of samples wrong, 0.5% malformed: far more than enough to break an unvoted run
     figures = run("--disks", "10", "--p-error", "0.05")
     assert figures["steps"] == 1023 and figures["errors"] == 0
-    assert figures["flagged"] > 0 and 2.0 < float(figures["samples_per_step"]) < 3.0  # type: ignore[arg-type]
+    k = hanoi.k_for(1023, 0.05, 0.005, 59)
+    assert figures["k"] == k == 3  # the margin the error rate and the run's length call for
+    assert figures["flagged"] > 0 and k < float(figures["samples_per_step"]) < k + 1  # type: ignore[arg-type]
     assert {"steps_per_s", "journal_bytes"} <= figures.keys()
+
+
+def test_the_margin_grows_with_the_error_rate_and_the_length_of_the_task() -> None:
+    at = [hanoi.k_for(2**d - 1, 0.01, 0.001, 6 * d - 1) for d in (4, 10, 16, 20)]
+    assert at == sorted(at) and at[0] < at[-1]
+    assert hanoi.k_for(1023, 0.05, 0.005, 59) > hanoi.k_for(1023, 0.001, 0.0001, 59)
+    assert hanoi.k_for(1023, 0.0, 0.0, 59) == 1
 
 
 def test_a_run_killed_part_way_resumes_and_draws_no_sample_twice() -> None:
