@@ -105,6 +105,22 @@ def test_samples_are_drawn_until_one_answer_leads_by_k(tmp_path: Path) -> None:
     assert verdict["steps"] == [s for s, *_ in models]
 
 
+def test_each_sample_row_records_the_messages_schema_and_its_number(tmp_path: Path) -> None:
+    schema = {"type": "string"}
+    run, _ = run_vote(tmp_path, ['"4"', '"5"', '"4"', '"4"'], Vote(k=2, schema=schema))
+    assert run.ok, run.error
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        inputs = [i for (i,) in conn.execute(
+            "SELECT input FROM steps WHERE kind = 'model' ORDER BY pos")]  # fmt: skip
+    question = [{"role": "user", "content": "2 + 2 = ?"}]
+    assert [json.loads(i) for i in inputs] == [
+        {"messages": question, "schema": schema, "sample": n} for n in range(4)
+    ]
+    # written as the Gate writes any step's input (the rows hash and replay alike)
+    assert inputs[3] == json.dumps({"messages": question, "schema": schema, "sample": 3},
+                                   ensure_ascii=False)  # fmt: skip
+
+
 def test_a_tie_at_the_most_samples_fails_the_step_explicitly(tmp_path: Path) -> None:
     run, model = run_vote(tmp_path, ["a", "b", "a", "b"], Vote(k=2, max_samples=4))
     assert not run.ok and run.error is not None

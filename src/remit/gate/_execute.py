@@ -52,13 +52,16 @@ class Execution(Injection):
         normalize: bool = True,
         intent: bool = True,
         route: bool = False,
+        encoded_args: str | None = None,
     ) -> Any:
         """Run one step; ``route``: the step is one alternative of a routed call, so a
-        failure another alternative may not share is marked ``reroute``."""
+        failure another alternative may not share is marked ``reroute``;
+        ``encoded_args``: ``args`` as the row records them, when the caller has them so
+        (a step without an intent row)."""
         writer, ledger = self.writer, self.ledger
         started = time.time()
         # a plain function's intent would only ever be seen beside its result
-        input_text = None
+        input_text = None if intent else encoded_args
         if intent:
             input_text = None if args is None else self._encode_input(args)
             self._record(node, step_id, kind, name, "started", args, None, None, ZERO, started,

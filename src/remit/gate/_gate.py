@@ -148,10 +148,12 @@ class Gate(Warrants):
         max_tokens: int = 512,
         tools: Sequence[Mapping[str, Any]] | None = None,
         sample: int | None = None,
+        encoded_args: str | None = None,
     ) -> Completion:
         """A model call for ``node``; with ``schema``, the output must be valid JSON for it.
         ``sample``: the call is independent sample number ``sample`` of the same messages
-        (a vote's), which a model that can draws with a seed of its own.
+        (a vote's), which a model that can draws with a seed of its own; its row's input
+        ``encoded_args`` if given (a vote encodes its messages once for every sample).
 
         With routes for the capability ``model``, the call goes to the cheapest healthy
         model of :attr:`models` and around the ones that fail (as a tool call does)."""
@@ -162,8 +164,10 @@ class Gate(Warrants):
         self._check_deadline(node, step_id, "model", model.name)
         routes = self.routes
         if routes is None or "model" not in routes:
-            return await self._complete_one(node, step_id, model, messages, schema,
-                                            max_tokens, tools, sample=sample)  # fmt: skip
+            return await self._complete_one(
+                node, step_id, model, messages, schema, max_tokens, tools,
+                sample=sample, encoded_args=encoded_args,
+            )  # fmt: skip
         served = self._served_route(node, step_id)
         if served is not MISS:
             return Completion(**served)
@@ -190,6 +194,7 @@ class Gate(Warrants):
         *,
         route: bool = False,
         sample: int | None = None,
+        encoded_args: str | None = None,
     ) -> Completion:
         """Phases 2 to 7 of one model call."""
         hit = self._replay(node, step_id, "model", model.name)
@@ -271,6 +276,7 @@ class Gate(Warrants):
             # a completion is JSON-shaped already (a replay sees the same); with tool
             # calls, their arguments are read back as a replay would read them
             normalize=bool(tools),
+            encoded_args=None if sample is None else encoded_args,
         )
         return Completion(**out)
 

@@ -123,8 +123,8 @@ class Recording(Receipting):
         input_text: str | None = None,
     ) -> Any:
         """Record a step's result (with its input when no intent row holds it);
-        ``text``: the result already encoded; ``input_text``: a tool call's arguments
-        as its intent row holds them (for its receipt)."""
+        ``text``: the result already encoded; ``input_text``: the arguments encoded (a
+        tool call's as its intent row holds them, for its receipt)."""
         self.executed += 1
         if text is None:
             try:
@@ -135,6 +135,8 @@ class Recording(Receipting):
         row_input = None
         if kind == "tool" and args is not None:  # no intent row: this row holds them
             input_text = row_input = self._encode_input(args)
+        elif args is not None:  # no intent row: this row holds them, maybe encoded already
+            row_input = input_text
         self._record(node, step_id, kind, name, "ok", args, text, None, spent, started,
                      input_text=row_input)  # fmt: skip
         if kind == "tool":

@@ -64,6 +64,10 @@ async def draw_vote(
     tally = Tally()
     steps: list[str] = []
     contents: dict[str, str] = {}
+    # every sample's row records the same messages and schema: encoded once
+    common = gate._encode_input({"messages": list(messages), "schema": vote.schema})  # pyright: ignore[reportPrivateUsage]
+    if common is not None and len(common) + 32 > gate.max_output_bytes:
+        common = None  # near the limit: each sample's input is cut as any other step's
     while True:
         room = vote.max_samples - tally.samples
         # the fewest samples that could decide, as many at once as the vote allows
@@ -72,7 +76,8 @@ async def draw_vote(
         if left is not None:
             want = max(1, min(want, left))  # with none left, the one reservation says so
         first = node.scope_n
-        outcomes = await _draw(gate, node, messages, vote, max_tokens, tally.samples, want)
+        outcomes = await _draw(gate, node, messages, vote, max_tokens, tally.samples, want,
+                               common)  # fmt: skip
         stop: BaseException | None = None
         for i, out in enumerate(outcomes):
             steps.append(gate.current_id(f"{node.id}:{node.scope_role}.{first + i}"))
@@ -102,20 +107,31 @@ async def _draw(
     max_tokens: int,
     drawn: int,
     want: int,
+    common: str | None,
 ) -> list[Completion | BaseException]:
-    """Draw ``want`` samples at once (their step ids in order), each outcome or error."""
+    """Draw ``want`` samples at once (their step ids in order), each outcome or error;
+    ``common``: the samples' messages and schema, encoded."""
     if want == 1:  # the common case of a decided vote's last sample: no task to spawn
         try:
             return [await gate.complete(node, messages, schema=vote.schema,
-                                        max_tokens=max_tokens, sample=drawn)]  # fmt: skip
+                                        max_tokens=max_tokens, sample=drawn,
+                                        encoded_args=_with_sample(common, drawn))]  # fmt: skip
         except Exception as e:
             return [e]
     batch = [
         gate.complete(node, messages, schema=vote.schema, max_tokens=max_tokens,
-                      sample=drawn + i)
+                      sample=drawn + i, encoded_args=_with_sample(common, drawn + i))
         for i in range(want)
     ]  # fmt: skip
     return await asyncio.gather(*batch, return_exceptions=True)
+
+
+def _with_sample(common: str | None, n: int) -> str | None:
+    """A sample's row input: ``{"messages": ..., "schema": ..., "sample": n}`` as the
+    Gate's encoder writes it, from the encoded first two (None: encode it whole)."""
+    if common is None or not common.endswith("}"):  # not an object: a stand-in for one
+        return None
+    return f'{common[:-1]}, "sample": {n}}}'
 
 
 def _verdict(
