@@ -196,6 +196,21 @@ def test_write_refuses_missing_required_fields(journal: SQLiteJournal) -> None:
         journal.write([step("s1", task_id=None)])
 
 
+def test_a_batch_goes_in_many_row_statements_with_the_protocol_of_one_row_each(
+    journal: SQLiteJournal,
+) -> None:
+    # 46 rows: statements of 32, 8, 4 and 2 rows; the last three meet rows the same
+    # batch wrote earlier, as one row a statement would
+    intents = [step(f"s{i:02d}") for i in range(43)]
+    late = [step("s00", status="ok"), step("s01", status="ok"), step("s02", name="again")]
+    journal.write(intents + late)
+    steps = list(journal.steps("run-1"))
+    assert [s.step_id for s in steps] == [f"s{i:02d}" for i in range(43)]
+    assert [s.status for s in steps[:3]] == ["ok", "ok", "started"]
+    assert steps[2].name == "read_file"  # an intent never touches an existing row
+    assert steps[0].output == late[0].output
+
+
 def test_run_not_found_names_the_journal_and_a_hint(journal: SQLiteJournal, db: Path) -> None:
     with pytest.raises(RunNotFound) as info:
         journal.get_run("r-404")

@@ -86,11 +86,10 @@ class Predicted:
     lately to the older generations, whose collections cost milliseconds (W3 took
     one older collection more than the core, and 2.7 ms more collecting in all).
 
-    Each entry in ``params`` is a ``bytearray``: the same BLOB to the database, but
-    Python's sqlite3 binds a bytearray as it is, while for ``bytes`` it first looks for
-    an adapter, failing two attribute look-ups that each format an error message
-    (measured: 0.8 µs a row added to an ``executemany``, against 0.1 for the
-    bytearray and its copy). psycopg takes either as ``bytea``."""
+    Each entry in ``params`` is a ``bytearray``: the same BLOB to the database, and a
+    type Python's sqlite3 binds without looking for an adapter (a program's own
+    adapter for ``bytes`` may be a slow one; see ``sqlite._file``). psycopg takes
+    either as ``bytea``."""
 
     params: Iterable[tuple[Any, ...]]
     count: int

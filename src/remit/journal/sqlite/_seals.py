@@ -44,22 +44,25 @@ from remit.journal._sealing import (
     predict,
 )
 from remit.journal._store import RunRecord, StepRecord
-from remit.journal.sqlite._file import transaction
+from remit.journal.sqlite._file import insert_rows, transaction
 from remit.journal.sqlite._leases import LeaseQueries
 
 Sign = Callable[[bytes], bytes]
 
 _COLUMNS: Final = ", ".join(STEP_FIELDS)
 #: the upsert of ``_steps`` (same protocol) with the row's place and hash
-UPSERT_SEALED: Final = (
-    f"INSERT INTO steps ({_COLUMNS}, n, entry)"
-    f" VALUES ({', '.join('?' * (len(STEP_FIELDS) + 2))})"
+_INSERT_SEALED: Final = f"INSERT INTO steps ({_COLUMNS}, n, entry)"
+_SEALED_WIDTH: Final = len(STEP_FIELDS) + 2
+_ON_CONFLICT_SEALED: Final = (
     " ON CONFLICT (run_id, step_id) DO UPDATE SET"
     " status = excluded.status, output = excluded.output, error = excluded.error,"
     " spent = excluded.spent, ended_at = excluded.ended_at,"
     " proof = COALESCE(steps.proof, excluded.proof), n = excluded.n, entry = excluded.entry"
     " WHERE steps.status = 'started'"
     "  AND (excluded.status <> 'started' OR excluded.error IS NOT NULL)"
+)
+UPSERT_SEALED: Final = (
+    f"{_INSERT_SEALED} VALUES ({', '.join('?' * _SEALED_WIDTH)}){_ON_CONFLICT_SEALED}"
 )
 _RUN_ROW: Final = (
     "SELECT run_id, goal, agent, remit, status, inputs, result, error, meta, created_at,"
@@ -198,7 +201,7 @@ class SealQueries(LeaseQueries):
         changed exactly the rows expected (False: nothing was kept)."""
         p = predict(run_id, records, held)
         conn.execute("SAVEPOINT remit_chain")
-        changed = conn.executemany(UPSERT_SEALED, p.params).rowcount if p.count else 0
+        changed = insert_rows(conn, _INSERT_SEALED, _ON_CONFLICT_SEALED, _SEALED_WIDTH, p.params)
         if changed != p.count:  # a row this process did not know of: chain exactly
             conn.execute("ROLLBACK TO remit_chain")
             conn.execute("RELEASE remit_chain")

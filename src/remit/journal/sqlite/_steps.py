@@ -19,7 +19,7 @@ from typing import Any, Final
 from remit.errors import JournalCorrupt
 from remit.journal._rows import STEP_STATUSES, checked_step
 from remit.journal._store import StepRecord
-from remit.journal.sqlite._file import rollback
+from remit.journal.sqlite._file import insert_rows, rollback
 from remit.journal.sqlite._seals import SealQueries
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
@@ -33,8 +33,8 @@ _step_params = operator.attrgetter(*STEP_FIELDS)
 # intent that carries an error marks an unfinished step as interrupted (it stays
 # "started": a resume runs it again).
 # Identity and input stay as first written; the result supplies what it learned.
-_UPSERT_STEP: Final = (
-    f"INSERT INTO steps ({STEP_COLUMNS}) VALUES ({', '.join('?' * len(STEP_FIELDS))})"
+_INSERT_STEPS: Final = f"INSERT INTO steps ({STEP_COLUMNS})"
+_ON_CONFLICT: Final = (
     " ON CONFLICT (run_id, step_id) DO UPDATE SET"
     " status = excluded.status, output = excluded.output, error = excluded.error,"
     " spent = excluded.spent, ended_at = excluded.ended_at,"
@@ -94,7 +94,9 @@ class StepQueries(SealQueries):
         if self._is_sealed(conn, run_id):
             self._put_sealed(conn, run_id, records)
         else:
-            conn.executemany(_UPSERT_STEP, map(_step_params, records))
+            insert_rows(
+                conn, _INSERT_STEPS, _ON_CONFLICT, len(STEP_FIELDS), map(_step_params, records)
+            )
 
     def write(self, records: Sequence[StepRecord], owner: str | None = None) -> None:
         """Write intents and results in one transaction, durable on return.
