@@ -281,14 +281,31 @@ def _w4_attempt(n: int, kill_at: float) -> dict[str, float]:
 # --- W5: peak memory of a 10,000-child fan-out, in a fresh process -------------------
 
 
+def _peak_rss_kb(reset: bool = False) -> int:
+    """This process's peak resident set (KB), from ``VmHWM``; ``reset`` first brings the
+    peak down to what is resident now. Not ``ru_maxrss``: Linux keeps it across
+    ``execve``, so a child started by a parent that had grown larger than the child
+    ever gets reports the parent's peak, and the growth measured is zero."""
+    status = Path("/proc/self/status")
+    if not status.exists():  # not Linux: ru_maxrss (KB there too on most systems)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if reset:
+        Path("/proc/self/clear_refs").write_text("5")
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise SystemExit("/proc/self/status has no VmHWM line")
+
+
 def _w5_child(n: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         # warm up imports and code paths, then measure the peak growth of the big run
         _run(FanOut(10), 1)
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        gc.collect()
+        base = _peak_rss_kb(reset=True)
         rt = Runtime(journal=_fresh_journal(d), agent=FanOut(n))
         run = rt.run("benchmark", remit=Remit(tools={"step": {}}, depth=1), inputs={"i": 0})
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = _peak_rss_kb()
         assert run.ok
         print(json.dumps({"kb_per_task": (peak - base) / n}))
 
