@@ -928,24 +928,28 @@ def test_an_interrupt_stops_a_cpu_bound_fan_out_at_once_with_its_work_on_disk(
     rt.close()
 
 
-def test_a_run_hands_back_the_signal_handlers_it_found(tmp_path: Path) -> None:
-    """SIGINT and SIGTERM stop a run while it works; after it, they are the caller's."""
+@pytest.mark.parametrize("sigint", [signal.default_int_handler, signal.SIG_IGN])
+def test_a_run_hands_back_the_signal_handlers_it_found(tmp_path: Path, sigint: Any) -> None:
+    """SIGINT and SIGTERM stop a run while it works; after it, they are the caller's
+    (SIGINT as Python sets it, or ignored, as a shell leaves it for a background job)."""
     seen: list[int] = []
 
     def mine(signum: int, frame: object) -> None:
         seen.append(signum)
 
     before = signal.signal(signal.SIGTERM, mine)
+    before_int = signal.signal(signal.SIGINT, sigint)
     try:
         with Runtime(journal=tmp_path / "h.db", agent=BusyFanOut(3, lambda i: None),
                      sign=False) as rt:  # fmt: skip
             assert rt.run(GOAL, remit=Remit(tools={}, depth=1), run_id="h").ok
         assert signal.getsignal(signal.SIGTERM) is mine
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is sigint
         os.kill(os.getpid(), signal.SIGTERM)
         assert seen == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, before_int)
 
 
 def test_a_remit_constraining_an_argument_the_tool_lacks_is_refused_at_start(
