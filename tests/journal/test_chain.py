@@ -144,6 +144,28 @@ def test_a_write_the_file_ignores_is_chained_from_what_the_rows_hold(
     assert entries[0].entry == row_hash(rows["s1"]) and verifies(store)
 
 
+def test_a_mispredicted_batch_is_rolled_back_whole_and_written_again(
+    store: SQLiteJournal, tmp_path: Path
+) -> None:
+    """A staged batch that holds a result the file ignores, after another process's row:
+    the first attempt (which chained the other's row and wrote part of the batch) is
+    rolled back whole, and the second chains every row exactly once."""
+    store.seal(RUN, bytes(KEY.verify_key), sign)
+    store.write([step(1, output="3")])
+    other = SQLiteJournal(tmp_path / "j.db", durability="normal")  # a person's answer
+    other.write([step(7)])
+    other.close()
+    store.stage([step(2), step(1, "error", error='{"code": "X"}'), step(3)])
+    store.commit_staged()
+    store.write([step(4)])
+    assert [(e.n, e.step_id) for e in store.chain(RUN)] == [
+        (1, "s1"), (2, "s7"), (3, "s2"), (4, "s3"), (5, "s4"),
+    ]  # fmt: skip
+    rows = {s.step_id: s for s in store.steps(RUN)}
+    assert rows["s1"].status == "ok" and rows["s1"].output == "3"
+    assert verifies(store)
+
+
 def test_rows_written_before_the_seal_are_chained_by_it(store: SQLiteJournal) -> None:
     store.write([step(1, "started", started_at=1.0)])
     store.seal(RUN, bytes(KEY.verify_key), sign)

@@ -20,7 +20,7 @@ from remit.errors import JournalCorrupt
 from remit.journal._rows import STEP_STATUSES, checked_step
 from remit.journal._store import StepRecord
 from remit.journal.sqlite._file import insert_rows, rollback
-from remit.journal.sqlite._seals import SealQueries
+from remit.journal.sqlite._seals import Mispredicted, SealQueries
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
@@ -81,7 +81,30 @@ class StepQueries(SealQueries):
         """A row as a record, after checking what a damaged row would get wrong."""
         return checked_step(row, str(self.path))
 
-    def _put(self, conn: sqlite3.Connection, records: Sequence[StepRecord]) -> None:
+    def _put_batch(
+        self, conn: sqlite3.Connection, records: Sequence[StepRecord], owner: str | None
+    ) -> None:
+        """Begin a write transaction and put a batch in it (fenced by ``owner``'s lease).
+        A sealed run's owner that mispredicted what its writes change (see
+        :meth:`_put_sealed`) has written part of the batch: the transaction is rolled
+        back and the batch written again in a new one, chained from what the rows hold."""
+        for exact in (False, True):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if owner is not None:
+                    self._fence(conn, records[0].run_id, owner)
+                self._put(conn, records, exact=exact)
+                return
+            except Mispredicted:
+                rollback(conn)
+            except BaseException:
+                rollback(conn)
+                raise
+        raise AssertionError("an exact write cannot be mispredicted")  # pragma: no cover
+
+    def _put(
+        self, conn: sqlite3.Connection, records: Sequence[StepRecord], *, exact: bool = False
+    ) -> None:
         """The rows of a batch, in ``conn``'s open transaction: a sealed run's chained."""
         run_id = records[0].run_id
         if any(r.run_id != run_id for r in records):
@@ -89,10 +112,10 @@ class StepQueries(SealQueries):
             for r in records:
                 by_run.setdefault(r.run_id, []).append(r)
             for batch in by_run.values():
-                self._put(conn, batch)
+                self._put(conn, batch, exact=exact)
             return
         if self._is_sealed(conn, run_id):
-            self._put_sealed(conn, run_id, records)
+            self._put_sealed(conn, run_id, records, exact=exact)
         else:
             insert_rows(
                 conn, _INSERT_STEPS, _ON_CONFLICT, len(STEP_FIELDS), map(_step_params, records)
@@ -119,11 +142,8 @@ class StepQueries(SealQueries):
         with self._lock:
             conn = self._live()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                self._put_batch(conn, records, owner)
                 try:
-                    if owner is not None:
-                        self._fence(conn, records[0].run_id, owner)
-                    self._put(conn, records)
                     conn.execute("COMMIT")
                 except BaseException:
                     rollback(conn)
@@ -140,15 +160,7 @@ class StepQueries(SealQueries):
         """
         self._lock.acquire()
         try:
-            conn = self._live()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if owner is not None:
-                    self._fence(conn, records[0].run_id, owner)
-                self._put(conn, records)
-            except BaseException:
-                rollback(conn)
-                raise
+            self._put_batch(self._live(), records, owner)
         except sqlite3.Error as e:
             self._lock.release()
             self._raise(e, f"write {len(records)} step records{_first_bad(records)}")
