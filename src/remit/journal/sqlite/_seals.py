@@ -195,10 +195,8 @@ class SealQueries(LeaseQueries):
             if exact:  # the rolled-back attempt may have moved it past the file
                 held = self._held[run_id] = self._load_held(conn, run_id, held.sign)
             entries = self._chain_others(conn, run_id, held, [])
-            if exact:
-                self._put_exact(conn, run_id, records, held, entries)
-            else:
-                self._put_predicted(conn, run_id, records, held, entries)
+            put = self._put_exact if exact else self._put_predicted
+            put(conn, run_id, records, held, entries)
             self._checkpoint(conn, run_id, held, entries)
         except Mispredicted:
             raise  # the caller rolls back and writes the batch again, exactly
