@@ -105,20 +105,42 @@ def test_samples_are_drawn_until_one_answer_leads_by_k(tmp_path: Path) -> None:
     assert verdict["steps"] == [s for s, *_ in models]
 
 
-def test_each_sample_row_records_the_messages_schema_and_its_number(tmp_path: Path) -> None:
+_SAMPLES = "SELECT step_id, input FROM steps WHERE kind = 'model' ORDER BY pos"
+
+
+def test_each_sample_row_records_its_number_and_the_messages_once_a_vote(tmp_path: Path) -> None:
     schema = {"type": "string"}
     run, _ = run_vote(tmp_path, ['"4"', '"5"', '"4"', '"4"'], Vote(k=2, schema=schema))
     assert run.ok, run.error
     with sqlite3.connect(tmp_path / "j.db") as conn:
-        inputs = [i for (i,) in conn.execute(
-            "SELECT input FROM steps WHERE kind = 'model' ORDER BY pos")]  # fmt: skip
+        rows_ = conn.execute(_SAMPLES).fetchall()
     question = [{"role": "user", "content": "2 + 2 = ?"}]
-    assert [json.loads(i) for i in inputs] == [
-        {"messages": question, "schema": schema, "sample": n} for n in range(4)
+    first = rows_[0][0]
+    # the first round (k = 2 samples drawn together) holds the messages and the schema;
+    # samples drawn after the first came back name its row instead
+    assert [json.loads(i) for _, i in rows_] == [
+        {"messages": question, "schema": schema, "sample": 0},
+        {"messages": question, "schema": schema, "sample": 1},
+        {"sample": 2, "messages_as": first},
+        {"sample": 3, "messages_as": first},
     ]
     # written as the Gate writes any step's input (the rows hash and replay alike)
-    assert inputs[3] == json.dumps({"messages": question, "schema": schema, "sample": 3},
-                                   ensure_ascii=False)  # fmt: skip
+    assert rows_[1][1] == json.dumps({"messages": question, "schema": schema, "sample": 1},
+                                     ensure_ascii=False)  # fmt: skip
+    assert rows_[3][1] == json.dumps({"sample": 3, "messages_as": first}, ensure_ascii=False)
+
+
+def test_samples_drawn_one_at_a_time_journal_the_messages_once(tmp_path: Path) -> None:
+    run, _ = run_vote(tmp_path, ["a", "b", "a", "a"], Vote(k=2, parallel=1))
+    assert run.ok, run.error
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        rows_ = conn.execute(_SAMPLES).fetchall()
+    inputs = {sid: json.loads(i) for sid, i in rows_}
+    first, *later = [sid for sid, _ in rows_]
+    assert inputs[first]["messages"] == [{"role": "user", "content": "2 + 2 = ?"}]
+    assert [inputs[sid] for sid in later] == [
+        {"sample": n, "messages_as": first} for n in (1, 2, 3)
+    ]
 
 
 def test_a_tie_at_the_most_samples_fails_the_step_explicitly(tmp_path: Path) -> None:

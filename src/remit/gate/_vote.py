@@ -2,7 +2,11 @@
 
 Every sample is an ordinary model call of the task (``<task>:<role>.<n>``): reserved on
 the ledger, journaled, replayed on resume, so a vote a crash interrupted continues from
-the samples already drawn and never draws them again. The verdict is a row of its own
+the samples already drawn and never draws them again. The messages are journaled once a
+vote: the first sample's row holds them (``{"messages", "schema", "sample": 0}``), and a
+sample drawn after it came back names that row instead (``{"sample": n, "messages_as":
+"<first sample's step>"}``), which is already in the journal when it is written (a vote
+of many short samples journals its prompt once, not once a sample). The verdict is a row of its own
 (kind ``vote``) after them, which ``remit show`` reads. What makes a sample vote or not
 is :mod:`remit.core.voting` (pure); here is only the drawing.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from remit.core.ledger import ZERO
@@ -68,6 +73,7 @@ async def draw_vote(
     common = gate._encode_input({"messages": list(messages), "schema": vote.schema})  # pyright: ignore[reportPrivateUsage]
     if common is not None and len(common) + 32 > gate.max_output_bytes:
         common = None  # near the limit: each sample's input is cut as any other step's
+    anchor: str | None = None  # the step of the first sample, once its row is queued
     while True:
         room = vote.max_samples - tally.samples
         # the fewest samples that could decide, as many at once as the vote allows
@@ -77,11 +83,15 @@ async def draw_vote(
             want = max(1, min(want, left))  # with none left, the one reservation says so
         first = node.scope_n
         outcomes = await _draw(gate, node, messages, vote, max_tokens, tally.samples, want,
-                               common)  # fmt: skip
+                               common, anchor)  # fmt: skip
         stop: BaseException | None = None
         for i, out in enumerate(outcomes):
             steps.append(gate.current_id(f"{node.id}:{node.scope_role}.{first + i}"))
             if isinstance(out, Completion):
+                if not tally.samples and i == 0:
+                    # recorded whole (or served from the journal, where a first sample
+                    # is always whole): later samples' rows name it for the messages
+                    anchor = steps[0]
                 sample = vote.judge(out.content, truncated=out.output_tokens >= max_tokens)
                 if sample.form is not None:
                     contents.setdefault(sample.form, out.content)
@@ -108,27 +118,33 @@ async def _draw(
     drawn: int,
     want: int,
     common: str | None,
+    anchor: str | None,
 ) -> list[Completion | BaseException]:
     """Draw ``want`` samples at once (their step ids in order), each outcome or error;
-    ``common``: the samples' messages and schema, encoded."""
+    ``common``: the samples' messages and schema, encoded; ``anchor``: the step whose
+    row holds them, once there is one."""
     if want == 1:  # the common case of a decided vote's last sample: no task to spawn
+        encoded = _with_sample(common, drawn, anchor)
         try:
             return [await gate.complete(node, messages, schema=vote.schema,
                                         max_tokens=max_tokens, sample=drawn,
-                                        encoded_args=_with_sample(common, drawn))]  # fmt: skip
+                                        encoded_args=encoded)]  # fmt: skip
         except Exception as e:
             return [e]
     batch = [
         gate.complete(node, messages, schema=vote.schema, max_tokens=max_tokens,
-                      sample=drawn + i, encoded_args=_with_sample(common, drawn + i))
+                      sample=drawn + i, encoded_args=_with_sample(common, drawn + i, anchor))
         for i in range(want)
     ]  # fmt: skip
     return await asyncio.gather(*batch, return_exceptions=True)
 
 
-def _with_sample(common: str | None, n: int) -> str | None:
+def _with_sample(common: str | None, n: int, anchor: str | None = None) -> str | None:
     """A sample's row input: ``{"messages": ..., "schema": ..., "sample": n}`` as the
-    Gate's encoder writes it, from the encoded first two (None: encode it whole)."""
+    Gate's encoder writes it, from the encoded first two (None: encode it whole); with
+    ``anchor``, ``{"sample": n, "messages_as": anchor}``."""
+    if anchor is not None:
+        return f'{{"sample": {n}, "messages_as": {encode_basestring(anchor)}}}'
     if common is None or not common.endswith("}"):  # not an object: a stand-in for one
         return None
     return f'{common[:-1]}, "sample": {n}}}'
