@@ -64,3 +64,28 @@ def test_a_plain_schema_gets_a_compiled_check_and_a_refusal_names_the_place() ->
     assert fast is not None
     with pytest.raises(SchemaError, match=r"child t\.0 violates its schema at \['n'\]"):
         validate({"n": "3"}, schema, where="child t.0")
+
+
+def test_a_schema_written_anew_for_each_call_is_compiled_once() -> None:
+    def schema() -> dict[str, Any]:  # a dict literal in an agent's code: a new one a call
+        return {"type": "object", "properties": {"m": {"enum": [1, 2]}}, "required": ["m"]}
+
+    first, second = schema(), schema()
+    assert first is not second
+    v1, fast1 = schemas._checks(first)  # pyright: ignore[reportPrivateUsage]
+    v2, fast2 = schemas._checks(second)  # pyright: ignore[reportPrivateUsage]
+    assert fast1 is not None and fast2 is fast1 and v2 is v1
+    # and a different schema is not taken for it
+    other = {**schema(), "required": []}
+    _, fast3 = schemas._checks(other)  # pyright: ignore[reportPrivateUsage]
+    assert fast3 is not fast1
+    assert validate({}, other, where="x") == {}
+    with pytest.raises(SchemaError):
+        validate({}, second, where="x")
+
+
+def test_an_invalid_schema_is_refused_every_time_it_is_used() -> None:
+    bad = {"type": "no-such-type"}
+    for _ in range(2):
+        with pytest.raises(SchemaError, match="invalid JSON schema"):
+            validate(1, dict(bad), where="x")
