@@ -85,3 +85,30 @@ def test_past_its_deadline_a_write_fails_clearly_and_nothing_is_torn(
     again = PostgresJournal(pg_url, schema=pg_schema)
     assert chain_verifies(again, "run-d") == 3
     again.close()
+
+
+def test_a_connection_left_in_doubt_is_replaced_not_reused(pg_url: str, pg_schema: str) -> None:
+    # A server that ends a session mid-pipeline can leave psycopg's connection
+    # unmarked yet refusing every query ("cannot exit pipeline mode while busy"): the
+    # error that reports it must not be retried on the same connection for the whole
+    # reconnect timeout. Here the body meets that error once, as psycopg raises it.
+    import psycopg
+
+    journal = PostgresJournal(pg_url, schema=pg_schema, reconnect_timeout=30)
+    backends: list[int] = []
+
+    def body(conn: psycopg.Connection[object]) -> int:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        backends.append(int(row[0]))  # pyright: ignore[reportArgumentType]
+        if len(backends) == 1:
+            raise psycopg.OperationalError(
+                "sending query failed: cannot exit pipeline mode while busy"
+            )
+        return len(backends)
+
+    started = time.monotonic()
+    assert journal._tx("a transaction", body) == 2  # pyright: ignore[reportPrivateUsage]
+    assert backends[0] != backends[1], "the second attempt ran on the connection in doubt"
+    assert time.monotonic() - started < 5
+    journal.close()

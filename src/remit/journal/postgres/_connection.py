@@ -98,10 +98,7 @@ class Connection:
             raise JournalError(f"journal {self.where} is closed")
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
-            self._conn = None
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+            self._drop()
             conn = self._conn = self._connect()
             self._opened = True
         return conn
@@ -131,6 +128,11 @@ class Connection:
                         return body(conn)
                 except psycopg.OperationalError as e:
                     self._on_retry(e)
+                    if not (getattr(e, "sqlstate", None) or "").startswith("40"):
+                        # the connection is in doubt, not only the transaction: one the
+                        # server ended mid-pipeline is not marked broken, yet refuses
+                        # every query after ("cannot exit pipeline mode while busy")
+                        self._drop()
                     if not retry or not self._retryable(e):
                         self._raise(e, operation)
                     now = time.monotonic()
@@ -151,6 +153,13 @@ class Connection:
                 except BaseException as e:  # a refusal (LeaseLost...): rolled back too
                     self._on_retry(e)
                     raise
+
+    def _drop(self) -> None:
+        """Forget the connection: the next transaction opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _retryable(self, e: BaseException) -> bool:
         """Whether waiting may cure ``e``: a serialization failure or a deadlock (the
