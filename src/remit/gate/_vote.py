@@ -2,13 +2,15 @@
 
 Every sample is an ordinary model call of the task (``<task>:<role>.<n>``): reserved on
 the ledger, journaled, replayed on resume, so a vote a crash interrupted continues from
-the samples already drawn and never draws them again. The messages are journaled once a
-vote: the first sample's row holds them (``{"messages", "schema", "sample": 0}``), and a
-sample drawn after it came back names that row instead (``{"sample": n, "messages_as":
-"<first sample's step>"}``), which is already in the journal when it is written (a vote
-of many short samples journals its prompt once, not once a sample). The verdict is a row of its own
+the samples already drawn and never draws them again. The verdict is a row of its own
 (kind ``vote``) after them, which ``remit show`` reads. What makes a sample vote or not
 is :mod:`remit.core.voting` (pure); here is only the drawing.
+
+The messages are journaled once a vote: the first sample's row holds them (``{"messages",
+"schema", "sample": 0}``), and a sample drawn after it came back names that row instead
+(``{"sample": n, "messages_as": "<first sample's step>"}``), a row queued before it, so
+on disk whenever it is. A vote of many short samples writes its prompt once, not once a
+sample.
 """
 
 from __future__ import annotations
