@@ -50,17 +50,32 @@ from remit.journal.sqlite._leases import LeaseQueries
 Sign = Callable[[bytes], bytes]
 
 _COLUMNS: Final = ", ".join(STEP_FIELDS)
+
+
+def on_conflict(*also: str) -> str:
+    """The step protocol, as the tail of an ``INSERT INTO steps``; ``also``: columns a
+    result sets besides (a sealed row's place and hash).
+
+    The WHERE clause carries the whole protocol: an intent never touches an existing
+    row, and a result lands only on a row still "started" (the first result wins). An
+    intent that carries an error marks an unfinished step as interrupted (it stays
+    "started": a resume runs it again). Identity and input stay as first written; the
+    result supplies what it learned."""
+    return (
+        " ON CONFLICT (run_id, step_id) DO UPDATE SET"
+        " status = excluded.status, output = excluded.output, error = excluded.error,"
+        " spent = excluded.spent, ended_at = excluded.ended_at,"
+        " proof = COALESCE(steps.proof, excluded.proof)"
+        + "".join(f", {column} = excluded.{column}" for column in also)
+        + " WHERE steps.status = 'started'"
+        "  AND (excluded.status <> 'started' OR excluded.error IS NOT NULL)"
+    )
+
+
 #: the upsert of ``_steps`` (same protocol) with the row's place and hash
 _INSERT_SEALED: Final = f"INSERT INTO steps ({_COLUMNS}, n, entry)"
 _SEALED_WIDTH: Final = len(STEP_FIELDS) + 2
-_ON_CONFLICT_SEALED: Final = (
-    " ON CONFLICT (run_id, step_id) DO UPDATE SET"
-    " status = excluded.status, output = excluded.output, error = excluded.error,"
-    " spent = excluded.spent, ended_at = excluded.ended_at,"
-    " proof = COALESCE(steps.proof, excluded.proof), n = excluded.n, entry = excluded.entry"
-    " WHERE steps.status = 'started'"
-    "  AND (excluded.status <> 'started' OR excluded.error IS NOT NULL)"
-)
+_ON_CONFLICT_SEALED: Final = on_conflict("n", "entry")
 UPSERT_SEALED: Final = (
     f"{_INSERT_SEALED} VALUES ({', '.join('?' * _SEALED_WIDTH)}){_ON_CONFLICT_SEALED}"
 )

@@ -20,7 +20,7 @@ from remit.errors import JournalCorrupt
 from remit.journal._rows import STEP_STATUSES, checked_step
 from remit.journal._store import StepRecord
 from remit.journal.sqlite._file import insert_rows, rollback
-from remit.journal.sqlite._seals import Mispredicted, SealQueries
+from remit.journal.sqlite._seals import Mispredicted, SealQueries, on_conflict
 
 # --- statements (prepared once: sqlite3 caches each by its text) ------------------
 
@@ -28,20 +28,9 @@ STEP_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StepRecord))
 STEP_COLUMNS: Final = ", ".join(STEP_FIELDS)
 _step_params = operator.attrgetter(*STEP_FIELDS)
 
-# The WHERE clause carries the whole protocol: an intent never touches an existing
-# row, and a result lands only on a row still "started" (the first result wins). An
-# intent that carries an error marks an unfinished step as interrupted (it stays
-# "started": a resume runs it again).
-# Identity and input stay as first written; the result supplies what it learned.
+# a batch's rows go in under the step protocol (see _seals.on_conflict)
 _INSERT_STEPS: Final = f"INSERT INTO steps ({STEP_COLUMNS})"
-_ON_CONFLICT: Final = (
-    " ON CONFLICT (run_id, step_id) DO UPDATE SET"
-    " status = excluded.status, output = excluded.output, error = excluded.error,"
-    " spent = excluded.spent, ended_at = excluded.ended_at,"
-    " proof = COALESCE(steps.proof, excluded.proof)"
-    " WHERE steps.status = 'started'"
-    "  AND (excluded.status <> 'started' OR excluded.error IS NOT NULL)"
-)
+_ON_CONFLICT: Final = on_conflict()
 _SELECT_STEPS: Final = f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY pos"
 _SELECT_STEP: Final = f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? AND step_id = ?"
 #: ids per IN list; with run_id, stays under the 999 variables of older SQLite builds
