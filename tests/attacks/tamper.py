@@ -40,8 +40,9 @@ Not generated, because undetectable by design (the journal file alone cannot tel
   checkpoint leaves. Likewise a *finished* run cut back to a checkpoint together with
   its record restored to what that checkpoint signed (status ``running``, no result):
   it reads as a run that crashed there;
-* anything done by an attacker holding the run's secret key file
-  (``<journal>.keys/<run>.key``): they are the run's owner and sign as it;
+* anything done by an attacker holding the journal's secret file
+  (``<journal>.keys/journal.secret``, every run's secret derives from it): they are the
+  run's owner and sign as it;
 * a wholesale re-forgery under a principal key of the attacker's own (new
   ``principal_key`` in the run's meta, a new grant, seal key and checkpoints) verified
   *without* pinning the principal: ``verify_run`` then proves consistency, not who the

@@ -349,20 +349,38 @@ def test_a_malformed_run_id_is_refused_before_anything_is_made(ws: Path, bad: st
     assert not (ws / "j.db.keys").exists() or not any((ws / "j.db.keys").iterdir())
 
 
-def test_a_leftover_key_file_does_not_block_its_run_id_but_a_runs_key_is_kept(ws: Path) -> None:
+def test_runs_derive_their_keys_from_one_journal_secret_and_a_salt_of_their_own(ws: Path) -> None:
+    for rid in ("r7", "r8"):
+        made = remit_cli("run", "g", *SLOW, "--run-id", rid, "-j", "j.db", cwd=ws)
+        assert made.returncode == 0, made.stderr
     keys = ws / "j.db.keys"
-    keys.mkdir(mode=0o700)
-    (keys / "r7.key").write_text("00" * 32 + "\n")  # left by a run that was never recorded
-    first = remit_cli("run", "g", *SLOW, "--run-id",
-                      "r7", "-j", "j.db", cwd=ws)  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    secret = (keys / "r7.key").read_text()
-    assert secret != "00" * 32 + "\n"
-    again = remit_cli("run", "g", *SLOW, "--run-id",
-                      "r7", "-j", "j.db", cwd=ws)  # fmt: skip
+    # one file however many runs, readable by its owner only
+    assert [p.name for p in keys.iterdir()] == ["journal.secret"]
+    assert (keys / "journal.secret").stat().st_mode & 0o777 == 0o600
+    secret = (keys / "journal.secret").read_text()
+    again = remit_cli("run", "g", *SLOW, "--run-id", "r7", "-j", "j.db", cwd=ws)
     assert again.returncode == 2 and "already exists" in again.stderr
-    assert (keys / "r7.key").read_text() == secret, "the key of a recorded run was replaced"
-    assert remit_cli("verify", "r7", "-j", "j.db", cwd=ws).returncode == 0
+    assert (keys / "journal.secret").read_text() == secret, "the journal's secret was replaced"
+    for rid in ("r7", "r8"):
+        assert remit_cli("verify", rid, "-j", "j.db", cwd=ws).returncode == 0
+
+    def principal(rid: str) -> str:
+        conn = sqlite3.connect(ws / "j.db")
+        try:
+            (meta,) = conn.execute("SELECT meta FROM runs WHERE run_id = ?", (rid,)).fetchone()
+        finally:
+            conn.close()
+        return json.loads(meta)["principal_key"]
+
+    before = principal("r7")
+    assert before != principal("r8")
+    # the journal lost, its secret kept: the id taken again is another run with another key
+    for name in ("j.db", "j.db-wal", "j.db-shm"):
+        (ws / name).unlink(missing_ok=True)
+    anew = remit_cli("run", "g", *SLOW, "--run-id", "r7", "-j", "j.db", cwd=ws)
+    assert anew.returncode == 0, anew.stderr
+    assert (keys / "journal.secret").read_text() == secret
+    assert principal("r7") != before
 
 
 def test_key_file_problems_are_one_clear_line(ws: Path) -> None:
@@ -382,13 +400,19 @@ def test_key_file_problems_are_one_clear_line(ws: Path) -> None:
     with conn:
         conn.execute("UPDATE runs SET status = 'running' WHERE run_id = 'k1'")
     conn.close()
-    key = ws / "j.db.keys" / "k1.key"
+    key = ws / "j.db.keys" / "journal.secret"
     key.unlink()
+    missing = remit_cli("resume", "k1", "-j", "j.db", cwd=ws)
+    assert missing.returncode == 2
+    assert (
+        "its key file j.db.keys/journal.secret is missing" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
     key.mkdir()
     res = remit_cli("resume", "k1", "-j", "j.db", cwd=ws)
     assert res.returncode == 2
     assert (
-        "cannot read its key file j.db.keys/k1.key: Is a directory" in res.stderr
+        "cannot read its key file j.db.keys/journal.secret: Is a directory" in res.stderr
         and "Traceback" not in res.stderr
     )
 

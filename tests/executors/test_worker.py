@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def test_a_worker_refuses_what_the_run_key_did_not_sign_for_it(
     remit = Remit(depth=1)
     run = rt.run("echo", remit=remit)
     assert run.ok and run.signed
-    run_key = RunKeys(KeyFiles(tmp_path / "keys").load(run.id)).run
+    meta = json.loads(journal.get_run(run.id).meta or "{}")
+    run_key = RunKeys(KeyFiles(tmp_path / "keys").load(run.id, meta)).run
     worker = Worker()
     recipe = Recipe(run_id=run.id, journal=pg_url, owner="nobody", agent=Echo(),
                     tools=ToolRegistry([]), model=None, sealed=True, schema=pg_schema)  # fmt: skip

@@ -137,7 +137,8 @@ def test_the_agent_never_sees_the_receipt_key(make_runtime: Any, journal_path: A
     model = ScriptedModel(["{}"])
     rt = make_runtime(agent=Peeking(["Oslo"]), model=model)
     rt.run("parks", remit=REMIT, run_id=RUN)
-    key = RunKeys(KeyFiles.beside(journal_path).load(RUN)).receipt_key.hex()
+    meta = json.loads(rt.store.get_run(RUN).meta or "{}")
+    key = RunKeys(KeyFiles.beside(journal_path).load(RUN, meta)).receipt_key.hex()
     assert not any(key in text for text in seen["public"].values())
     # what a role may see: verdicts and receipts (values), nothing that holds the key
     assert {n for n in seen["public"] if "receipt" in n or "quote" in n} == {

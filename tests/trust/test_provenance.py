@@ -132,15 +132,18 @@ def test_the_run_secret_never_reaches_the_journal_or_the_model(tmp_path: Path) -
     rt = Runtime(journal=tmp_path / "j.db", agent=Reader(), workspace=tmp_path, model=model)
     rt.run("read", remit=Remit(tools={"read_file": {}}, depth=1), inputs={"paths": PATHS},
            run_id="r")  # fmt: skip
-    secret = KeyFiles.beside(tmp_path / "j.db").load("r")
+    meta = json.loads(rt.store.get_run("r").meta or "{}")
+    secret = KeyFiles.beside(tmp_path / "j.db").load("r", meta)
+    journal_secret = bytes.fromhex((tmp_path / "j.db.keys" / "journal.secret").read_text())
     keys = RunKeys(secret)
     leaf_key = keys.agent(next(s.task_id for s in rt.store.steps("r") if s.kind == "tool"))
     rt.close()
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("j.db*") if p.is_file())
-    for needle in (secret, secret.hex().encode()):
+    for needle in (secret, secret.hex().encode(), journal_secret, journal_secret.hex().encode()):
         assert needle not in blob
     said = json.dumps([list(m) for m in model.calls])
     assert secret.hex() not in said and repr(leaf_key) not in said
+    assert journal_secret.hex() not in said
     assert "seed" not in repr(leaf_key)
 
 
@@ -148,26 +151,26 @@ def test_the_key_file_sits_beside_the_journal_readable_by_its_owner_only(
     tmp_path: Path,
 ) -> None:
     _run(tmp_path)
-    key = tmp_path / "j.db.keys" / "r.key"
+    key = tmp_path / "j.db.keys" / "journal.secret"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert len(bytes.fromhex(key.read_text().strip())) == 32
 
 
 def test_a_resume_without_the_key_file_says_what_is_missing(tmp_path: Path) -> None:
-    keys = KeyFiles(tmp_path / "k")
-    keys.create("r")
-    (tmp_path / "k" / "r.key").unlink()
-    with pytest.raises(JournalError, match=r"key file .*r\.key is missing"):
-        keys.load("r")
+    _, salt = KeyFiles(tmp_path / "k").new_run("r")
+    (tmp_path / "k" / "journal.secret").unlink()
+    with pytest.raises(JournalError, match=r"run r: its key file .*journal\.secret is missing"):
+        KeyFiles(tmp_path / "k").load("r", {"key_salt": salt})
 
 
 def test_a_run_id_that_exists_makes_no_key_file(tmp_path: Path) -> None:
     rt, rid = _run(tmp_path)
+    secret = (tmp_path / "j.db.keys" / "journal.secret").read_text()
     with pytest.raises(JournalError, match="already exists"):
         rt.run("again", remit=Remit(tools={"read_file": {}}, depth=1), run_id=rid)
-    keys = [p.name for p in (tmp_path / "j.db.keys").iterdir() if p.name.endswith(".key")]
-    assert keys == ["r.key"]
+    assert [p.name for p in (tmp_path / "j.db.keys").iterdir()] == ["journal.secret"]
+    assert (tmp_path / "j.db.keys" / "journal.secret").read_text() == secret
 
 
 def test_a_users_principal_key_issues_the_root_grant(tmp_path: Path) -> None:

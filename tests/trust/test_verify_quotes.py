@@ -50,9 +50,10 @@ def run(tmp_path: Path, make: Any) -> Path:
 
 
 def verify(journal: Path, with_key: bool = True) -> Any:
-    key = RunKeys(KeyFiles.beside(journal).load(RUN)).receipt_key if with_key else None
     store = SQLiteJournal(journal)
     try:
+        meta = json.loads(store.get_run(RUN).meta or "{}")
+        key = RunKeys(KeyFiles.beside(journal).load(RUN, meta)).receipt_key if with_key else None
         return verify_run(store, RUN, receipt_key=key)
     finally:
         store.close()

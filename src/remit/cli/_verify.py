@@ -13,6 +13,7 @@ from rich.text import Text
 
 from remit.cli._common import DEFAULT_JOURNAL, JournalOpt, app, die, open_existing, out, user_errors
 from remit.errors import JournalError
+from remit.journal import JournalStore
 from remit.trace.tree import (
     plural,
     printable,
@@ -51,9 +52,8 @@ def verify(
                 die("[ARGUMENT] --principal must be 64 hex digits (an Ed25519 public key)")
         store = open_existing(journal)
         try:
-            report = verify_run(
-                store, run_id, principal_public=pinned, receipt_key=_receipt_key(journal, run_id)
-            )
+            key = _receipt_key(journal, store, run_id)
+            report = verify_run(store, run_id, principal_public=pinned, receipt_key=key)
         finally:
             store.close()
     if as_json:
@@ -100,12 +100,13 @@ def verify(
     raise typer.Exit(1)
 
 
-def _receipt_key(journal: str, run_id: str) -> bytes | None:
-    """The run's receipt key, from its key file beside the journal (None if not there:
+def _receipt_key(journal: str, store: JournalStore, run_id: str) -> bytes | None:
+    """The run's receipt key, from the secret beside the journal (None if not there:
     quotes are then checked against the journal's rows, carried receipts are not)."""
     try:
-        return RunKeys(KeyFiles.beside(journal).load(run_id)).receipt_key
-    except (JournalError, ValueError):
+        meta = json.loads(store.get_run(run_id).meta or "{}")
+        return RunKeys(KeyFiles.beside(journal).load(run_id, meta)).receipt_key
+    except (JournalError, ValueError, AttributeError):
         return None
 
 

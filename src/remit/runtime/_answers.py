@@ -78,7 +78,7 @@ def invalidate(
         if store.seal_key(run_id) is not None:
             # the row goes into the run's chain under a checkpoint its key signs, as the
             # owner's own rows do: `remit verify` holds at every moment
-            run_keys = RunKeys(keys.load(run_id))
+            run_keys = RunKeys(keys.load(run_id, json.loads(run.meta or "{}")))
             store.seal(run_id, run_keys.run.public, run_keys.run.sign)
         if run.status != "running":
             # open again first: a crash before the row below leaves a run whose resume

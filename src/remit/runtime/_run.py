@@ -77,20 +77,22 @@ def _root_end(store: JournalStore, rec: RunRecord) -> StepRecord | None:
 
 def recorded_receipts(store: JournalStore, keys: KeyFiles, run_id: str) -> tuple[Receipt, ...]:
     """The receipts of every tool call ``run_id`` recorded, made again from its journal
-    under the run's key: the very receipts the Gate made while it ran (the key file must
-    be at hand). A run made with ``sign=False`` had a key of its process only: none.
+    under the run's key: the very receipts the Gate made while it ran (the journal's secret
+    must be at hand). A run made with ``sign=False`` had a key of its process only: none.
     """
     rec = store.get_run(run_id)
-    if "principal_key" not in json.loads(rec.meta or "{}"):
+    meta = json.loads(rec.meta or "{}")
+    if "principal_key" not in meta:
         return ()
-    receipter = Receipter(RunKeys(keys.load(run_id)).receipt_key)
+    receipter = Receipter(RunKeys(keys.load(run_id, meta)).receipt_key)
     return tuple(
         receipter.make(run_id, s.step_id, s.name, s.input, s.output)
         for s in receipted_calls(store.steps(run_id))
     )
 
 
-#: what a run id may be: it names a key file and appears in commands people type
+#: what a run id may be: it appears in commands people type (and names the key file of a
+#: run signed before journal secrets)
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 

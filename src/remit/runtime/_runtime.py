@@ -199,48 +199,41 @@ class Runtime(Answers):
             meta["model"] = model_spec
         store = self.store
         keys = None
-        # signed: two processes starting one run id take turns (see KeyFiles.creating)
-        with self.keys.creating() if self.sign else contextlib.nullcontext():
-            if self.sign:
-                # the journal opens (or fails) before a key file is made
-                try:
-                    store.get_run(rid)
-                except RunNotFound:
-                    pass
-                else:
-                    raise JournalError(f"run {rid} already exists in the journal; pick another id")
-                # no run of this id is recorded: a key file of that name is a leftover
-                keys = RunKeys(self.keys.create(rid, replace_leftover=True), self.principal_key)
-                meta["principal_key"] = keys.principal.public.hex()
-            remit_json = remit.to_json()
-            if keys is not None:
-                meta["root_seal"] = keys.seal(remit_json, meta["principal_key"])
-                meta["grant"] = grant(keys, rid, remit, goal)
-            now = time.time()
-            lease = RunLease(store, rid, self.lease_ttl)
+        if self.sign:
+            # the journal opens (or fails) before the run's secret is made
             try:
-                store.create_run(
-                    RunRecord(
-                        rid,
-                        goal,
-                        agent_ref(agent),
-                        remit_json,
-                        "running",
-                        json.dumps(dict(inputs or {})),
-                        None,
-                        None,
-                        json.dumps(meta),
-                        now,
-                        now,
-                    ),
-                    lease.lease(now),
-                    # sealed in the run's own transaction: one commit, not two
-                    (keys.run.public, keys.run.sign) if keys is not None else None,
-                )
-            except BaseException:
-                if keys is not None:
-                    self.keys.discard(rid)
-                raise
+                store.get_run(rid)
+            except RunNotFound:
+                pass
+            else:
+                raise JournalError(f"run {rid} already exists in the journal; pick another id")
+            secret, meta["key_salt"] = self.keys.new_run(rid)
+            keys = RunKeys(secret, self.principal_key)
+            meta["principal_key"] = keys.principal.public.hex()
+        remit_json = remit.to_json()
+        if keys is not None:
+            meta["root_seal"] = keys.seal(remit_json, meta["principal_key"])
+            meta["grant"] = grant(keys, rid, remit, goal)
+        now = time.time()
+        lease = RunLease(store, rid, self.lease_ttl)
+        store.create_run(
+            RunRecord(
+                rid,
+                goal,
+                agent_ref(agent),
+                remit_json,
+                "running",
+                json.dumps(dict(inputs or {})),
+                None,
+                None,
+                json.dumps(meta),
+                now,
+                now,
+            ),
+            lease.lease(now),
+            # sealed in the run's own transaction: one commit, not two
+            (keys.run.public, keys.run.sign) if keys is not None else None,
+        )
         try:
             return await self._drive(
                 rid, goal, remit, dict(inputs or {}), output_schema, agent, tools, {},
@@ -294,7 +287,7 @@ class Runtime(Answers):
         keys = None
         principal = meta.get("principal_key")
         if isinstance(principal, str):
-            keys = RunKeys(self.keys.load(run_id), self.principal_key)
+            keys = RunKeys(self.keys.load(run_id, meta), self.principal_key)
             if keys.principal.public.hex() != principal and self.principal_key is not None:
                 raise RemitError(
                     f"run {run_id} was issued by principal key {principal[:16]}..., not by "

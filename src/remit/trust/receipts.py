@@ -45,7 +45,7 @@ class Receipter:
         if key is not None and len(key) != 32:
             raise ValueError(f"a receipt key is 32 bytes, got {len(key)}")
         self.__key = key if key is not None else secrets.token_bytes(32)
-        #: the key outlives this process (derived from a run secret kept in a key file)
+        #: the key outlives this process (derived from the run's secret, itself from the journal's)
         self.durable = key is not None
 
     def make(self, run: str, step: str, tool: str, args: str | None, result: str | None) -> Receipt:

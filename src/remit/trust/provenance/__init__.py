@@ -2,12 +2,13 @@
 
 :mod:`remit.trust.warrant` is the pure format. This module is how a run uses it:
 
-- **Keys.** Each run has a 32-byte secret, kept *beside* the journal (never in it, never
-  shown to a model): ``<journal>.keys/<run id>.key``, readable by its owner only. Every
-  task's agent key is derived from it and the task id, so a resumed run signs with the
-  same keys. The principal's key is the user's own (``Runtime(principal_key=...)``,
-  ``remit run --principal-key FILE``) or, by default, one derived from the run secret;
-  its public key is recorded in the run's metadata.
+- **Keys.** Each run has a 32-byte secret, derived from the journal's secret and a salt
+  the run's record keeps; the journal's secret is kept *beside* the journal (never in
+  it, never shown to a model): ``<journal>.keys/journal.secret``, readable by its owner
+  only. Every task's agent key is derived from the run's secret and the task id, so a
+  resumed run signs with the same keys. The principal's key is the user's own
+  (``Runtime(principal_key=...)``, ``remit run --principal-key FILE``) or, by default,
+  one derived from the run secret; its public key is recorded in the run's metadata.
 - **Minting.** When a task starts, the engine mints its hop: the root grant for the root
   task (signed by the principal), a delegation signed by the parent's agent key for
   every other task. The hop is journaled as the task's ``warrant`` step (its ``proof``
@@ -27,7 +28,7 @@ The runtime enforces the remit itself at the Gate; the signatures make that enfo
 checkable afterwards by anyone holding one public key (a journal edited after the fact,
 or a call its chain does not authorize, fails verification).
 
-A module per idea: ``_keys`` (run secrets, key files, the principal's key),
+A module per idea: ``_keys`` (run secrets, the journal's secret file, the principal's key),
 ``_signing`` (minting hops, call proofs: Signer), ``_narrowing`` (narrowing, for
 people) and ``_verify`` (verify_run and the chains it reads).
 

@@ -1,18 +1,17 @@
-"""A run's keys: the secret every key derives from, its file beside the journal, and the
-principal's key file.
+"""A run's keys: the secret every key derives from, the journal's secret file beside it
+that run secrets derive from, and the principal's key file.
 
 Separate because it is the only part that reads and writes key files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import secrets
-from collections.abc import Generator
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from remit.errors import JournalError, RemitError
 from remit.trust.warrant import AgentKey
@@ -64,15 +63,30 @@ class RunKeys:
         return f"RunKeys(principal={self.principal.public.hex()[:16]}...)"
 
 
-class KeyFiles:
-    """Run secrets as files beside a journal: ``<dir>/<run id>.key`` (hex, mode 0600).
+#: the journal's own secret, beside it: every run's secret derives from it and the run's salt
+JOURNAL_SECRET = "journal.secret"
 
-    A journal that is not a file keeps its secrets in memory (for this process only).
+
+class KeyFiles:
+    """The secrets beside a journal: ``<dir>/journal.secret`` (hex, mode 0600), made once
+    with the journal's first signed run, from which each run's secret derives, with the
+    random salt the run's record keeps (``key_salt`` in its metadata).
+
+    One file however many runs, and no file written (nor fsync waited for) per run.
+    The salt makes two runs of one id (a journal rebuilt beside the same secret) two
+    keys. A run recorded before journal secrets existed keeps its own
+    ``<dir>/<run id>.key``, and is read from there. A journal that is not a file keeps
+    its secret in memory (for this process only).
+
+    >>> keys = KeyFiles(None)
+    >>> secret, salt = keys.new_run("r1")
+    >>> keys.load("r1", {"key_salt": salt}) == secret != keys.new_run("r1")[0]
+    True
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.dir = Path(directory) if directory is not None else None
-        self._memory: dict[str, bytes] = {}
+        self._secret: bytes | None = None
 
     @classmethod
     def beside(cls, journal: object) -> KeyFiles:
@@ -91,107 +105,124 @@ class KeyFiles:
             return cls(path.with_name(path.name + ".keys"))
         return cls(None)
 
-    def _path(self, run_id: str) -> Path:
-        assert self.dir is not None
-        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
-            raise ValueError(f"run id {run_id!r} cannot name a key file")
-        return self.dir / f"{run_id}.key"
+    def new_run(self, run_id: str) -> tuple[bytes, str]:
+        """A new run's secret, and the salt (hex) its record must keep to derive it again.
 
-    def create(self, run_id: str, *, replace_leftover: bool = False) -> bytes:
-        """A new secret for ``run_id``, stored before the run's first step.
-
-        An existing key file is never overwritten, unless ``replace_leftover``: the
-        caller has checked that the journal holds no run ``run_id``, so the file is a
-        leftover of a run that was never recorded, and no signature depends on it.
+        Makes the journal's secret the first time, on disk before it returns: a run is
+        recorded only after its secret can be derived again after a power cut.
         """
-        secret = secrets.token_bytes(32)
-        if self.dir is None:
-            self._memory[run_id] = secret
-            return secret
-        path = self._path(run_id)
-        try:
-            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if replace_leftover:
-                # a fresh file beside it, then one rename: never a half-written key
-                tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-                _write_secret(tmp, secret)
-                os.replace(tmp, path)
-            else:
-                # O_EXCL: never overwrite the secret a journal's signatures depend on
-                _write_secret(path, secret)
-            # the file's name is on disk too, before the journal records the run: a
-            # power cut must not leave a sealed run whose key is gone
-            _sync_dir(self.dir)
-        except FileExistsError:
-            raise JournalError(
-                f"run {run_id}: a key file already exists at {path}; a run of this id may "
-                "be recorded in another journal. Pick another run id"
-            ) from None
-        except OSError as e:
-            raise JournalError(
-                f"run {run_id}: cannot write its key file {path}: {e.strerror or e}; the "
-                f"directory {self.dir} must be writable by you"
-            ) from None
-        return secret
+        salt = secrets.token_bytes(_SALT_LEN)
+        return _derive_run(self._journal_secret(run_id, create=True), run_id, salt), salt.hex()
 
-    @contextlib.contextmanager
-    def creating(self) -> Generator[None]:
-        """Hold the key directory's lock while a run is created: two processes starting
-        the same run id at once take turns, so the second finds the run recorded and
-        neither replaces or removes the other's key."""
-        if self.dir is None:
-            yield
-            return
-        try:
-            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as e:
+    def load(self, run_id: str, meta: Mapping[str, Any]) -> bytes:
+        """The secret of the run ``run_id`` whose record holds metadata ``meta``; a clear
+        error naming the file if it cannot be had."""
+        salt = meta.get("key_salt")
+        if salt is None:  # recorded before journal secrets: the run's own key file
+            return self._own_file(run_id)
+        raw = bytes.fromhex(salt) if isinstance(salt, str) and _is_hex(salt) else b""
+        if len(raw) != _SALT_LEN:
             raise JournalError(
-                f"cannot use the key directory {self.dir}: {e.strerror or e}; it must be a "
-                "directory you can write"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+                f"run {run_id}: its record's key_salt is damaged (expected {2 * _SALT_LEN} "
+                "hex digits); the run's key cannot be derived"
+            )
+        return _derive_run(self._journal_secret(run_id, create=False), run_id, raw)
 
-    def discard(self, run_id: str) -> None:
-        """Forget the secret of a run that never started (its record could not be made)."""
+    def _journal_secret(self, run_id: str, *, create: bool) -> bytes:
+        if self._secret is not None:
+            return self._secret
         if self.dir is None:
-            self._memory.pop(run_id, None)
-        else:
-            self._path(run_id).unlink(missing_ok=True)
-
-    def load(self, run_id: str) -> bytes:
-        """The secret of ``run_id``; a clear error if it is gone."""
-        if self.dir is None:
-            secret = self._memory.get(run_id)
-            if secret is None:
+            if not create:
                 raise JournalError(
                     f"run {run_id}: its signing secret was kept in memory by the process "
                     "that started it; resume it in that process, or give the Runtime a "
-                    "journal path so secrets are kept in a key file"
+                    "journal path so secrets are kept in a file beside it"
                 )
-            return secret
-        path = self._path(run_id)
-        try:
-            text = path.read_text().strip()
-        except FileNotFoundError:
-            raise JournalError(
-                f"run {run_id}: its key file {path} is missing, so the run cannot sign "
-                "its remaining steps; restore the file (it sits beside the journal)"
-            ) from None
-        except (OSError, UnicodeDecodeError) as e:
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise JournalError(
-                f"run {run_id}: cannot read its key file {path}: {why}; it must be a file "
-                "you can read, holding 64 hex digits"
-            ) from None
-        secret = hex32(text)
+            self._secret = secrets.token_bytes(32)
+            return self._secret
+        path = self.dir / JOURNAL_SECRET
+        secret = _read_secret(path, run_id, missing_ok=create)
         if secret is None:
-            raise JournalError(f"run {run_id}: key file {path} is damaged (expected 64 hex digits)")
+            secret = self._make_secret(path, run_id)
+        self._secret = secret
         return secret
+
+    def _make_secret(self, path: Path, run_id: str) -> bytes:
+        """The journal's secret, made: written whole to a file of its own, then linked to
+        its name, so a reader never sees half of it and a secret made by another process
+        at the same time is never replaced (its runs may already be signed with it)."""
+        assert self.dir is not None
+        secret = secrets.token_bytes(32)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_secret(tmp, secret)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process made it first: theirs stands
+                found = _read_secret(path, run_id, missing_ok=False)
+                assert found is not None
+                return found
+            finally:
+                tmp.unlink(missing_ok=True)
+            # the file's name is on disk too, before the journal records a run signed
+            # under it: a power cut must not leave a sealed run whose key is gone
+            _sync_dir(self.dir)
+        except OSError as e:
+            raise JournalError(
+                f"run {run_id}: cannot write the journal's secret {path}: {e.strerror or e}; "
+                f"the directory {self.dir} must be writable by you"
+            ) from None
+        return secret
+
+    def _own_file(self, run_id: str) -> bytes:
+        """A run recorded before journal secrets: ``<dir>/<run id>.key``."""
+        if self.dir is None:
+            raise JournalError(
+                f"run {run_id}: its record holds no key salt, and this journal keeps no "
+                "key files; the run cannot sign its remaining steps"
+            )
+        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+            raise ValueError(f"run id {run_id!r} cannot name a key file")
+        secret = _read_secret(self.dir / f"{run_id}.key", run_id, missing_ok=False)
+        assert secret is not None
+        return secret
+
+
+_SALT_LEN = 16
+
+
+def _derive_run(journal_secret: bytes, run_id: str, salt: bytes) -> bytes:
+    data = run_id.encode("utf-8") + b"\x00" + salt
+    return hashlib.blake2b(data, key=journal_secret, person=b"remit.run", digest_size=32).digest()
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _read_secret(path: Path, run_id: str, *, missing_ok: bool) -> bytes | None:
+    """The 32-byte secret a key file holds as hex; None if it is missing and
+    ``missing_ok``; else a clear error naming the file."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise JournalError(
+            f"run {run_id}: its key file {path} is missing, so the run cannot sign "
+            "its remaining steps; restore the file (it sits beside the journal)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise JournalError(
+            f"run {run_id}: cannot read its key file {path}: {why}; it must be a file "
+            "you can read, holding 64 hex digits"
+        ) from None
+    secret = hex32(text)
+    if secret is None:
+        raise JournalError(f"run {run_id}: key file {path} is damaged (expected 64 hex digits)")
+    return secret
 
 
 def _write_secret(path: Path, secret: bytes) -> None:

@@ -10,7 +10,7 @@ receipt key, then checks the run's final result:
   call's journaled arguments and result, else ``RESULT_ALTERED`` (the row was changed
   after the receipt was made).
 
-Without the key file (it sits beside the journal) the quotes are still checked against
+Without the journal's secret (it sits beside the journal) the quotes are still checked against
 the journal's rows, which the chain vouches for; carried receipts cannot be, and the
 report says so (``receipts_checked``).
 """
