@@ -144,8 +144,23 @@ class KeyFiles:
         secret = _read_secret(path, run_id, missing_ok=create)
         if secret is None:
             secret = self._make_secret(path, run_id)
+        elif create:
+            # found, perhaps just linked into place by another process that has yet to
+            # sync the directory: sync it before a run of ours depends on the name (once
+            # per process, as the secret is kept from here on)
+            self._sync(path, run_id)
         self._secret = secret
         return secret
+
+    def _sync(self, path: Path, run_id: str) -> None:
+        assert self.dir is not None
+        try:
+            _sync_dir(self.dir)
+        except OSError as e:
+            raise JournalError(
+                f"run {run_id}: cannot sync the directory of the journal's secret {path}: "
+                f"{e.strerror or e}"
+            ) from None
 
     def _make_secret(self, path: Path, run_id: str) -> bytes:
         """The journal's secret, made: written whole to a file of its own, then linked to
