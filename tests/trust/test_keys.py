@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from remit.errors import JournalError
-from remit.trust.provenance import KeyFiles, RunKeys
+from remit.journal import SQLiteJournal
+from remit.trust.provenance import KeyFiles, RunKeys, verify_run
 
 
 def test_a_runs_secret_is_derived_again_from_the_journal_secret_and_its_salt(
@@ -89,3 +90,49 @@ def test_a_secret_that_cannot_be_written_is_one_clear_error(tmp_path: Path) -> N
     (tmp_path / "keys").symlink_to(tmp_path / "nowhere" / "keys")
     with pytest.raises(JournalError, match=r"cannot write the journal's secret .*keys/journal"):
         KeyFiles(tmp_path / "keys").new_run("r1")
+
+
+_START_RUN = """
+import sys
+from remit import Agent, Remit, Runtime
+
+class Leaf(Agent):
+    async def execute(self, ctx):
+        return "done"
+
+journal = sys.argv[1]
+try:
+    run = Runtime(journal=journal, agent=Leaf()).run("g", remit=Remit(), run_id="same")
+except Exception as e:
+    print(type(e).__name__, e)
+    sys.exit(3)
+print("ok" if run.ok else run.error)
+"""
+
+
+def test_processes_starting_one_run_id_at_once_leave_one_run_that_verifies(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "j.db"
+    SQLiteJournal(journal).close()  # the file exists: every process races for the run only
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _START_RUN, str(journal)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [(p.communicate(timeout=120), p.returncode) for p in procs]
+    won = [out for (out, _), code in outs if code == 0]
+    lost = [out for (out, _), code in outs if code == 3]
+    assert len(won) == 1 and won[0].strip() == "ok", outs
+    assert len(lost) == 3 and all("already exists" in out for out in lost), outs
+    store = SQLiteJournal(journal)
+    try:
+        assert [r.run_id for r in store.list_runs()] == ["same"]
+        assert verify_run(store, "same").ok
+    finally:
+        store.close()
+    assert [p.name for p in (tmp_path / "j.db.keys").iterdir()] == ["journal.secret"]
