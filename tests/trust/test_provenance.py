@@ -223,6 +223,41 @@ def test_an_edited_row_with_its_entry_recomputed_breaks_the_signed_chain(tmp_pat
     assert {code for _, code in _failures(tmp_path)} == {"CHAIN_ALTERED"}
 
 
+def _checkpoint_failures(tmp_path: Path) -> list[tuple[str, str, str]]:
+    with SQLiteJournal(tmp_path / "j.db") as store:
+        report = verify_run(store, "r")
+    return [(f.step_id, f.code, f.message) for f in report.failures]
+
+
+def test_a_checkpoint_edited_after_signing_is_told_from_a_forged_one(tmp_path: Path) -> None:
+    """The run's key signed it, the chain's entries show what it signed: the verdict
+    says which field was edited, not merely that the signature fails."""
+    _run(tmp_path)
+    ((k, n, head, sig),) = _sql(
+        tmp_path, "SELECT k, n, head, signature FROM checkpoints WHERE k = 2"
+    )
+    flipped = bytes([head[0] ^ 1]) + bytes(head[1:])
+    _sql(tmp_path, "UPDATE checkpoints SET head = ? WHERE k = ?", flipped, k)
+    ((where, code, why),) = _checkpoint_failures(tmp_path)
+    assert (where, code) == (f"checkpoint#{k}", "CHAIN_ALTERED")
+    assert f"recorded head was altered after it was signed: the chain's entries up to {n}" in why
+
+    _sql(tmp_path, "UPDATE checkpoints SET head = ?, n = ? WHERE k = ?", head, n - 1, k)
+    ((where, code, why),) = _checkpoint_failures(tmp_path)
+    assert (where, code) == (f"checkpoint#{k}", "CHAIN_ALTERED")
+    signed = f"it signed the chain up to entry {n}, and reads {n - 1}"
+    assert f"recorded count was altered after it was signed: {signed}" in why
+
+    forged = AgentKey.from_seed(b"f" * 32).sign(b"anything")
+    _sql(tmp_path, "UPDATE checkpoints SET n = ?, signature = ? WHERE k = ?", n, forged, k)
+    ((where, code, why),) = _checkpoint_failures(tmp_path)
+    assert (where, code) == (f"checkpoint#{k}", "CHECKPOINT_SIGNATURE")
+    assert "forged, or altered after it was signed" in why
+
+    _sql(tmp_path, "UPDATE checkpoints SET signature = ? WHERE k = ?", sig, k)
+    assert _checkpoint_failures(tmp_path) == []
+
+
 def test_a_widened_delegation_is_reported_at_its_task(tmp_path: Path) -> None:
     _run(tmp_path)
     ((plan_id, output),) = _sql(tmp_path, "SELECT step_id, output FROM steps WHERE kind = 'plan'")

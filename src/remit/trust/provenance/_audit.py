@@ -39,7 +39,7 @@ from remit.core.remit import Remit
 from remit.core.tasks import ROOT, task_id, task_parent, task_position
 from remit.errors import WarrantError
 from remit.journal import Checkpoint, JournalStore, RunRecord, StepRecord
-from remit.journal._chain import fold, genesis, link, row_hash, run_hash
+from remit.journal._chain import checkpoint_message, fold, genesis, link, row_hash, run_hash
 from remit.trust.provenance._report import Failure, RunVerification
 from remit.trust.provenance._signing import signed_args
 from remit.trust.warrant import Warrant, verify
@@ -180,16 +180,20 @@ def _check_chain(
             fail(Failure(where, "CHECKPOINT_ORDER", "checkpoints are missing or out of order"))
             return
         # each checkpoint signs the head over the entries it adds to the previous one's
+        before = head
         head = fold(head, links[prev_n : cp.n]) if cp.n <= len(links) else b""
-        prev_n = cp.n
-        try:
-            if verify_key is None:
-                raise nacl.exceptions.BadSignatureError
-            verify_key.verify(cp.message(), cp.signature)
-        except (nacl.exceptions.CryptoError, ValueError, TypeError):
-            fail(Failure(where, "CHECKPOINT_SIGNATURE",
-                         "the checkpoint is not signed by the run's granted key"))  # fmt: skip
+        if not _signed(verify_key, cp.message(), cp.signature):
+            why = _altered_after_signing(verify_key, run.run_id, cp, before, prev_n, links[prev_n:])
+            if why is not None:
+                fail(Failure(where, "CHAIN_ALTERED", why))
+            else:
+                why = (
+                    "the checkpoint's signature does not verify under the run's granted key: "
+                    "it was forged, or altered after it was signed"
+                )
+                fail(Failure(where, "CHECKPOINT_SIGNATURE", why))
             return
+        prev_n = cp.n
         if head != cp.head:
             fail(Failure(where, "CHAIN_ALTERED",
                          f"the chain up to entry {cp.n} is not the one this checkpoint signed "
@@ -217,6 +221,52 @@ def _check_chain(
         fail(Failure("run", "UNSIGNED_ROWS",
                      f"{len(waiting)} row(s) written after the run finished, never chained "
                      f"by it ({names})"))  # fmt: skip
+
+
+def _signed(key: nacl.signing.VerifyKey | None, message: bytes, signature: bytes) -> bool:
+    if key is None:
+        return False
+    try:
+        key.verify(message, signature)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _altered_after_signing(
+    key: nacl.signing.VerifyKey | None,
+    run_id: str,
+    cp: Checkpoint,
+    head: bytes,
+    prev_n: int,
+    links: Sequence[bytes],
+) -> str | None:
+    """Why a checkpoint whose signature fails was signed by the run's key after all, if
+    the chain's own entries show it: its head or its count was edited after signing
+    (the entries after the previous checkpoint, ``links``, fold from ``head`` to a head
+    and a count the signature covers). None if they do not: then it was forged."""
+    h = hashlib.sha256(head)  # fold(head, links[:m]) for every m, in one pass
+    for m in range(len(links) + 1):
+        if m:
+            h.update(links[m - 1])
+        n = prev_n + m
+        if n != cp.n and h.digest() != cp.head:
+            continue
+        folded = h.digest()
+        if n == cp.n and _signed(key, checkpoint_message(run_id, n, folded, cp.run_hash),
+                                 cp.signature):  # fmt: skip
+            return (
+                f"the checkpoint's recorded head was altered after it was signed: the chain's "
+                f"entries up to {n} fold to the head its signature covers"
+            )
+        if folded == cp.head and _signed(
+            key, checkpoint_message(run_id, n, cp.head, cp.run_hash), cp.signature
+        ):
+            return (
+                f"the checkpoint's recorded count was altered after it was signed: it signed "
+                f"the chain up to entry {n}, and reads {cp.n}"
+            )
+    return None
 
 
 class Delegations:
