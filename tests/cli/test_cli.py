@@ -479,3 +479,13 @@ def test_two_runs_started_with_one_id_at_once_leave_one_run_and_its_key(ws: Path
     assert codes == [0, 2], errs
     assert "already exists" in errs
     assert remit_cli("verify", "twin", "-j", "j.db", cwd=ws).returncode == 0
+
+
+def test_the_cli_starts_without_importing_what_only_schema_checks_need() -> None:
+    # jsonschema (with referencing and its metaschemas) takes about 0.2 s to import:
+    # `remit show`, `runs` and `verify` never check a schema, so they never pay for it
+    probe = (
+        "import sys, remit.cli\nprint(sorted(m for m in sys.modules if m.startswith('jsonschema')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

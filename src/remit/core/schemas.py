@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import fastjsonschema
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
 
 from remit.errors import SchemaError
 
@@ -76,6 +73,11 @@ def _checks(schema: Mapping[str, Any]) -> tuple[Any, Any]:
 
 
 def _validator(schema: Mapping[str, Any]) -> Any:
+    # jsonschema (with its format checkers and referencing) takes 0.13 s to import: only
+    # code that checks a schema pays for it, not every `remit show` or `remit verify`
+    import jsonschema.exceptions
+    import jsonschema.validators
+
     cls = jsonschema.validators.validator_for(schema)
     try:
         cls.check_schema(dict(schema))
@@ -103,6 +105,8 @@ def validate(value: Any, schema: Mapping[str, Any], *, where: str) -> Any:
             return value
         except fastjsonschema.JsonSchemaException:
             pass  # jsonschema has the last word, and the message that names the place
+    import jsonschema.exceptions  # imported by _validator already: a dictionary look-up
+
     err = jsonschema.exceptions.best_match(v.iter_errors(value))
     if err is not None:
         path = "".join(f"[{p!r}]" for p in err.absolute_path) or "(root)"

@@ -28,8 +28,6 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from remit.core.ledger import Usage
 from remit.errors import (
     InvalidInput,
@@ -143,6 +141,9 @@ class McpTool(Tool):
         self.description = str(spec.description or "")
         schema: dict[str, Any] = dict(spec.input_schema or {"type": "object"})
         self._input_schema = schema
+        # imported here: a process that opens no MCP server never pays for jsonschema
+        import jsonschema
+
         self._validator = jsonschema.Draft202012Validator(schema)
         hints = spec.annotations
         read_only = bool(getattr(hints, "read_only_hint", False))
