@@ -249,23 +249,20 @@ def _altered_after_signing(
     for m in range(len(links) + 1):
         if m:
             h.update(links[m - 1])
-        n = prev_n + m
-        if n != cp.n and h.digest() != cp.head:
+        n, folded = prev_n + m, h.digest()
+        if n != cp.n and folded != cp.head:
+            continue  # neither the count it reads nor the head it holds: not what it signed
+        if not _signed(key, checkpoint_message(run_id, n, folded, cp.run_hash), cp.signature):
             continue
-        folded = h.digest()
-        if n == cp.n and _signed(key, checkpoint_message(run_id, n, folded, cp.run_hash),
-                                 cp.signature):  # fmt: skip
+        if n == cp.n:
             return (
                 f"the checkpoint's recorded head was altered after it was signed: the chain's "
                 f"entries up to {n} fold to the head its signature covers"
             )
-        if folded == cp.head and _signed(
-            key, checkpoint_message(run_id, n, cp.head, cp.run_hash), cp.signature
-        ):
-            return (
-                f"the checkpoint's recorded count was altered after it was signed: it signed "
-                f"the chain up to entry {n}, and reads {cp.n}"
-            )
+        return (
+            f"the checkpoint's recorded count was altered after it was signed: it signed "
+            f"the chain up to entry {n}, and reads {cp.n}"
+        )
     return None
 
 

@@ -120,8 +120,8 @@ class KeyFiles:
         salt = meta.get("key_salt")
         if salt is None:  # recorded before journal secrets: the run's own key file
             return self._own_file(run_id)
-        raw = bytes.fromhex(salt) if isinstance(salt, str) and _is_hex(salt) else b""
-        if len(raw) != _SALT_LEN:
+        raw = _hex(salt, _SALT_LEN)
+        if raw is None:
             raise JournalError(
                 f"run {run_id}: its record's key_salt is damaged (expected {2 * _SALT_LEN} "
                 "hex digits); the run's key cannot be derived"
@@ -212,10 +212,6 @@ def _derive_run(journal_secret: bytes, run_id: str, salt: bytes) -> bytes:
     return hashlib.blake2b(data, key=journal_secret, person=b"remit.run", digest_size=32).digest()
 
 
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in text)
-
-
 def _read_secret(path: Path, run_id: str, *, missing_ok: bool) -> bytes | None:
     """The 32-byte secret a key file holds as hex; None if it is missing and
     ``missing_ok``; else a clear error naming the file."""
@@ -281,11 +277,18 @@ def hex32(text: str) -> bytes | None:
     >>> hex32("ab" * 32) == bytes([0xAB]) * 32, hex32("abc")
     (True, None)
     """
+    return _hex(text, 32)
+
+
+def _hex(text: object, size: int) -> bytes | None:
+    """The ``size`` bytes that ``text`` spells in hex, or None (also for a non-string)."""
+    if not isinstance(text, str):
+        return None
     try:
         data = bytes.fromhex(text.strip())
     except ValueError:
         return None
-    return data if len(data) == 32 else None
+    return data if len(data) == size else None
 
 
 def _url_keys(url: str) -> Path:
